@@ -1,0 +1,42 @@
+"""`activity`: never interrupt a customer who is active, or who is in the middle of checkout."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from tactful.durations import format_duration
+from tactful.model import EventKind
+from tactful.rules.base import Context, Rule, duration_validator
+
+
+class ActivityRule(Rule):
+    """While the customer is active (`when: active`, any activity in the last `quiet`) or
+    has a checkout open (`when: checkout`: started, not completed, activity in the last
+    `quiet`), defer until `quiet` after the last activity."""
+
+    kind: Literal["activity"]
+    when: Literal["active", "checkout"]
+    quiet: float = Field(gt=0)
+    waived_on_request = True
+
+    _quiet = duration_validator("quiet")
+
+    def describe(self) -> str:
+        what = "while active" if self.when == "active" else "while a checkout is open"
+        return f"{what}: wait {format_duration(self.quiet)} after the last activity"
+
+    def check(self, ctx: Context, t: float) -> float:
+        state = ctx.state
+        last = state.last_activity(t)
+        if last is None or t - last >= self.quiet:
+            return t
+        if self.when == "checkout":
+            started = state.last_event(EventKind.CHECKOUT_STARTED, t)
+            if started is None:
+                return t
+            completed = state.first_event_after(EventKind.ORDER_COMPLETED, started)
+            if completed is not None and completed <= t:
+                return t
+        return last + self.quiet

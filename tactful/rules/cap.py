@@ -1,0 +1,117 @@
+"""`cap`: at most N contacts per rolling window, calendar period or session."""
+
+from __future__ import annotations
+
+import bisect
+from datetime import date, datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, field_validator
+
+from tactful.durations import format_duration, parse_duration
+from tactful.rules.base import NEVER, Context, Rule
+
+Calendar = Literal["session", "day", "week", "month"]
+
+
+def rolling_earliest(times: list[float], t: float, count: int, window: float) -> float:
+    """Earliest u >= t at which one more contact keeps every rolling window at <= count.
+
+    `times` is sorted. A window is (x - window, x]; the new contact at u lies in the windows
+    with x in [u, u + window). Feasibility only improves where an old contact leaves a
+    window (a + window), so those instants are the only candidates beside t itself.
+    """
+    if len(times) < count:
+        return t
+    candidates = [t] + [a + window for a in times if a + window > t]
+    candidates.sort()
+    for u in candidates:
+        if _fits(times, u, count, window):
+            return u
+    return NEVER  # pragma: no cover - the last candidate always fits
+
+
+def _fits(times: list[float], u: float, count: int, window: float) -> bool:
+    # Windows ending at u, and at each later contact within (u, u + window).
+    ends = [u] + times[bisect.bisect_right(times, u) : bisect.bisect_left(times, u + window)]
+    for x in ends:
+        inside = bisect.bisect_right(times, x) - bisect.bisect_right(times, x - window)
+        if inside + 1 > count:
+            return False
+    return True
+
+
+def period_bounds(t: float, period: str, tz: ZoneInfo) -> tuple[float, float]:
+    """The local calendar day, ISO week (Monday first) or month holding t, as epoch seconds.
+
+    Built from wall-clock dates, so a DST day is 23 or 25 hours long, as it is locally.
+    """
+    day = datetime.fromtimestamp(t, tz).date()
+    if period == "day":
+        start, end = day, day + timedelta(days=1)
+    elif period == "week":
+        start = day - timedelta(days=day.weekday())
+        end = start + timedelta(days=7)
+    else:
+        start = day.replace(day=1)
+        end = start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
+    return _midnight(start, tz), _midnight(end, tz)
+
+
+def _midnight(day: date, tz: ZoneInfo) -> float:
+    return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
+
+
+class CapRule(Rule):
+    """At most `count` contacts in scope per `window`: a duration (rolling), or `day`,
+    `week`, `month` in the customer's local calendar, or `session` (one visit)."""
+
+    kind: Literal["cap"]
+    count: int = Field(ge=1)
+    window: float | Calendar
+    per: tuple[str, ...] = Field(
+        default=(),
+        description="Count separately per value of these proposal fields "
+        "(offer, campaign, source, trigger, channel, purpose, tags.NAME).",
+    )
+    waived_on_request = True
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, v: object) -> object:
+        if isinstance(v, str) and v in ("session", "day", "week", "month"):
+            return v
+        return parse_duration(v)  # type: ignore[arg-type]
+
+    def describe(self) -> str:
+        w = self.window if isinstance(self.window, str) else format_duration(self.window)
+        per = f" per {', '.join(self.per)}" if self.per else ""
+        return f"at most {self.count} per {w}{per}"
+
+    def check(self, ctx: Context, t: float) -> float:
+        now = ctx.now
+        counted = self.counted(ctx, self.per)
+        if not counted:
+            return t
+        if self.window == "session":
+            session = ctx.state.session_at(t)
+            if session is None:
+                return t
+            n = sum(1 for c in counted if session.start <= c.ts <= t and c.counts_at(now))
+            return NEVER if n >= self.count else t
+        times = ctx.state.cached(
+            ("cap-times", self.id, tuple(ctx.key_of(f) for f in self.per), now),
+            lambda: [c.ts for c in counted if c.counts_at(now)],
+        )
+        if isinstance(self.window, float):
+            return rolling_earliest(times, t, self.count, self.window)
+        tz = ctx.zones[0]
+        u = t
+        for _ in range(400):
+            start, end = period_bounds(u, self.window, tz)
+            n = bisect.bisect_left(times, end) - bisect.bisect_left(times, start)
+            if n < self.count:
+                return u
+            u = end
+        return NEVER

@@ -1,0 +1,417 @@
+"""Fold a customer's events and contacts into what the rules need.
+
+`CustomerState` is built from the ledger (in any arrival order, duplicates allowed) and
+answers the questions rules ask: is there an opt-out, a snooze, an open checkout, how
+many matching contacts in a window, what is the pressure at time t. Everything is by
+event time. Derived facts are computed lazily and cached until the next change.
+Times inside are float epoch seconds.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tactful.durations import parse_datetime, parse_duration
+from tactful.model import (
+    ACTIVITY_EVENTS,
+    ENGAGED_OUTCOMES,
+    ENGAGEMENT_EVENTS,
+    REQUESTED_TRIGGERS,
+    UNANSWERED_OUTCOMES,
+    Contact,
+    ContactStatus,
+    CustomerProfile,
+    Event,
+    EventKind,
+)
+
+#: A session ends after this long without activity (the analytics convention).
+SESSION_TIMEOUT = 30 * 60.0
+
+
+@dataclass(slots=True)
+class LedgerContact:
+    """A contact as the rules see it: flat fields, epoch-second times."""
+
+    contact_id: str
+    ts: float
+    channel: str
+    purpose: str
+    status: ContactStatus
+    outcome: str | None
+    hold_expires: float | None
+    trigger_event: str | None
+    trigger_ts: float | None
+    offer: str | None
+    campaign: str | None
+    source: str | None
+    flags: tuple[str, ...]
+    tags: Mapping[str, str]
+
+    @property
+    def requested(self) -> bool:
+        """The customer asked for this contact (a call-back, a help request)."""
+        return self.trigger_event in REQUESTED_TRIGGERS
+
+    @property
+    def unanswered(self) -> bool:
+        return self.outcome in UNANSWERED_OUTCOMES
+
+    def counts_at(self, t: float) -> bool:
+        """Whether this contact occupies a slot at time t (unexpired hold or sent)."""
+        if self.status is ContactStatus.SENT:
+            return True
+        if self.status is ContactStatus.HELD:
+            return self.hold_expires is None or self.hold_expires > t
+        return False
+
+    @classmethod
+    def of(cls, c: Contact) -> LedgerContact:
+        return cls(
+            contact_id=c.contact_id,
+            ts=c.at.timestamp(),
+            channel=c.channel,
+            purpose=c.purpose,
+            status=ContactStatus(c.status),
+            outcome=c.outcome,
+            hold_expires=c.hold_expires.timestamp() if c.hold_expires else None,
+            trigger_event=c.trigger_event,
+            trigger_ts=c.trigger_at.timestamp() if c.trigger_at else None,
+            offer=c.offer,
+            campaign=c.campaign,
+            source=c.source,
+            flags=tuple(c.flags),
+            tags=c.tags,
+        )
+
+
+@dataclass(slots=True)
+class LedgerEvent:
+    ts: float
+    kind: str
+    event_id: str | None
+    properties: Mapping[str, Any]
+
+
+@dataclass(slots=True)
+class Session:
+    """One visit: events grouped by `session_id`, or by a 30-minute inactivity gap."""
+
+    key: str
+    start: float
+    last: float
+    ended: float | None = None
+    engaged_at: float | None = None  # first help request or download in the session
+    chat_dismissed_at: float | None = None
+    checkout_started_at: float | None = None
+
+    def active_at(self, t: float) -> bool:
+        if t < self.start:
+            return False
+        if self.ended is not None and self.ended <= t:
+            return False
+        return t - self.last <= SESSION_TIMEOUT
+
+    @property
+    def duration(self) -> float:
+        return (self.ended if self.ended is not None else self.last) - self.start
+
+
+@dataclass(slots=True)
+class Scope:
+    """An opt-out or unsubscribe scope; None means every channel or every purpose."""
+
+    channel: str | None
+    purpose: str | None
+
+    def covers(self, channel: str, purpose: str) -> bool:
+        return (self.channel is None or self.channel == channel) and (
+            self.purpose is None or self.purpose == purpose
+        )
+
+
+@dataclass(slots=True)
+class Derived:
+    """Facts derived from events; rebuilt whenever an event is added."""
+
+    #: Active opt-outs: scope -> (time it took effect, the event kind that set it).
+    optouts: dict[tuple[str | None, str | None], tuple[float, str]] = field(default_factory=dict)
+    declines: list[tuple[float, str | None]] = field(default_factory=list)
+    snooze: tuple[float, float] | None = None  # (requested at, until)
+    callback: tuple[float, float, str | None] | None = None  # (requested at, for, channel)
+    sessions: list[Session] = field(default_factory=list)
+    activity: list[float] = field(default_factory=list)
+    checkouts: list[float] = field(default_factory=list)
+    orders: list[float] = field(default_factory=list)
+    engagements: list[float] = field(default_factory=list)
+    by_kind: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _scope_of(props: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    channel = props.get("channel")
+    purpose = props.get("purpose")
+    return (str(channel) if channel else None, str(purpose) if purpose else None)
+
+
+def _snooze_until(ts: float, props: Mapping[str, Any]) -> float | None:
+    if props.get("until"):
+        return parse_datetime(props["until"]).timestamp()
+    if props.get("duration"):
+        return ts + parse_duration(str(props["duration"]))
+    return None
+
+
+class CustomerState:
+    """Everything known about one customer, folded for fast rule evaluation."""
+
+    def __init__(
+        self,
+        profile: CustomerProfile,
+        events: Iterable[Event] = (),
+        contacts: Iterable[Contact] = (),
+    ) -> None:
+        self.profile = profile
+        self.events: list[LedgerEvent] = []
+        self.contacts: list[LedgerContact] = []
+        self._event_ids: set[str] = set()
+        self._derived: Derived | None = None
+        self._cache: dict[Hashable, Any] = {}
+        for e in events:
+            self.add_event(e)
+        for c in contacts:
+            self.add_contact(c)
+
+    # -- changes -------------------------------------------------------------------------
+
+    def add_event(self, event: Event) -> bool:
+        """Add an event in event-time order; returns False for a duplicate event id."""
+        if event.event_id is not None:
+            if event.event_id in self._event_ids:
+                return False
+            self._event_ids.add(event.event_id)
+        le = LedgerEvent(event.at.timestamp(), event.kind, event.event_id, event.properties)
+        if not self.events or self.events[-1].ts <= le.ts:
+            self.events.append(le)
+        else:
+            bisect.insort_right(self.events, le, key=lambda x: x.ts)
+        self._derived = None
+        self._cache.clear()
+        return True
+
+    def add_contact(self, contact: Contact) -> None:
+        """Add a contact, or replace the one with the same id (status or outcome changed)."""
+        lc = LedgerContact.of(contact)
+        for i, existing in enumerate(self.contacts):
+            if existing.contact_id == lc.contact_id:
+                del self.contacts[i]
+                break
+        if not self.contacts or self.contacts[-1].ts <= lc.ts:
+            self.contacts.append(lc)
+        else:
+            bisect.insort_right(self.contacts, lc, key=lambda x: x.ts)
+        self._cache.clear()
+
+    def contact(self, contact_id: str) -> LedgerContact | None:
+        for c in self.contacts:
+            if c.contact_id == contact_id:
+                return c
+        return None
+
+    def copy(self) -> CustomerState:
+        """A shallow copy that can take new events and contacts without touching this one."""
+        other = CustomerState.__new__(CustomerState)
+        other.profile = self.profile
+        other.events = list(self.events)
+        other.contacts = list(self.contacts)
+        other._event_ids = set(self._event_ids)
+        other._derived = self._derived
+        other._cache = {}
+        return other
+
+    # -- derived facts -------------------------------------------------------------------
+
+    @property
+    def derived(self) -> Derived:
+        if self._derived is None:
+            self._derived = self._derive()
+        return self._derived
+
+    def _derive(self) -> Derived:
+        d = Derived()
+        by_key: dict[str, Session] = {}
+        current: Session | None = None
+        for e in self.events:
+            kind, ts, props = e.kind, e.ts, e.properties
+            d.by_kind.setdefault(kind, []).append(ts)
+            if kind in ACTIVITY_EVENTS or kind == EventKind.SESSION_ENDED:
+                current = self._sessionize(d, by_key, current, e)
+            if kind in ACTIVITY_EVENTS:
+                d.activity.append(ts)
+            if kind in ENGAGEMENT_EVENTS:
+                d.engagements.append(ts)
+            if kind == EventKind.CHECKOUT_STARTED:
+                d.checkouts.append(ts)
+            elif kind == EventKind.ORDER_COMPLETED:
+                d.orders.append(ts)
+            elif kind in (EventKind.OPTED_OUT, EventKind.UNSUBSCRIBED, EventKind.COMPLAINED):
+                scope = _scope_of(props)
+                if kind == EventKind.COMPLAINED and scope == (None, None):
+                    # A spam complaint stops marketing on the channel it came from.
+                    scope = (scope[0] or "email", "marketing")
+                if kind == EventKind.OPTED_OUT:
+                    scope = (None, None) if not props.get("channel") else scope
+                d.optouts[scope] = (ts, kind)
+            elif kind in (EventKind.OPTED_IN, EventKind.SUBSCRIBED):
+                scope = _scope_of(props)
+                if scope == (None, None):
+                    # Opting in again, without naming a scope, lifts every earlier opt-out.
+                    d.optouts.clear()
+                else:
+                    d.optouts.pop(scope, None)
+            elif kind in (EventKind.OFFER_DECLINED, EventKind.NOT_INTERESTED):
+                offer = props.get("offer")
+                d.declines.append((ts, str(offer) if offer else None))
+            elif kind == EventKind.SNOOZE_REQUESTED:
+                until = _snooze_until(ts, props)
+                d.snooze = (ts, until) if until is not None else None
+            elif kind == EventKind.CALLBACK_REQUESTED:
+                when = props.get("at") or props.get("callback_at")
+                if when:
+                    channel = props.get("channel")
+                    d.callback = (
+                        ts,
+                        parse_datetime(when).timestamp(),
+                        str(channel) if channel else None,
+                    )
+                elif props.get("cancelled"):
+                    d.callback = None
+        # Contacts that got an answer or a reply are engagement too.
+        for c in self.contacts:
+            if c.outcome in ENGAGED_OUTCOMES:
+                bisect.insort(d.engagements, c.ts)
+        d.sessions = sorted(by_key.values(), key=lambda s: s.start)
+        return d
+
+    @staticmethod
+    def _sessionize(
+        d: Derived, by_key: dict[str, Session], current: Session | None, e: LedgerEvent
+    ) -> Session | None:
+        sid = e.properties.get("session_id")
+        if sid is not None:
+            key = f"id:{sid}"
+            session = by_key.get(key)
+        else:
+            session = current
+            if session is not None and (
+                session.ended is not None or e.ts - session.last > SESSION_TIMEOUT
+            ):
+                session = None
+            key = f"gap:{e.ts}"
+        if e.kind == EventKind.SESSION_ENDED:
+            if session is not None:
+                session.ended = e.ts
+                session.last = max(session.last, e.ts)
+            return session
+        if session is None or (e.kind == EventKind.SESSION_STARTED and sid is None):
+            session = Session(key=key, start=e.ts, last=e.ts)
+            by_key[key] = session
+        session.last = max(session.last, e.ts)
+        if e.kind in (EventKind.HELP_REQUESTED, EventKind.CONTENT_DOWNLOADED):
+            if session.engaged_at is None:
+                session.engaged_at = e.ts
+        elif e.kind == EventKind.CHAT_DISMISSED:
+            session.chat_dismissed_at = e.ts
+        elif e.kind == EventKind.CHECKOUT_STARTED:
+            session.checkout_started_at = e.ts
+        elif e.kind == EventKind.ORDER_COMPLETED:
+            session.checkout_started_at = None
+        return session
+
+    # -- questions rules ask ---------------------------------------------------------------
+
+    def optout_covering(self, channel: str, purpose: str) -> tuple[float, str, Scope] | None:
+        """The earliest active opt-out or unsubscribe that covers this channel and purpose."""
+        found: tuple[float, str, Scope] | None = None
+        for (ch, pu), (ts, kind) in self.derived.optouts.items():
+            scope = Scope(ch, pu)
+            if scope.covers(channel, purpose) and (found is None or ts < found[0]):
+                found = (ts, kind, scope)
+        return found
+
+    def session_at(self, t: float) -> Session | None:
+        """The session live at t, if any."""
+        for s in reversed(self.derived.sessions):
+            if s.start <= t:
+                return s if s.active_at(t) else None
+        return None
+
+    def last_session_before(self, t: float) -> Session | None:
+        for s in reversed(self.derived.sessions):
+            if s.start <= t:
+                return s
+        return None
+
+    def last_before(self, times: list[float], t: float) -> float | None:
+        i = bisect.bisect_right(times, t)
+        return times[i - 1] if i else None
+
+    def last_activity(self, t: float) -> float | None:
+        return self.last_before(self.derived.activity, t)
+
+    def last_event(self, kind: str, t: float) -> float | None:
+        times = self.derived.by_kind.get(kind)
+        return self.last_before(times, t) if times else None
+
+    def first_event_after(self, kind: str, t: float) -> float | None:
+        times = self.derived.by_kind.get(kind)
+        if not times:
+            return None
+        i = bisect.bisect_right(times, t)
+        return times[i] if i < len(times) else None
+
+    def last_engagement(self, t: float) -> float | None:
+        return self.last_before(self.derived.engagements, t)
+
+    def matching(
+        self, key: Hashable, predicate: Callable[[LedgerContact], bool]
+    ) -> list[LedgerContact]:
+        """Contacts (any status) for which `predicate` holds, cached under `key`."""
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = [c for c in self.contacts if predicate(c)]
+            self._cache[key] = hit
+        result: list[LedgerContact] = hit
+        return result
+
+    def cached(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """Memoise a derived value until the state next changes."""
+        try:
+            return self._cache[key]
+        except KeyError:
+            value = self._cache[key] = compute()
+            return value
+
+
+def pressure_at(
+    contacts: Iterable[LedgerContact],
+    t: float,
+    weight: Callable[[LedgerContact], float],
+    half_life: float,
+) -> float:
+    """Sum of each counting contact's weight, halved every `half_life` seconds since it."""
+    total = 0.0
+    for c in contacts:
+        if c.ts <= t and c.counts_at(t):
+            w = weight(c)
+            if w:
+                total += w * math.exp2(-(t - c.ts) / half_life)
+    return total
+
+
+def parse_event_time(value: str | datetime) -> datetime:
+    return parse_datetime(value)
