@@ -120,6 +120,11 @@ class Store(Protocol):
 
     def put_profile(self, profile: CustomerProfile) -> None: ...
 
+    def customers_with_address(self, kind: str, value: str) -> list[str]:
+        """Ids of the customers whose profile holds this phone (`kind="phone"`, E.164) or
+        email address (`kind="email"`, any letter case)."""
+        ...
+
     def list_customers(self, *, limit: int = 100, after: str | None = None) -> list[str]:
         """Customer ids in order, for paging (`after` the last id of the previous page)."""
         ...

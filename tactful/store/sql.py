@@ -1,0 +1,1026 @@
+"""The ledger in SQL: the tables (SQLAlchemy Core) and one store over them for every backend.
+
+`SqlStore` keeps the `Store` contract over a SQLAlchemy engine. A backend module
+(`sqlite.py`, `postgresql.py`) builds the engine and says how a write transaction begins,
+how migrations are locked and how "insert unless present" is spelled. `decide` locks the
+customer row (`FOR NO KEY UPDATE`; SQLite ignores it and relies on `BEGIN IMMEDIATE`), so
+two deciders for one customer run one after the other and never both take the last slot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    and_,
+    delete,
+    exc,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.sql.dml import Insert
+
+from tactful.model import (
+    Contact,
+    ContactProposal,
+    ContactStatus,
+    CustomerProfile,
+    Decision,
+    Event,
+    Outcome,
+    PolicyRef,
+    Reason,
+    Verdict,
+    utc,
+)
+from tactful.state import CustomerState
+from tactful.store.base import (
+    ApiKey,
+    AuditQuery,
+    Conflict,
+    DecideFn,
+    DecisionRecord,
+    NotFound,
+    PolicyVersion,
+    StoreError,
+)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that goes in and comes out as an aware UTC datetime, on every backend.
+
+    SQLite has no time zone type: values are stored as naive UTC text, which also sorts
+    in time order, so range filters and cursors work there as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else utc(value)
+
+
+def json_type() -> JSON:
+    return JSON().with_variant(JSONB(), "postgresql")
+
+
+def _json_default(value: object) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"cannot store {type(value).__name__} as JSON: {value!r}")
+
+
+def json_dumps(value: object) -> str:
+    """The engines' JSON serializer: datetimes as ISO text, sets as sorted lists."""
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
+
+
+# -- tables --------------------------------------------------------------------------------
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: Installation-wide values; `secret` holds 32 random bytes made by the first migration.
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("customer_id", String(255), primary_key=True),
+    #: timezone, country, subdivision, phones, emails, consent, preferences.
+    Column("profile", json_type(), nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+    Column("updated", UtcDateTime, nullable=False),
+)
+
+#: Keyed hashes of a customer's phones and emails: the identity index (never the values).
+addresses = Table(
+    "addresses",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("value_hash", String(64), primary_key=True),
+    Column(
+        "customer_id",
+        String(255),
+        ForeignKey("customers.customer_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Index(None, "customer_id"),
+)
+
+_customer_fk = "customers.customer_id"
+
+events = Table(
+    "events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column(
+        "customer_id", String(255), ForeignKey(_customer_fk, ondelete="CASCADE"), nullable=False
+    ),
+    Column("kind", String(64), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("event_id", String(255)),
+    Column("properties", json_type(), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    # NULL event ids never collide, so events without an id are all kept.
+    UniqueConstraint("customer_id", "event_id"),
+    Index(None, "customer_id", "at"),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    #: For a hold, the id of the decision that placed it.
+    Column("contact_id", String(255), primary_key=True),
+    Column(
+        "customer_id", String(255), ForeignKey(_customer_fk, ondelete="CASCADE"), nullable=False
+    ),
+    Column("channel", String(64), nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("outcome", String(32)),
+    Column("hold_expires", UtcDateTime),
+    Column("trigger_event", String(64)),
+    Column("trigger_at", UtcDateTime),
+    Column("offer", String(255)),
+    Column("campaign", String(255)),
+    Column("source", String(255)),
+    Column("flags", json_type(), nullable=False),
+    Column("tags", json_type(), nullable=False),
+    Index(None, "customer_id", "at"),
+)
+
+#: The audit log: every decision, with its reasons as data.
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("decision_id", String(64), primary_key=True),
+    Column(
+        "customer_id", String(255), ForeignKey(_customer_fk, ondelete="CASCADE"), nullable=False
+    ),
+    Column("channel", String(64), nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("source", String(255)),
+    Column("campaign", String(255)),
+    Column("verdict", String(8), nullable=False),
+    Column("not_before", UtcDateTime),
+    #: [{rule, kind, message, until}] of the rules that held the contact back.
+    Column("reasons", json_type(), nullable=False),
+    #: The same shape, for rules that flagged the contact without stopping it.
+    Column("flags", json_type(), nullable=False),
+    #: ",rule-a,rule-b," (reasons and flags): filtering by rule with one LIKE on any backend.
+    Column("rules", Text, nullable=False),
+    Column("policy_name", String(255), nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    Column("decided_at", UtcDateTime, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("idempotency_key", String(255), unique=True),
+    Column("proposal", json_type(), nullable=False),
+    Index(None, "customer_id", "decided_at"),
+    Index(None, "decided_at"),
+)
+
+policies = Table(
+    "policies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("author", String(255)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("active", Boolean, nullable=False),
+)
+# At most one active policy, whatever two concurrent saves do.
+Index(
+    "ix_policies_one_active",
+    policies.c.active,
+    unique=True,
+    sqlite_where=policies.c.active,
+    postgresql_where=policies.c.active,
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("name", String(255)),
+    Column("scopes", json_type(), nullable=False),
+    #: sha256 hex of the secret; the secret itself is never stored.
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked", Boolean, nullable=False),
+)
+
+#: Erased customers (and their addresses), as HMAC-SHA256(installation secret, "id:...").
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    Column("scope_channel", String(64)),
+    Column("scope_purpose", String(64)),
+    Column("reason", String(255)),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+
+# -- keyed hashes --------------------------------------------------------------------------
+
+
+def keyed_hash(secret: bytes, kind: str, value: str) -> str:
+    """HMAC-SHA256 of "kind:value" under the installation secret, as hex."""
+    message = f"{kind}:{value}".encode("utf-8", "surrogatepass")
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def normalize_address(kind: str, value: str) -> str:
+    """The form an address is hashed in: emails lower-cased, phones as + and digits."""
+    if kind == "email":
+        return value.strip().lower()
+    return "".join(ch for ch in value if ch.isdigit() or ch == "+")
+
+
+def _address_hashes(secret: bytes, profile: CustomerProfile) -> set[tuple[str, str]]:
+    found = set()
+    for kind, values in (("phone", profile.phones), ("email", profile.emails)):
+        for value in values:
+            normal = normalize_address(kind, value)
+            if normal:
+                found.add((kind, keyed_hash(secret, kind, normal)))
+    return found
+
+
+def _secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# -- rows <-> domain -----------------------------------------------------------------------
+
+
+def _profile_data(profile: CustomerProfile) -> dict[str, Any]:
+    return {
+        "timezone": profile.timezone,
+        "country": profile.country,
+        "subdivision": profile.subdivision,
+        "phones": list(profile.phones),
+        "emails": list(profile.emails),
+        "consent": dict(profile.consent),
+        "preferences": dict(profile.preferences),
+    }
+
+
+def _profile_of(customer_id: str, data: Mapping[str, Any] | None) -> CustomerProfile:
+    data = data or {}
+    return CustomerProfile(
+        customer_id,
+        timezone=data.get("timezone"),
+        country=data.get("country"),
+        subdivision=data.get("subdivision"),
+        phones=tuple(data.get("phones") or ()),
+        emails=tuple(data.get("emails") or ()),
+        consent=dict(data.get("consent") or {}),
+        preferences=dict(data.get("preferences") or {}),
+    )
+
+
+def _contact_values(c: Contact) -> dict[str, Any]:
+    return {
+        "contact_id": c.contact_id,
+        "customer_id": c.customer_id,
+        "channel": c.channel,
+        "purpose": c.purpose,
+        "at": c.at,
+        "status": ContactStatus(c.status).value,
+        "outcome": c.outcome,
+        "hold_expires": c.hold_expires,
+        "trigger_event": c.trigger_event,
+        "trigger_at": c.trigger_at,
+        "offer": c.offer,
+        "campaign": c.campaign,
+        "source": c.source,
+        "flags": list(c.flags),
+        "tags": dict(c.tags),
+    }
+
+
+def _contact_of(row: Row[Any]) -> Contact:
+    return Contact(
+        contact_id=row.contact_id,
+        customer_id=row.customer_id,
+        channel=row.channel,
+        purpose=row.purpose,
+        at=row.at,
+        status=ContactStatus(row.status),
+        outcome=row.outcome,
+        hold_expires=row.hold_expires,
+        trigger_event=row.trigger_event,
+        trigger_at=row.trigger_at,
+        offer=row.offer,
+        campaign=row.campaign,
+        source=row.source,
+        flags=tuple(row.flags or ()),
+        tags=dict(row.tags or {}),
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def proposal_data(p: ContactProposal) -> dict[str, Any]:
+    """A proposal in the API's field names, as the audit log keeps it."""
+    return {
+        "customer_id": p.customer_id,
+        "channel": p.channel,
+        "purpose": p.purpose,
+        "at": _iso(p.at),
+        "trigger": {"event": p.trigger.event, "at": _iso(p.trigger.at)} if p.trigger else None,
+        "offer": p.offer,
+        "campaign": p.campaign,
+        "source": p.source,
+        "priority": p.priority,
+        "content": (
+            {
+                "subject": p.content.subject,
+                "body": p.content.body,
+                "discount": p.content.discount,
+                "flags": list(p.content.flags),
+            }
+            if p.content
+            else None
+        ),
+        "idempotency_key": p.idempotency_key,
+        "tags": dict(p.tags),
+    }
+
+
+def _reason_of(data: Mapping[str, Any]) -> Reason:
+    until = data.get("until")
+    return Reason(
+        rule=str(data["rule"]),
+        kind=str(data["kind"]),
+        message=str(data["message"]),
+        until=utc(datetime.fromisoformat(until)) if until else None,
+    )
+
+
+def _decision_values(
+    decision_id: str, decision: Decision, proposal: ContactProposal, now: datetime
+) -> dict[str, Any]:
+    rule_ids = [r.rule for r in (*decision.reasons, *decision.flags)]
+    return {
+        "decision_id": decision_id,
+        "customer_id": proposal.customer_id,
+        "channel": proposal.channel,
+        "purpose": proposal.purpose,
+        "source": proposal.source,
+        "campaign": proposal.campaign,
+        "verdict": Verdict(decision.verdict).value,
+        "not_before": decision.not_before,
+        "reasons": [r.as_dict() for r in decision.reasons],
+        "flags": [r.as_dict() for r in decision.flags],
+        "rules": "," + "".join(f"{r.replace(',', '')}," for r in rule_ids),
+        "policy_name": decision.policy.name,
+        "policy_version": decision.policy.version,
+        "decided_at": now,
+        "at": decision.at,
+        "idempotency_key": proposal.idempotency_key,
+        "proposal": proposal_data(proposal),
+    }
+
+
+def _decision_of(row: Row[Any]) -> Decision:
+    return Decision(
+        verdict=Verdict(row.verdict),
+        reasons=tuple(_reason_of(r) for r in row.reasons),
+        policy=PolicyRef(row.policy_name, row.policy_version),
+        at=row.at,
+        not_before=row.not_before,
+        flags=tuple(_reason_of(r) for r in row.flags),
+        decision_id=row.decision_id,
+    )
+
+
+def _record_of(row: Row[Any], now: datetime) -> DecisionRecord:
+    status: str | None = row.contact_status
+    if (
+        status == ContactStatus.HELD
+        and row.contact_hold_expires is not None
+        and row.contact_hold_expires <= now
+    ):
+        status = "expired"
+    return DecisionRecord(
+        decision_id=row.decision_id,
+        customer_id=row.customer_id,
+        channel=row.channel,
+        purpose=row.purpose,
+        source=row.source,
+        campaign=row.campaign,
+        verdict=row.verdict,
+        not_before=row.not_before,
+        reasons=tuple(dict(r) for r in row.reasons),
+        policy_name=row.policy_name,
+        policy_version=row.policy_version,
+        decided_at=row.decided_at,
+        at=row.at,
+        idempotency_key=row.idempotency_key,
+        proposal=dict(row.proposal),
+        status=status,
+        outcome=row.contact_outcome,
+    )
+
+
+def _policy_of(row: Row[Any]) -> PolicyVersion:
+    return PolicyVersion(
+        name=row.name,
+        version=row.version,
+        text=row.text,
+        author=row.author,
+        created_at=row.created_at,
+        active=bool(row.active),
+    )
+
+
+def _key_of(row: Row[Any]) -> ApiKey:
+    return ApiKey(
+        key_id=row.key_id,
+        name=row.name,
+        scopes=frozenset(row.scopes),
+        created_at=row.created_at,
+        revoked=bool(row.revoked),
+    )
+
+
+_AUDIT_COLUMNS = (
+    decisions,
+    contacts.c.status.label("contact_status"),
+    contacts.c.outcome.label("contact_outcome"),
+    contacts.c.hold_expires.label("contact_hold_expires"),
+)
+_AUDIT_FROM = decisions.outerjoin(contacts, contacts.c.contact_id == decisions.c.decision_id)
+
+#: Errors that mean the database is unreachable or refused: the service answers 503.
+_UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, exc.TimeoutError, exc.DisconnectionError)
+
+
+def _unavailable(error: exc.SQLAlchemyError) -> bool:
+    if isinstance(error, _UNAVAILABLE):
+        return True
+    return isinstance(error, exc.DBAPIError) and error.connection_invalidated
+
+
+def _like_escape(value: str) -> str:
+    return re.sub(r"([\\%_])", r"\\\1", value)
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic configured for the migrations shipped in this package."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqlStore:
+    """The `Store` contract over a SQLAlchemy engine. Thread-safe: share one per process."""
+
+    #: URL schemes this backend serves (the registry in `tactful.store` reads these).
+    schemes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, url: str, engine: Engine) -> None:
+        self.url = url
+        self.engine = engine
+        self._secret: bytes | None = None
+
+    # -- what a backend provides -----------------------------------------------------------
+
+    def _begin(self, *, write: bool) -> AbstractContextManager[Connection]:
+        """A connection inside a transaction; a write one takes the backend's write lock."""
+        return self.engine.begin()
+
+    def _lock_migrations(self, conn: Connection) -> None:
+        """Keep two processes from migrating at once (the write transaction may suffice)."""
+
+    def _insert_ignoring(self, table: Table, index_elements: Sequence[str]) -> Insert:
+        """INSERT that skips rows conflicting on `index_elements`."""
+        raise NotImplementedError
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        try:
+            with self._begin(write=write) as conn:
+                yield conn
+        except exc.SQLAlchemyError as error:
+            if _unavailable(error):
+                raise self._store_error(error) from error
+            raise
+
+    def _store_error(self, error: BaseException) -> StoreError:
+        where = self.engine.url.render_as_string(hide_password=True)
+        detail = getattr(error, "orig", None) or error
+        first_line = str(detail).strip().splitlines()[0] if str(detail).strip() else repr(detail)
+        return StoreError(f"database {where} unavailable: {first_line}")
+
+    def migrate(self) -> None:
+        """Create the tables on a fresh database, or upgrade an older one (alembic head)."""
+        with self._transaction(write=True) as conn:
+            self._lock_migrations(conn)
+            command.upgrade(alembic_config(conn), "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def healthy(self) -> bool:
+        try:
+            with self._transaction(write=False) as conn:
+                conn.execute(text("SELECT 1"))
+        except (StoreError, exc.SQLAlchemyError):
+            return False
+        return True
+
+    def secret(self) -> bytes:
+        if self._secret is None:
+            with self._transaction(write=False) as conn:
+                self._secret = self._read_secret(conn)
+        return self._secret
+
+    def _read_secret(self, conn: Connection) -> bytes:
+        if self._secret is None:
+            value = conn.execute(
+                select(settings.c.value).where(settings.c.key == "secret")
+            ).scalar()
+            if value is None:
+                raise StoreError(f"{self.url}: no installation secret; run the migrations first")
+            self._secret = bytes(value)
+        return self._secret
+
+    def _ensure_customers(self, conn: Connection, customer_ids: Iterable[str]) -> None:
+        ids = sorted(set(customer_ids))
+        if not ids:
+            return
+        now = _wall_clock()
+        rows = [{"customer_id": i, "profile": {}, "created": now, "updated": now} for i in ids]
+        conn.execute(self._insert_ignoring(customers, ["customer_id"]), rows)
+
+    # -- customers -------------------------------------------------------------------------
+
+    def get_profile(self, customer_id: str) -> CustomerProfile | None:
+        with self._transaction(write=False) as conn:
+            data = conn.execute(
+                select(customers.c.profile).where(customers.c.customer_id == customer_id)
+            ).first()
+        return None if data is None else _profile_of(customer_id, data.profile)
+
+    def put_profile(self, profile: CustomerProfile) -> None:
+        with self._transaction(write=True) as conn:
+            secret = self._read_secret(conn)
+            self._ensure_customers(conn, [profile.customer_id])
+            conn.execute(
+                update(customers)
+                .where(customers.c.customer_id == profile.customer_id)
+                .values(profile=_profile_data(profile), updated=_wall_clock())
+            )
+            conn.execute(delete(addresses).where(addresses.c.customer_id == profile.customer_id))
+            rows = [
+                {"kind": kind, "value_hash": h, "customer_id": profile.customer_id}
+                for kind, h in sorted(_address_hashes(secret, profile))
+            ]
+            if rows:
+                conn.execute(insert(addresses), rows)
+
+    def customers_with_address(self, kind: str, value: str) -> list[str]:
+        normal = normalize_address(kind, value)
+        if not normal:
+            return []
+        with self._transaction(write=False) as conn:
+            secret = self._read_secret(conn)
+            query = (
+                select(addresses.c.customer_id)
+                .where(addresses.c.kind == kind)
+                .where(addresses.c.value_hash == keyed_hash(secret, kind, normal))
+                .order_by(addresses.c.customer_id)
+            )
+            return list(conn.execute(query).scalars())
+
+    def list_customers(self, *, limit: int = 100, after: str | None = None) -> list[str]:
+        query = select(customers.c.customer_id).order_by(customers.c.customer_id)
+        if after is not None:
+            query = query.where(customers.c.customer_id > after)
+        with self._transaction(write=False) as conn:
+            return list(conn.execute(query.limit(max(0, limit))).scalars())
+
+    def load_state(self, customer_id: str) -> CustomerState:
+        with self._transaction(write=False) as conn:
+            row = conn.execute(
+                select(customers.c.profile).where(customers.c.customer_id == customer_id)
+            ).first()
+            if row is None:
+                return CustomerState(CustomerProfile(customer_id))
+            return self._state(conn, customer_id, row.profile)
+
+    def _state(
+        self, conn: Connection, customer_id: str, profile: Mapping[str, Any] | None
+    ) -> CustomerState:
+        event_rows = conn.execute(
+            select(events.c.kind, events.c.at, events.c.event_id, events.c.properties)
+            .where(events.c.customer_id == customer_id)
+            .order_by(events.c.at, events.c.id)
+        )
+        evs = [Event(customer_id, r.kind, r.at, r.event_id, r.properties) for r in event_rows]
+        contact_rows = conn.execute(
+            select(contacts).where(contacts.c.customer_id == customer_id).order_by(contacts.c.at)
+        )
+        return CustomerState(
+            _profile_of(customer_id, profile), evs, [_contact_of(r) for r in contact_rows]
+        )
+
+    def erase(self, customer_id: str, *, now: datetime) -> bool:
+        with self._transaction(write=True) as conn:
+            secret = self._read_secret(conn)
+            row = conn.execute(
+                select(customers.c.profile)
+                .where(customers.c.customer_id == customer_id)
+                .with_for_update(key_share=True)
+            ).first()
+            keys = {keyed_hash(secret, "id", customer_id)}
+            if row is not None:
+                keys |= {
+                    h for _, h in _address_hashes(secret, _profile_of(customer_id, row.profile))
+                }
+            for table in (addresses, events, contacts, decisions, customers):
+                conn.execute(delete(table).where(table.c.customer_id == customer_id))
+            conn.execute(
+                self._insert_ignoring(suppressions, ["key_hash"]),
+                [
+                    {
+                        "key_hash": k,
+                        "scope_channel": None,
+                        "scope_purpose": None,
+                        "reason": "erased",
+                        "created_at": now,
+                    }
+                    for k in sorted(keys)
+                ],
+            )
+        return row is not None
+
+    def suppressed(self, customer_id: str) -> bool:
+        key = keyed_hash(self.secret(), "id", customer_id)
+        with self._transaction(write=False) as conn:
+            found = conn.execute(
+                select(suppressions.c.key_hash).where(suppressions.c.key_hash == key)
+            ).first()
+        return found is not None
+
+    # -- events ----------------------------------------------------------------------------
+
+    def add_events(self, events_: Sequence[Event], *, received_at: datetime) -> int:
+        rows: list[dict[str, Any]] = []
+        seen: set[tuple[str, str]] = set()
+        for e in events_:
+            if e.event_id is not None:
+                if (e.customer_id, e.event_id) in seen:
+                    continue
+                seen.add((e.customer_id, e.event_id))
+            rows.append(
+                {
+                    "customer_id": e.customer_id,
+                    "kind": str(e.kind),
+                    "at": e.at,
+                    "event_id": e.event_id,
+                    "properties": dict(e.properties),
+                    "received_at": received_at,
+                }
+            )
+        if not rows:
+            return 0
+        stmt = self._insert_ignoring(events, ["customer_id", "event_id"]).returning(events.c.id)
+        with self._transaction(write=True) as conn:
+            self._ensure_customers(conn, (r["customer_id"] for r in rows))
+            return len(conn.execute(stmt, rows).all())
+
+    # -- decisions, holds, outcomes ----------------------------------------------------------
+
+    def decide(
+        self,
+        proposal: ContactProposal,
+        decide_fn: DecideFn,
+        *,
+        now: datetime,
+        hold_ttl_seconds: float,
+        hold: bool = True,
+    ) -> tuple[Decision, bool]:
+        try:
+            return self._decide_once(proposal, decide_fn, now, hold_ttl_seconds, hold)
+        except exc.IntegrityError:
+            if proposal.idempotency_key is None:
+                raise
+            # Another customer's decision took the same key meanwhile: replay it.
+            return self._decide_once(proposal, decide_fn, now, hold_ttl_seconds, hold)
+
+    def _decide_once(
+        self,
+        proposal: ContactProposal,
+        decide_fn: DecideFn,
+        now: datetime,
+        hold_ttl_seconds: float,
+        hold: bool,
+    ) -> tuple[Decision, bool]:
+        customer_id = proposal.customer_id
+        with self._transaction(write=True) as conn:
+            # The lock: every decider for this customer waits here for the one before it.
+            self._ensure_customers(conn, [customer_id])
+            profile = conn.execute(
+                select(customers.c.profile)
+                .where(customers.c.customer_id == customer_id)
+                .with_for_update(key_share=True)
+            ).scalar_one()
+            if proposal.idempotency_key is not None:
+                stored = conn.execute(
+                    select(decisions).where(decisions.c.idempotency_key == proposal.idempotency_key)
+                ).first()
+                if stored is not None:
+                    return _decision_of(stored), True
+            state = self._state(conn, customer_id, profile)
+            decision_id = str(uuid.uuid4())
+            decision = replace(decide_fn(state, proposal, now), decision_id=decision_id)
+            conn.execute(
+                insert(decisions).values(_decision_values(decision_id, decision, proposal, now))
+            )
+            if hold and decision.verdict is Verdict.ALLOW:
+                contact = Contact.from_proposal(
+                    decision_id,
+                    proposal,
+                    decision.at,
+                    status=ContactStatus.HELD,
+                    hold_expires=now + timedelta(seconds=hold_ttl_seconds),
+                )
+                conn.execute(insert(contacts).values(_contact_values(contact)))
+        return decision, False
+
+    def _locked_contact(self, conn: Connection, decision_id: str) -> Contact:
+        row = conn.execute(
+            select(contacts)
+            .where(contacts.c.contact_id == decision_id)
+            .with_for_update(key_share=True)
+        ).first()
+        if row is not None:
+            return _contact_of(row)
+        verdict = conn.execute(
+            select(decisions.c.verdict).where(decisions.c.decision_id == decision_id)
+        ).scalar()
+        if verdict is not None:
+            raise Conflict(f"decision {decision_id!r} ({verdict}) placed no hold to act on")
+        raise NotFound(f"no contact or hold with id {decision_id!r}")
+
+    def _update_contact(self, conn: Connection, contact: Contact, **changes: Any) -> Contact:
+        conn.execute(
+            update(contacts)
+            .where(contacts.c.contact_id == contact.contact_id)
+            .values(
+                {k: (v.value if isinstance(v, ContactStatus) else v) for k, v in changes.items()}
+            )
+        )
+        return replace(contact, **changes)
+
+    def mark_sent(self, decision_id: str, *, at: datetime | None, now: datetime) -> Contact:
+        with self._transaction(write=True) as conn:
+            contact = self._locked_contact(conn, decision_id)
+            if contact.status is ContactStatus.CANCELLED:
+                raise Conflict(f"contact {decision_id!r} was cancelled; it cannot be sent")
+            changes: dict[str, Any] = {}
+            if contact.status is not ContactStatus.SENT or contact.hold_expires is not None:
+                # Even a hold that expired: the contact was made, and the ledger says so.
+                changes.update(status=ContactStatus.SENT, hold_expires=None)
+            if at is not None and utc(at) != contact.at:
+                changes["at"] = utc(at)
+            if not changes:
+                return contact
+            return self._update_contact(conn, contact, **changes)
+
+    def cancel(self, decision_id: str, *, now: datetime) -> Contact:
+        with self._transaction(write=True) as conn:
+            contact = self._locked_contact(conn, decision_id)
+            if contact.status is ContactStatus.SENT:
+                raise Conflict(f"contact {decision_id!r} was already sent; it cannot be cancelled")
+            if contact.status is ContactStatus.CANCELLED:
+                return contact
+            return self._update_contact(conn, contact, status=ContactStatus.CANCELLED)
+
+    def record_outcome(self, decision_id: str, outcome: str, *, now: datetime) -> Contact:
+        value = Outcome(outcome).value
+        with self._transaction(write=True) as conn:
+            contact = self._locked_contact(conn, decision_id)
+            if contact.status is ContactStatus.CANCELLED:
+                raise Conflict(f"contact {decision_id!r} was cancelled; it has no outcome")
+            changes: dict[str, Any] = {"outcome": value}
+            if contact.status is ContactStatus.HELD:
+                changes.update(status=ContactStatus.SENT, hold_expires=None)
+            return self._update_contact(conn, contact, **changes)
+
+    def add_contacts(self, contacts_: Iterable[Contact]) -> int:
+        by_id = {c.contact_id: _contact_values(c) for c in contacts_}
+        if not by_id:
+            return 0
+        ids = list(by_id)
+        with self._transaction(write=True) as conn:
+            self._ensure_customers(conn, (r["customer_id"] for r in by_id.values()))
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                conn.execute(delete(contacts).where(contacts.c.contact_id.in_(chunk)))
+            conn.execute(insert(contacts), list(by_id.values()))
+        return len(by_id)
+
+    def get_decision(self, decision_id: str) -> DecisionRecord:
+        query = (
+            select(*_AUDIT_COLUMNS)
+            .select_from(_AUDIT_FROM)
+            .where(decisions.c.decision_id == decision_id)
+        )
+        with self._transaction(write=False) as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(f"no decision with id {decision_id!r}")
+        return _record_of(row, _wall_clock())
+
+    def audit(self, query: AuditQuery) -> list[DecisionRecord]:
+        d = decisions.c
+        stmt = select(*_AUDIT_COLUMNS).select_from(_AUDIT_FROM)
+        for column, value in (
+            (d.customer_id, query.customer_id),
+            (d.channel, query.channel),
+            (d.purpose, query.purpose),
+            (d.verdict, query.verdict),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if query.rule is not None:
+            stmt = stmt.where(d.rules.like(f"%,{_like_escape(query.rule)},%", escape="\\"))
+        if query.since is not None:
+            stmt = stmt.where(d.decided_at >= query.since)
+        if query.until is not None:
+            stmt = stmt.where(d.decided_at < query.until)
+        if query.before is not None:
+            at, decision_id = query.before
+            stmt = stmt.where(
+                or_(d.decided_at < at, and_(d.decided_at == at, d.decision_id < decision_id))
+            )
+        stmt = stmt.order_by(d.decided_at.desc(), d.decision_id.desc()).limit(max(0, query.limit))
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(stmt).all()
+        now = _wall_clock()
+        return [_record_of(r, now) for r in rows]
+
+    # -- policies --------------------------------------------------------------------------
+
+    def save_policy(
+        self, name: str, version: str, text: str, *, author: str | None, now: datetime
+    ) -> PolicyVersion:
+        with self._transaction(write=True) as conn:
+            # Lock one row so that concurrent saves queue instead of racing for "active".
+            conn.execute(select(settings.c.key).where(settings.c.key == "secret").with_for_update())
+            active = conn.execute(select(policies).where(policies.c.active)).first()
+            if active is not None and (active.name, active.version, active.text) == (
+                name,
+                version,
+                text,
+            ):
+                return _policy_of(active)  # saving what is already active changes nothing
+            conn.execute(update(policies).where(policies.c.active).values(active=False))
+            values = {
+                "name": name,
+                "version": version,
+                "text": text,
+                "author": author,
+                "created_at": now,
+                "active": True,
+            }
+            conn.execute(insert(policies).values(values))
+        return PolicyVersion(name, version, text, author, utc(now), True)
+
+    def active_policy(self) -> PolicyVersion | None:
+        with self._transaction(write=False) as conn:
+            row = conn.execute(select(policies).where(policies.c.active)).first()
+        return None if row is None else _policy_of(row)
+
+    def policy_history(self, limit: int = 50) -> list[PolicyVersion]:
+        stmt = (
+            select(policies)
+            .order_by(policies.c.created_at.desc(), policies.c.id.desc())
+            .limit(max(0, limit))
+        )
+        with self._transaction(write=False) as conn:
+            return [_policy_of(r) for r in conn.execute(stmt)]
+
+    # -- API keys --------------------------------------------------------------------------
+
+    def create_key(
+        self, scopes: Iterable[str], *, name: str | None, now: datetime
+    ) -> tuple[ApiKey, str]:
+        secret = "tk_" + secrets.token_urlsafe(32)
+        key = ApiKey(
+            key_id=secrets.token_hex(8),
+            name=name,
+            scopes=frozenset(scopes),
+            created_at=utc(now),
+        )
+        with self._transaction(write=True) as conn:
+            conn.execute(
+                insert(api_keys).values(
+                    key_id=key.key_id,
+                    name=name,
+                    scopes=sorted(key.scopes),
+                    secret_hash=_secret_hash(secret),
+                    created_at=now,
+                    revoked=False,
+                )
+            )
+        return key, secret
+
+    def check_key(self, secret: str) -> ApiKey | None:
+        digest = _secret_hash(secret)
+        with self._transaction(write=False) as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.secret_hash == digest)).first()
+        if row is None or not hmac.compare_digest(row.secret_hash, digest) or row.revoked:
+            return None
+        return _key_of(row)
+
+    def revoke_key(self, key_id: str) -> None:
+        with self._transaction(write=True) as conn:
+            result = conn.execute(
+                update(api_keys).where(api_keys.c.key_id == key_id).values(revoked=True)
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"no API key with id {key_id!r}")
+
+    def list_keys(self) -> list[ApiKey]:
+        stmt = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.key_id)
+        with self._transaction(write=False) as conn:
+            return [_key_of(r) for r in conn.execute(stmt)]
