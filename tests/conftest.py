@@ -50,3 +50,57 @@ def engine(clock: Clock) -> Engine:
 
 def event(kind: str, when: datetime, /, customer: str = "ann", **props: object) -> Event:
     return Event(customer, kind, when, event_id=f"{customer}-{kind}-{when.isoformat()}", properties=props)
+
+
+# -- stores: every store-backed test runs on SQLite and on PostgreSQL ----------------------
+
+PG_ADMIN_URL = os.environ.get("TACTFUL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_available() -> str | None:
+    """None if PostgreSQL answers, else why not."""
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return None
+    except Exception as exc:  # any failure to connect means "not available"
+        return f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {exc}"
+
+
+def need_postgres() -> None:
+    """Skip (or, under TACTFUL_REQUIRE_SERVICES=1, fail) when PostgreSQL is absent."""
+    why = _pg_available()
+    if why:
+        if REQUIRE_SERVICES:
+            pytest.fail(why)
+        pytest.skip(why)
+
+
+@pytest.fixture
+def pg_url() -> object:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    need_postgres()
+    name = f"tactful_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    """The URL of an empty store of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/tactful.db"
+    url: str = request.getfixturevalue("pg_url")
+    return url

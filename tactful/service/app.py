@@ -1,0 +1,69 @@
+"""The FastAPI application: settings, store and policy in, routes out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from tactful import __version__
+from tactful.service import errors
+from tactful.service.config import Settings
+from tactful.service.routes import (
+    audit,
+    customers,
+    decisions,
+    events,
+    health,
+    policy,
+    segment,
+    unsubscribe,
+    webhooks,
+)
+from tactful.service.runtime import Clock, Runtime, system_clock
+from tactful.store import open_store
+from tactful.store.base import Store
+
+DESCRIPTION = """
+Ask before you reach out. `POST /v1/decisions` answers **allow**, **defer** (with
+`not_before`) or **deny**, with reasons; an allow holds the slot until you confirm it was
+`sent` or `cancel` it. Report customer events with `POST /v1/events` (or Segment's
+`/v1/batch`, `/v1/track`, `/v1/identify`), and outcomes with `/v1/decisions/{id}/outcome`.
+
+Authenticate with an API key: `Authorization: Bearer <key>`. Scopes: `decide`, `ingest`,
+`read`, `admin` (admin implies all). Create one with `tactful keys create --scope decide`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    clock: Clock = system_clock,
+) -> FastAPI:
+    """Build the app. Without `store`, the store is opened from `settings.database_url`
+    when the app starts and closed when it stops."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = store is None
+        the_store = store if store is not None else open_store(settings.database_url)
+        app.state.runtime = Runtime(settings, the_store, clock=clock)
+        try:
+            yield
+        finally:
+            if own:
+                the_store.close()
+
+    app = FastAPI(
+        title="tactful",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (decisions, events, segment, webhooks, customers, policy, audit, health, unsubscribe):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,54 @@
+"""Every setting of the service in one place (environment variables `TACTFUL_*`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./tactful.db"
+
+
+class Settings(BaseSettings):
+    """Service settings; each field can be set as `TACTFUL_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="TACTFUL_", extra="ignore")
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="sqlite:///path (default ./tactful.db) or postgresql://user@host/db",
+    )
+    policy: str = Field(
+        default="courtesy",
+        description="Policy used when the store has none yet: a pack name or a YAML file.",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL customers reach (for unsubscribe links); default http://host:port.",
+    )
+    hold_ttl_seconds: float = Field(default=15 * 60, gt=0, description="Unconfirmed holds expire.")
+    link_ttl_days: float = Field(
+        default=60, gt=0, description="How long unsubscribe and preference links stay valid."
+    )
+    transactional_when_store_down: Literal["deny", "allow"] = Field(
+        default="deny",
+        description="When the store is unreachable, non-transactional decisions fail closed "
+        "(503); transactional ones follow this setting.",
+    )
+    sendgrid_verification_key: str | None = Field(
+        default=None, description="SendGrid's signed-webhook public key (base64 or PEM)."
+    )
+    twilio_auth_token: str | None = Field(
+        default=None, description="Twilio auth token, to verify X-Twilio-Signature."
+    )
+    sendgrid_group_purposes: dict[str, str] = Field(
+        default_factory=dict,
+        description="SendGrid unsubscribe group id -> purpose (default: marketing).",
+    )
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

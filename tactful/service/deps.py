@@ -1,0 +1,85 @@
+"""Dependencies routes declare: the runtime, the store, and an API key with a scope."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from tactful.service.errors import ApiError
+from tactful.service.runtime import Runtime
+from tactful.store.base import ApiKey, Store
+
+SCOPES = ("decide", "ingest", "read", "admin")
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_store(runtime: RuntimeDep) -> Store:
+    return runtime.store
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def presented_key(request: Request) -> str | None:
+    """The key from `Authorization: Bearer`, `X-API-Key`, or HTTP Basic's user (Segment)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if scheme.lower() == "basic" and value.strip():
+        try:
+            user = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[0]
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return user or None
+    key = request.headers.get("x-api-key")
+    return key.strip() if key else None
+
+
+def require(scope: str) -> Callable[[Request, Runtime], ApiKey]:
+    """A dependency that admits a request whose key carries `scope` (or `admin`)."""
+
+    def check(request: Request, runtime: RuntimeDep) -> ApiKey:
+        secret = presented_key(request)
+        if not secret:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "An API key is required: send `Authorization: Bearer <key>`.",
+                headers={"WWW-Authenticate": 'Bearer realm="tactful"'},
+            )
+        key = runtime.store.check_key(secret)
+        if key is None:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "This API key is not valid (unknown or revoked).",
+                headers={"WWW-Authenticate": 'Bearer realm="tactful"'},
+            )
+        if scope not in key.scopes and "admin" not in key.scopes:
+            raise ApiError(
+                403,
+                "forbidden",
+                f"This API key lacks the `{scope}` scope (it has: {', '.join(sorted(key.scopes))}).",
+            )
+        request.state.key = key
+        return key
+
+    check.__name__ = f"require_{scope}"
+    return check
+
+
+DecideKey = Annotated[ApiKey, Depends(require("decide"))]
+IngestKey = Annotated[ApiKey, Depends(require("ingest"))]
+ReadKey = Annotated[ApiKey, Depends(require("read"))]
+AdminKey = Annotated[ApiKey, Depends(require("admin"))]

@@ -1,0 +1,57 @@
+"""Errors with a body a person can act on: `{"error": code, "detail": ...}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from tactful.policy.errors import PolicyError
+from tactful.store.base import Conflict, NotFound, StoreError
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, error: str, detail: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.headers = headers
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(
+            {"error": exc.error, "detail": exc.detail}, exc.status, headers=exc.headers
+        )
+
+    @app.exception_handler(NotFound)
+    async def _nf(request: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"error": "not_found", "detail": str(exc)}, 404)
+
+    @app.exception_handler(Conflict)
+    async def _conflict(request: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse({"error": "conflict", "detail": str(exc)}, 409)
+
+    @app.exception_handler(PolicyError)
+    async def _policy(request: Request, exc: PolicyError) -> JSONResponse:
+        return JSONResponse({"error": "invalid_policy", "detail": exc.as_list()}, 422)
+
+    @app.exception_handler(StoreError)
+    async def _store(request: Request, exc: StoreError) -> JSONResponse:
+        runtime = getattr(request.app.state, "runtime", None)
+        if runtime is not None:
+            runtime.metrics.store_errors.inc()
+        return JSONResponse(
+            {
+                "error": "store_unavailable",
+                "detail": "The ledger cannot be reached, so nothing was decided or recorded. "
+                "Retry later; do not contact the customer on this answer.",
+            },
+            503,
+            headers={"Retry-After": "5"},
+        )

@@ -1,0 +1,117 @@
+"""Customers: read what tactful knows, change the profile, erase on request, ask when next."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from tactful.engine import next_allowed, pressure
+from tactful.model import CustomerProfile, from_ts
+from tactful.service.deps import AdminKey, ReadKey, RuntimeDep
+from tactful.service.errors import ApiError
+from tactful.service.runtime import ERASED
+from tactful.service.schemas import (
+    NAME,
+    ContactOut,
+    CustomerOut,
+    ErrorOut,
+    NextOut,
+    ProfileOut,
+    ProfilePatch,
+    ReasonOut,
+)
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
+CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
+ERRORS = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
+
+
+@router.get("/{customer_id}", response_model=CustomerOut, responses={**ERRORS, 404: {"model": ErrorOut}})
+def get_customer(customer_id: CustomerId, runtime: RuntimeDep, key: ReadKey) -> CustomerOut:
+    """Profile, opt-outs, snooze, current pressure and the contact ledger of a customer."""
+    state = runtime.store.load_state(customer_id)
+    if runtime.store.get_profile(customer_id) is None and not state.events and not state.contacts:
+        raise ApiError(404, "not_found", f"no customer {customer_id!r}")
+    now = runtime.clock()
+    level = pressure(state, runtime.policy, now)
+    opt_outs = [
+        {"channel": ch, "purpose": pu, "since": from_ts(ts), "by": kind}
+        for (ch, pu), (ts, kind) in state.derived.optouts.items()
+    ]
+    snooze = state.derived.snooze
+    contacts = [
+        ContactOut(
+            contact_id=c.contact_id,
+            customer_id=customer_id,
+            channel=c.channel,
+            purpose=c.purpose,
+            at=from_ts(c.ts),
+            status=str(c.status),
+            outcome=c.outcome,
+            hold_expires=from_ts(c.hold_expires) if c.hold_expires else None,
+        )
+        for c in state.contacts
+    ]
+    return CustomerOut(
+        profile=ProfileOut.of(state.profile),
+        events=len(state.events),
+        contacts=contacts,
+        opt_outs=opt_outs,
+        pressure=None if level is None else round(level, 2),
+        snoozed_until=from_ts(snooze[1]) if snooze and snooze[1] > now.timestamp() else None,
+    )
+
+
+@router.patch("/{customer_id}", response_model=ProfileOut, responses=ERRORS)
+def patch_customer(
+    customer_id: CustomerId, body: ProfilePatch, runtime: RuntimeDep, key: AdminKey
+) -> ProfileOut:
+    """Change profile fields (time zone, country, phones, emails, consent, preferences);
+    fields left out stay as they are. Creates the customer if new."""
+    current = runtime.store.get_profile(customer_id) or CustomerProfile(customer_id)
+    updated = body.apply(current)
+    runtime.store.put_profile(updated)
+    return ProfileOut.of(updated)
+
+
+@router.delete(
+    "/{customer_id}",
+    status_code=204,
+    responses=ERRORS,
+)
+def erase_customer(customer_id: CustomerId, runtime: RuntimeDep, key: AdminKey) -> Response:
+    """Erase the customer's profile, events, contacts and decisions. A keyed hash of the id
+    (and of their phones and emails) stays on the suppression list, so a later campaign to
+    the same id is denied. Idempotent: erasing an unknown id still records the suppression."""
+    runtime.store.erase(customer_id, now=runtime.clock())
+    return Response(status_code=204)
+
+
+@router.get("/{customer_id}/next", response_model=NextOut, responses=ERRORS)
+def next_time(
+    customer_id: CustomerId,
+    runtime: RuntimeDep,
+    key: ReadKey,
+    channel: Annotated[str, Query(pattern=NAME)],
+    purpose: Annotated[str, Query(pattern=NAME)],
+) -> NextOut:
+    """The earliest time a contact on `channel` for `purpose` would be allowed, and why not
+    sooner. `next_allowed` is null when the answer is no for the foreseeable future."""
+    state = runtime.store.load_state(customer_id)
+    now = runtime.clock()
+    if runtime.store.suppressed(customer_id):
+        return NextOut(
+            customer_id=customer_id, channel=channel, purpose=purpose, next_allowed=None,
+            verdict_now="deny", reasons=[ReasonOut(**ERASED.as_dict())],
+        )
+    when, decision = next_allowed(state, channel, purpose, runtime.policy, now)
+    return NextOut(
+        customer_id=customer_id,
+        channel=channel,
+        purpose=purpose,
+        next_allowed=when,
+        verdict_now=decision.verdict.value,
+        reasons=[ReasonOut(**r.as_dict()) for r in decision.reasons],
+    )
+

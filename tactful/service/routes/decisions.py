@@ -1,0 +1,149 @@
+"""Decisions: ask before contacting, then confirm it was sent, cancel it, or report how it went."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter
+
+from tactful.model import ContactProposal, Decision, Verdict
+from tactful.service.deps import DecideKey, RuntimeDep
+from tactful.service.runtime import Runtime
+from tactful.service.schemas import (
+    BatchIn,
+    BatchOut,
+    ContactOut,
+    DecisionOut,
+    ErrorOut,
+    OutcomeIn,
+    ProposalIn,
+    SentIn,
+    UnsubscribeOut,
+)
+from tactful.model import utc
+from tactful.store.base import StoreError
+
+router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
+
+ERRORS = {
+    401: {"model": ErrorOut, "description": "No or unknown API key."},
+    403: {"model": ErrorOut, "description": "The key lacks the scope."},
+}
+
+
+def _render(runtime: Runtime, proposal: ContactProposal, decision: Decision, replayed: bool) -> DecisionOut:
+    unsubscribe = None
+    hold_expires = None
+    if decision.verdict is Verdict.ALLOW:
+        hold_expires = decision.at + timedelta(seconds=runtime.settings.hold_ttl_seconds)
+        if proposal.channel == "email" and proposal.purpose != "transactional":
+            url = runtime.link(
+                proposal.customer_id, "unsubscribe", channel="email", purpose=proposal.purpose
+            )
+            unsubscribe = UnsubscribeOut(
+                url=url,
+                headers={
+                    "List-Unsubscribe": f"<{url}>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                },
+            )
+    return DecisionOut.of(
+        decision, replayed=replayed, hold_expires=hold_expires, unsubscribe=unsubscribe
+    )
+
+
+def _decide(runtime: Runtime, proposal: ContactProposal) -> DecisionOut:
+    try:
+        decision, replayed = runtime.decide(proposal)
+    except StoreError:
+        fallback = runtime.unavailable_decision(proposal)
+        if fallback is None:
+            raise
+        return DecisionOut.of(fallback)
+    return _render(runtime, proposal, decision, replayed)
+
+
+@router.post(
+    "",
+    response_model=DecisionOut,
+    responses={**ERRORS, 503: {"model": ErrorOut, "description": "The store is unreachable."}},
+    summary="Ask whether a contact may happen",
+)
+def create_decision(body: ProposalIn, runtime: RuntimeDep, key: DecideKey) -> DecisionOut:
+    """Decide a proposal: `allow` (a hold is placed: confirm with `/sent` or release with
+    `/cancel`), `defer` (with `not_before`, the earliest time every rule allows it) or
+    `deny`, always with reasons. A repeated `idempotency_key` returns the first answer."""
+    return _decide(runtime, body.to_model())
+
+
+@router.post(
+    "/batch",
+    response_model=BatchOut,
+    responses={**ERRORS, 503: {"model": ErrorOut, "description": "The store is unreachable."}},
+    summary="Decide several proposals; per customer, the highest priority goes first",
+)
+def create_batch(body: BatchIn, runtime: RuntimeDep, key: DecideKey) -> BatchOut:
+    """Proposals for the same customer are decided in order of `priority` (highest first,
+    then as listed), so the most valuable one gets a scarce slot. Answers come back in the
+    order the proposals were sent."""
+    proposals = [p.to_model() for p in body.proposals]
+    order = sorted(range(len(proposals)), key=lambda i: (proposals[i].customer_id, -proposals[i].priority, i))
+    out: dict[int, DecisionOut] = {}
+    for i in order:
+        out[i] = _decide(runtime, proposals[i])
+    return BatchOut(decisions=[out[i] for i in range(len(proposals))])
+
+
+@router.post(
+    "/{decision_id}/sent",
+    response_model=ContactOut,
+    responses={**ERRORS, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+    summary="Confirm an allowed contact was made",
+)
+def mark_sent(
+    decision_id: str, runtime: RuntimeDep, key: DecideKey, body: SentIn | None = None
+) -> ContactOut:
+    at = utc(body.at) if body and body.at else None
+    contact = runtime.store.mark_sent(decision_id, at=at, now=runtime.clock())
+    return ContactOut.of(contact)
+
+
+@router.post(
+    "/{decision_id}/cancel",
+    response_model=ContactOut,
+    responses={**ERRORS, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+    summary="Release the hold of an allowed contact that will not be made",
+)
+def cancel(decision_id: str, runtime: RuntimeDep, key: DecideKey) -> ContactOut:
+    return ContactOut.of(runtime.store.cancel(decision_id, now=runtime.clock()))
+
+
+@router.post(
+    "/{decision_id}/outcome",
+    response_model=ContactOut,
+    responses={**ERRORS, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+    summary="Report what happened to a contact",
+)
+def outcome(decision_id: str, body: OutcomeIn, runtime: RuntimeDep, key: DecideKey) -> ContactOut:
+    """delivered, answered, no_answer, voicemail, replied, declined, bounced, unsubscribed,
+    complained. Unanswered calls feed back-off and pressure; answers and replies count as
+    the customer engaging."""
+    return ContactOut.of(runtime.record_outcome(decision_id, body.outcome))
+
+
+@router.get(
+    "/{decision_id}",
+    response_model=DecisionOut,
+    responses={**ERRORS, 404: {"model": ErrorOut}},
+    summary="A past decision",
+)
+def get_decision(decision_id: str, runtime: RuntimeDep, key: DecideKey) -> DecisionOut:
+    record = runtime.store.get_decision(decision_id)
+    return DecisionOut(
+        decision_id=record.decision_id,
+        verdict=record.verdict,  # type: ignore[arg-type]
+        not_before=record.not_before,
+        reasons=[r for r in record.reasons],  # type: ignore[misc]
+        policy={"name": record.policy_name, "version": record.policy_version},  # type: ignore[arg-type]
+        at=record.at,
+    )

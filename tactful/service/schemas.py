@@ -1,0 +1,355 @@
+"""The HTTP contract: request and response bodies. Field names here are promised to
+integrators (PRODUCT.md, "Interfaces"); they translate to and from the domain model."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tactful.model import (
+    Contact,
+    ContactProposal,
+    Content,
+    CustomerProfile,
+    Decision,
+    Outcome,
+    Trigger,
+    utc,
+)
+
+NAME = r"^[a-z][a-z0-9_]{0,39}$"
+ID_MAX = 200
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TriggerIn(Strict):
+    event: str = Field(min_length=1, max_length=80, description="The event that prompted it.")
+    at: datetime | None = Field(default=None, description="When it happened (default: latest).")
+
+
+class ContentIn(Strict):
+    subject: str | None = Field(default=None, max_length=2000)
+    body: str | None = Field(default=None, max_length=100_000)
+    discount: bool = False
+    flags: list[str] = Field(default_factory=list, max_length=20)
+
+
+PROPOSAL_EXAMPLE = {
+    "customer_id": "cust-1042",
+    "channel": "call",
+    "purpose": "sales",
+    "trigger": {"event": "checkout_started"},
+    "offer": "premium-plan",
+    "source": "sales-team-east",
+    "content": {"body": "Calling to help with your order"},
+    "idempotency_key": "dialer-7781-attempt-1",
+}
+
+
+class ProposalIn(Strict):
+    """A contact someone would like to make."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [PROPOSAL_EXAMPLE]})
+
+    customer_id: str = Field(min_length=1, max_length=ID_MAX)
+    channel: str = Field(pattern=NAME, description="email, sms, call, push, in_app, chat, ...")
+    purpose: str = Field(pattern=NAME, description="transactional, service, marketing, sales, ...")
+    at: datetime | None = Field(
+        default=None, description="When the contact would happen (default now)."
+    )
+    trigger: TriggerIn | None = None
+    offer: str | None = Field(default=None, max_length=200)
+    campaign: str | None = Field(default=None, max_length=200)
+    source: str | None = Field(default=None, max_length=200, description="Team or rep.")
+    priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
+    content: ContentIn | None = None
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    tags: dict[str, str] = Field(default_factory=dict, description="Extra keys to count by.")
+
+    def to_model(self) -> ContactProposal:
+        trigger = None
+        if self.trigger is not None:
+            at = utc(self.trigger.at) if self.trigger.at else None
+            trigger = Trigger(self.trigger.event, at)
+        content = None
+        if self.content is not None:
+            c = self.content
+            content = Content(c.subject, c.body, c.discount, tuple(c.flags))
+        return ContactProposal(
+            customer_id=self.customer_id,
+            channel=self.channel,
+            purpose=self.purpose,
+            at=utc(self.at) if self.at else None,
+            trigger=trigger,
+            offer=self.offer,
+            campaign=self.campaign,
+            source=self.source,
+            priority=self.priority,
+            content=content,
+            idempotency_key=self.idempotency_key,
+            tags=dict(self.tags),
+        )
+
+
+class BatchIn(Strict):
+    proposals: list[ProposalIn] = Field(min_length=1, max_length=1000)
+
+
+class ReasonOut(BaseModel):
+    rule: str
+    kind: str
+    message: str
+    until: datetime | None = None
+
+
+class PolicyRefOut(BaseModel):
+    name: str
+    version: str
+
+
+class UnsubscribeOut(BaseModel):
+    """RFC 8058 one-click unsubscribe: put `headers` on the email, `url` in its footer."""
+
+    url: str
+    headers: dict[str, str]
+
+
+class DecisionOut(BaseModel):
+    decision_id: str
+    verdict: Literal["allow", "defer", "deny"]
+    not_before: datetime | None = None
+    reasons: list[ReasonOut]
+    flags: list[ReasonOut] = Field(default_factory=list)
+    policy: PolicyRefOut
+    at: datetime = Field(description="The time decided for (the proposal's `at`, or now).")
+    hold_expires: datetime | None = Field(
+        default=None, description="An allow holds the slot until then unless confirmed sent."
+    )
+    replayed: bool = Field(default=False, description="True when an idempotency key repeated.")
+    unsubscribe: UnsubscribeOut | None = None
+
+    @classmethod
+    def of(
+        cls,
+        d: Decision,
+        *,
+        replayed: bool = False,
+        hold_expires: datetime | None = None,
+        unsubscribe: UnsubscribeOut | None = None,
+    ) -> DecisionOut:
+        return cls(
+            decision_id=d.decision_id or "",
+            verdict=d.verdict.value,
+            not_before=d.not_before,
+            reasons=[ReasonOut(**r.as_dict()) for r in d.reasons],
+            flags=[ReasonOut(**r.as_dict()) for r in d.flags],
+            policy=PolicyRefOut(name=d.policy.name, version=d.policy.version),
+            at=d.at,
+            hold_expires=hold_expires,
+            replayed=replayed,
+            unsubscribe=unsubscribe,
+        )
+
+
+class BatchOut(BaseModel):
+    decisions: list[DecisionOut]
+
+
+class SentIn(Strict):
+    at: datetime | None = Field(default=None, description="When it was sent (default now).")
+
+
+class OutcomeIn(Strict):
+    outcome: Outcome
+
+
+class ContactOut(BaseModel):
+    contact_id: str
+    customer_id: str
+    channel: str
+    purpose: str
+    at: datetime
+    status: str
+    outcome: str | None = None
+    hold_expires: datetime | None = None
+
+    @classmethod
+    def of(cls, c: Contact) -> ContactOut:
+        return cls(
+            contact_id=c.contact_id,
+            customer_id=c.customer_id,
+            channel=c.channel,
+            purpose=c.purpose,
+            at=c.at,
+            status=str(c.status),
+            outcome=c.outcome,
+            hold_expires=c.hold_expires,
+        )
+
+
+class NextOut(BaseModel):
+    customer_id: str
+    channel: str
+    purpose: str
+    next_allowed: datetime | None = Field(description="Earliest allowed time; null: not at all.")
+    verdict_now: Literal["allow", "defer", "deny"]
+    reasons: list[ReasonOut]
+
+
+class EventIn(Strict):
+    """A customer signal in tactful's own vocabulary (see the event kinds in the docs)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": "cust-1042",
+                    "event": "checkout_started",
+                    "timestamp": "2026-11-24T14:02:00Z",
+                    "messageId": "web-5521",
+                    "properties": {"session_id": "s-88"},
+                }
+            ]
+        },
+    )
+
+    customer_id: str = Field(min_length=1, max_length=ID_MAX)
+    event: str = Field(min_length=1, max_length=80)
+    timestamp: datetime
+    messageId: str | None = Field(default=None, max_length=200)  # noqa: N815 - Segment's name
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventsIn(Strict):
+    events: list[EventIn] = Field(min_length=1, max_length=5000)
+
+
+class IngestOut(BaseModel):
+    accepted: int = Field(description="Events stored now (duplicates are not counted).")
+    duplicates: int = 0
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def _valid_zone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Paris)") from exc
+    return value
+
+
+def normalize_phone(value: str) -> str:
+    """E.164 form of a phone number written with its country code."""
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"phone {value!r}: write it with its country code, e.g. +13125550142") from exc
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError(f"phone {value!r} is not a possible phone number")
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalize_email(value: str) -> str:
+    text = value.strip().lower()
+    if "@" not in text or text.startswith("@") or text.endswith("@") or " " in text:
+        raise ValueError(f"email {value!r} is not an email address")
+    return text
+
+
+class PaceIn(Strict):
+    count: int = Field(ge=1, le=1000)
+    per: str = Field(pattern=r"^\d+\s*[smhdw]$", description="e.g. 7d, 30d")
+
+
+class PreferencesIn(Strict):
+    channels: list[str] | None = Field(default=None, description="Only these channels.")
+    pace: PaceIn | None = None
+
+
+class ProfilePatch(Strict):
+    """Fields to change on a customer's profile; omitted fields stay as they are."""
+
+    timezone: str | None = None
+    country: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
+    subdivision: str | None = Field(default=None, max_length=10)
+    phones: list[str] | None = Field(default=None, max_length=20)
+    emails: list[str] | None = Field(default=None, max_length=20)
+    consent: dict[str, bool] | None = None
+    preferences: PreferencesIn | None = None
+
+    _tz = field_validator("timezone")(lambda cls, v: _valid_zone(v))
+
+    @field_validator("phones")
+    @classmethod
+    def _phones(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [normalize_phone(p) for p in v]
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [normalize_email(e) for e in v]
+
+    def apply(self, profile: CustomerProfile) -> CustomerProfile:
+        from dataclasses import replace
+
+        changes: dict[str, Any] = {}
+        for name in self.model_fields_set:
+            value = getattr(self, name)
+            if name in ("phones", "emails") and value is not None:
+                value = tuple(value)
+            elif name == "country" and value is not None:
+                value = value.upper()
+            elif name == "preferences" and value is not None:
+                value = value.model_dump(exclude_none=True)
+            elif name in ("consent", "preferences") and value is None:
+                value = {}
+            changes[name] = value
+        return replace(profile, **changes)
+
+
+class ProfileOut(BaseModel):
+    customer_id: str
+    timezone: str | None
+    country: str | None
+    subdivision: str | None
+    phones: list[str]
+    emails: list[str]
+    consent: dict[str, bool]
+    preferences: dict[str, Any]
+
+    @classmethod
+    def of(cls, p: CustomerProfile) -> ProfileOut:
+        return cls(
+            customer_id=p.customer_id,
+            timezone=p.timezone,
+            country=p.country,
+            subdivision=p.subdivision,
+            phones=list(p.phones),
+            emails=list(p.emails),
+            consent=dict(p.consent),
+            preferences=dict(p.preferences),
+        )
+
+
+class CustomerOut(BaseModel):
+    profile: ProfileOut
+    events: int
+    contacts: list[ContactOut]
+    opt_outs: list[dict[str, Any]]
+    pressure: float | None = None
+    snoozed_until: datetime | None = None
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: Any = None
