@@ -130,3 +130,16 @@ def next_allowed(
     if decision.verdict is Verdict.DEFER:
         return decision.not_before, decision
     return None, decision
+
+
+def pressure(state: CustomerState, policy: Policy, now: datetime) -> float | None:
+    """The customer's contact pressure now, as the policy's first pressure rule sees it
+    (None when the policy has no pressure rule)."""
+    from tactful.rules.pressure import PressureRule
+
+    for rule in policy.rules:
+        if isinstance(rule, PressureRule):
+            probe = ContactProposal(state.profile.customer_id, "email", "marketing")
+            ctx = Context(state, probe, policy, now.timestamp())
+            return rule.at(ctx, now.timestamp())
+    return None
