@@ -10,6 +10,7 @@ Times inside are float epoch seconds.
 from __future__ import annotations
 
 import bisect
+import json
 import math
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -152,6 +153,28 @@ class Derived:
     by_kind: dict[str, list[float]] = field(default_factory=dict)
 
 
+#: Tie-break for events at the same instant: a visit starts before, and ends after, what
+#: happens in it; a suppression (opt-out, unsubscribe, complaint) wins over a re-subscribe.
+_TIE_RANK: dict[str, int] = {
+    EventKind.SESSION_STARTED: 0,
+    EventKind.OPTED_OUT: 2,
+    EventKind.UNSUBSCRIBED: 2,
+    EventKind.COMPLAINED: 2,
+    EventKind.SESSION_ENDED: 3,
+}
+
+
+def _event_order(e: LedgerEvent) -> tuple[float, int, str, str, str]:
+    """Sort key of the ledger: event time, then a fixed order for events at the same instant."""
+    return (
+        e.ts,
+        _TIE_RANK.get(e.kind, 1),
+        e.kind,
+        e.event_id or "",
+        json.dumps(e.properties, sort_keys=True, default=str),
+    )
+
+
 def _scope_of(props: Mapping[str, Any]) -> tuple[str | None, str | None]:
     channel = props.get("channel")
     purpose = props.get("purpose")
@@ -195,10 +218,11 @@ class CustomerState:
                 return False
             self._event_ids.add(event.event_id)
         le = LedgerEvent(event.at.timestamp(), event.kind, event.event_id, event.properties)
-        if not self.events or self.events[-1].ts <= le.ts:
+        if not self.events or self.events[-1].ts < le.ts:
             self.events.append(le)
         else:
-            bisect.insort_right(self.events, le, key=lambda x: x.ts)
+            # Events at the same instant fold in a fixed order, not in arrival order.
+            bisect.insort_right(self.events, le, key=_event_order)
         self._derived = None
         self._cache.clear()
         return True
@@ -206,14 +230,19 @@ class CustomerState:
     def add_contact(self, contact: Contact) -> None:
         """Add a contact, or replace the one with the same id (status or outcome changed)."""
         lc = LedgerContact.of(contact)
+        engaged = lc.outcome in ENGAGED_OUTCOMES
         for i, existing in enumerate(self.contacts):
             if existing.contact_id == lc.contact_id:
+                engaged = engaged or existing.outcome in ENGAGED_OUTCOMES
                 del self.contacts[i]
                 break
-        if not self.contacts or self.contacts[-1].ts <= lc.ts:
+        if engaged:
+            # Answered or replied contacts are engagement, which `derived` folds in.
+            self._derived = None
+        if not self.contacts or self.contacts[-1].ts < lc.ts:
             self.contacts.append(lc)
         else:
-            bisect.insort_right(self.contacts, lc, key=lambda x: x.ts)
+            bisect.insort_right(self.contacts, lc, key=lambda x: (x.ts, x.contact_id))
         self._cache.clear()
 
     def contact(self, contact_id: str) -> LedgerContact | None:

@@ -48,6 +48,11 @@ class Scope(BaseModel):
     flags: tuple[str, ...] = Field(default=(), description="Content flags, any of.")
     exclude_flags: tuple[str, ...] = ()
     exempt_purposes: tuple[str, ...] | None = None
+    regions: tuple[str, ...] = Field(
+        default=(),
+        description="ISO 3166 codes (US, US-FL, FR): applies when any of the customer's "
+        "candidate locations is in one of them.",
+    )
 
     def exempt(self, default: tuple[str, ...]) -> tuple[str, ...]:
         return default if self.exempt_purposes is None else self.exempt_purposes
@@ -81,6 +86,8 @@ class Scope(BaseModel):
         return not (self.exclude_flags and any(f in flags for f in self.exclude_flags))
 
     def applies(self, ctx: Context, exempt: tuple[str, ...]) -> bool:
+        if self.regions and not ctx.in_regions(self.regions):
+            return False
         return self._matches(
             ctx.channel,
             ctx.purpose,
@@ -156,6 +163,19 @@ class Context:
 
         return customer_country(self.state.profile)
 
+    @cached_property
+    def regions(self) -> frozenset[str]:
+        """Every country and subdivision the customer may be in (ISO 3166 codes)."""
+        from tactful.jurisdiction import customer_regions
+
+        return customer_regions(self.state.profile)
+
+    def in_regions(self, wanted: tuple[str, ...]) -> bool:
+        """Whether the customer may be in one of `wanted` (yes, when nothing is known)."""
+        from tactful.jurisdiction import in_regions
+
+        return not self.regions or in_regions(self.regions, wanted)
+
     def key_of(self, field: str) -> str | None:
         """The proposal's value for a `per` key: offer, campaign, source, trigger, tags.X."""
         p = self.proposal
@@ -209,6 +229,12 @@ class Rule(BaseModel):
     def exempt(self) -> tuple[str, ...]:
         return self.scope.exempt(self.default_exempt)
 
+    @cached_property
+    def token(self) -> object:
+        """This rule object's key in a state's caches: two policies (a pack and an override,
+        the live policy and a candidate) may hold different rules under one id."""
+        return object()
+
     def applies(self, ctx: Context) -> bool:
         if self.waived_on_request and ctx.requested:
             return False
@@ -242,13 +268,13 @@ class Rule(BaseModel):
                     and all(contact_key(c, f) == v for f, v in zip(per, values, strict=True))
                 )
 
-            key: tuple[Any, ...] = (self.id, values)
+            key: tuple[Any, ...] = (self.token, values)
         else:
 
             def predicate(c: LedgerContact) -> bool:
                 return not c.requested and scope.counts(c, exempt)
 
-            key = (self.id,)
+            key = (self.token,)
         return ctx.state.matching(key, predicate)
 
 

@@ -101,7 +101,7 @@ class CapRule(Rule):
             n = sum(1 for c in counted if session.start <= c.ts <= t and c.counts_at(now))
             return NEVER if n >= self.count else t
         times = ctx.state.cached(
-            ("cap-times", self.id, tuple(ctx.key_of(f) for f in self.per), now),
+            ("cap-times", self.token, tuple(ctx.key_of(f) for f in self.per), now),
             lambda: [c.ts for c in counted if c.counts_at(now)],
         )
         if isinstance(self.window, float):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from tactful.durations import parse_duration
@@ -11,7 +12,7 @@ from tactful.rules.cap import rolling_earliest
 
 def pace_of(preferences: Any) -> tuple[int, float] | None:
     """(count, window seconds) from {"pace": {"count": 1, "per": "7d"}}, if set."""
-    pace = preferences.get("pace") if isinstance(preferences, dict) else None
+    pace = preferences.get("pace") if isinstance(preferences, Mapping) else None
     if not pace:
         return None
     return int(pace["count"]), parse_duration(pace["per"])

@@ -56,7 +56,7 @@ class PressureRule(Rule):
             return terms, anchor, total
 
         result: tuple[list[tuple[float, float]], float, float] = ctx.state.cached(
-            ("pressure", self.id, ctx.now), compute
+            ("pressure", self.token, ctx.now), compute
         )
         return result
 
