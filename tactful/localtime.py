@@ -7,7 +7,7 @@ country from the profile or the numbers' region. With nothing known, UTC.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -85,3 +85,13 @@ def holiday_name(country: str | None, subdivision: str | None, day: date) -> str
     table = _holiday_table(country, subdivision, day.year)
     name = table.get(day)
     return str(name) if name else None
+
+
+def local_day(ts: float, tz: ZoneInfo) -> date:
+    """The calendar date in `tz` at instant `ts`."""
+    return datetime.fromtimestamp(ts, tz).date()
+
+
+def day_start(day: date, tz: ZoneInfo) -> float:
+    """The instant `day` begins in `tz` (a DST day is 23 or 25 hours long, as it is locally)."""
+    return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
