@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime
 from typing import Annotated, Optional
 
@@ -83,7 +82,7 @@ def serve(
         from tactful.demo import load_demo
 
         summary = load_demo(store, policy=policy)
-        key, secret = store.create_key(["admin"], name="demo", now=datetime.now(UTC))
+        _, secret = store.create_key(["admin"], name="demo", now=datetime.now(UTC))
         out.print(f"Demo data: {summary}")
         out.print("A demo admin key (shown once):")
         out.print(secret, soft_wrap=True)
@@ -92,6 +91,8 @@ def serve(
     os.environ["TACTFUL_POLICY"] = policy
     os.environ["TACTFUL_HOST"] = host
     os.environ["TACTFUL_PORT"] = str(port)
+    # A long-running service: keep the collector's full passes short (see service/heap.py).
+    os.environ.setdefault("TACTFUL_GC_FREEZE_SECONDS", "1")
     out.print(f"tactful on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     uvicorn.run(
         "tactful.service.asgi:app",
@@ -110,7 +111,9 @@ def serve(
 def keys_create(
     scope: Annotated[
         list[str],
-        typer.Option("--scope", help=f"A scope to grant (repeat for several): {', '.join(SCOPES)}."),
+        typer.Option(
+            "--scope", help=f"A scope to grant (repeat for several): {', '.join(SCOPES)}."
+        ),
     ],
     name: Annotated[Optional[str], typer.Option(help="A label: who or what uses it.")] = None,  # noqa: UP045
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
@@ -126,8 +129,10 @@ def keys_create(
         key, secret = store.create_key(scope, name=name, now=datetime.now(UTC))
     finally:
         store.close()
-    out.print(f"Created key {key.key_id} with scopes {', '.join(sorted(key.scopes))}. "
-              "Store it now: it is not shown again.")
+    out.print(
+        f"Created key {key.key_id} with scopes {', '.join(sorted(key.scopes))}. "
+        "Store it now: it is not shown again."
+    )
     print(secret)
 
 
@@ -138,8 +143,13 @@ def keys_list(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
     try:
         table = Table("id", "name", "scopes", "created", "revoked")
         for k in store.list_keys():
-            table.add_row(k.key_id, k.name or "", " ".join(sorted(k.scopes)),
-                          k.created_at.strftime("%Y-%m-%d %H:%M"), "yes" if k.revoked else "")
+            table.add_row(
+                k.key_id,
+                k.name or "",
+                " ".join(sorted(k.scopes)),
+                k.created_at.strftime("%Y-%m-%d %H:%M"),
+                "yes" if k.revoked else "",
+            )
         out.print(table)
     finally:
         store.close()
@@ -169,13 +179,17 @@ def decide(
     customer_id: Annotated[str, typer.Argument(help="The customer's id.")],
     channel: Annotated[str, typer.Argument(help="email, sms, call, push, in_app, chat, ...")],
     purpose: Annotated[str, typer.Argument(help="transactional, service, marketing, sales, ...")],
-    at: Annotated[Optional[str], typer.Option(help="When the contact would happen (ISO 8601).")] = None,  # noqa: UP045
+    at: Annotated[
+        str | None, typer.Option(help="When the contact would happen (ISO 8601).")
+    ] = None,
     trigger: Annotated[Optional[str], typer.Option(help="The event that prompted it.")] = None,  # noqa: UP045
     offer: Annotated[Optional[str], typer.Option()] = None,  # noqa: UP045
     source: Annotated[Optional[str], typer.Option(help="Team or rep.")] = None,  # noqa: UP045
     subject: Annotated[Optional[str], typer.Option()] = None,  # noqa: UP045
     body: Annotated[Optional[str], typer.Option()] = None,  # noqa: UP045
-    hold: Annotated[bool, typer.Option(help="Place a hold on allow (--no-hold: a dry run).")] = False,
+    hold: Annotated[
+        bool, typer.Option(help="Place a hold on allow (--no-hold: a dry run).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
     policy: Annotated[
@@ -254,11 +268,16 @@ def policy_check(
 
 @policy_app.command("show")
 def policy_show(
-    ref: Annotated[str, typer.Argument(help=f"A pack ({', '.join(pack_names())}) or a file.")] = "courtesy",
+    ref: Annotated[
+        str, typer.Argument(help=f"A pack ({', '.join(pack_names())}) or a file.")
+    ] = "courtesy",
 ) -> None:
     """Print a policy readably: each rule, what it does, its scope, mode and source."""
     p = _load_policy(ref)
-    out.print(f"[bold]{p.name}[/bold] v{p.version}" + (f" — {p.description}" if p.description else ""))
+    out = Console()  # sized now, for the terminal (or COLUMNS) this command runs in
+    out.print(
+        f"[bold]{p.name}[/bold] v{p.version}" + (f" — {p.description}" if p.description else "")
+    )
     if p.extends:
         out.print(f"extends: {', '.join(p.extends)}")
     if p.weights:
@@ -266,9 +285,17 @@ def policy_show(
     table = Table("rule", "kind", "mode", "applies to", "what it does", "source", show_lines=True)
     for r in p.rules:
         scope = r.scope.model_dump(exclude_defaults=True)
-        scope_text = "; ".join(f"{k}: {', '.join(v) if isinstance(v, tuple | list) else v}" for k, v in scope.items())
-        table.add_row(r.id, r.kind, r.effective_mode, scope_text or "everything",
-                      f"{r.describe()}\n[dim]{r.message}[/dim]", r.cite or "")
+        scope_text = "; ".join(
+            f"{k}: {', '.join(v) if isinstance(v, tuple | list) else v}" for k, v in scope.items()
+        )
+        table.add_row(
+            r.id,
+            r.kind,
+            r.effective_mode,
+            scope_text or "everything",
+            f"{r.describe()}\n[dim]{r.message}[/dim]",
+            r.cite or "",
+        )
     out.print(table)
 
 
@@ -306,6 +333,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
-
-
+    main()

@@ -8,7 +8,7 @@ real decisions with real reasons. Loading twice changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
@@ -87,8 +87,13 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
     # Stories unfold over the past weeks in Chicago, at office hours.
     base = (now - timedelta(days=21)).replace(hour=15, minute=0, second=0, microsecond=0)
     store.put_profile(
-        CustomerProfile(cid, timezone="America/Chicago", country="US", phones=("+13125550142",),
-                        emails=(f"{cid}@example.com",))
+        CustomerProfile(
+            cid,
+            timezone="America/Chicago",
+            country="US",
+            phones=("+13125550142",),
+            emails=(f"{cid}@example.com",),
+        )
     )
     n = 0
 
@@ -104,8 +109,7 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
     def ask(p: ContactProposal, *, outcome: Outcome | None = None) -> Decision:
         nonlocal n
         n += 1
-        p = ContactProposal(**{**_fields(p),
-                               "idempotency_key": f"{cid}-p{n}"})
+        p = replace(p, idempotency_key=f"{cid}-p{n}")
         decision, _ = runtime.decide(p)
         if decision.verdict is Verdict.ALLOW and decision.decision_id:
             store.mark_sent(decision.decision_id, at=None, now=clock.now)
@@ -126,10 +130,18 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
         ev("session_started", t - timedelta(minutes=9), session_id="s1")
         ev("checkout_started", t - timedelta(minutes=2), session_id="s1")
         at(t)
-        ask(call(trigger=Trigger("checkout_started"), content=Content(body="to help with your order")))
+        ask(
+            call(
+                trigger=Trigger("checkout_started"), content=Content(body="to help with your order")
+            )
+        )
         ev("order_completed", at(t + timedelta(minutes=4)), session_id="s1")
         at(t + timedelta(minutes=70))
-        ask(call(trigger=Trigger("checkout_started"), content=Content(body="to help with your order")))
+        ask(
+            call(
+                trigger=Trigger("checkout_started"), content=Content(body="to help with your order")
+            )
+        )
 
     def rebecca() -> None:
         t = at(base + timedelta(days=15, hours=-1))
@@ -152,8 +164,14 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
         for week in range(8):
             at(t0 + timedelta(days=1, hours=1) + timedelta(weeks=week))
             ask(call(trigger=trig, source="rep-12"), outcome=Outcome.NO_ANSWER)
-            ask(email("sales", trigger=trig, source="rep-12",
-                      content=Content(subject="Did you get a chance to read it?")))
+            ask(
+                email(
+                    "sales",
+                    trigger=trig,
+                    source="rep-12",
+                    content=Content(subject="Did you get a chance to read it?"),
+                )
+            )
 
     def brokeup() -> None:
         t = base + timedelta(days=2)
@@ -174,8 +192,15 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
         ev("session_started", t, session_id="v1")
         for i in range(4):
             ev("page_viewed", at(t + timedelta(minutes=i + 1)), session_id="v1")
-            ask(ContactProposal(cid, "in_app", "service", source=f"staff-{i}",
-                                content=Content(body="How are you today?", flags=("greeting",))))
+            ask(
+                ContactProposal(
+                    cid,
+                    "in_app",
+                    "service",
+                    source=f"staff-{i}",
+                    content=Content(body="How are you today?", flags=("greeting",)),
+                )
+            )
 
     def chat() -> None:
         t = base + timedelta(days=19)
@@ -192,20 +217,34 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
 
     def tv() -> None:
         t = base + timedelta(days=5)
-        ev("callback_requested", t, at=(now + timedelta(days=6)).replace(hour=16, minute=30).isoformat(),
-           channel="call")
+        ev(
+            "callback_requested",
+            t,
+            at=(now + timedelta(days=6)).replace(hour=16, minute=30).isoformat(),
+            channel="call",
+        )
         at(t + timedelta(days=1))
         ask(call("service", content=Content(body="Is the new TV working?")))
 
     def insurance() -> None:
         for quarter in range(3, -1, -1):
             at(base - timedelta(days=91 * quarter) + timedelta(days=20))
-            ask(call(source="agent-5", content=Content(body="Checking in")), outcome=Outcome.ANSWERED)
+            ask(
+                call(source="agent-5", content=Content(body="Checking in")),
+                outcome=Outcome.ANSWERED,
+            )
 
     def creepy() -> None:
         at(base + timedelta(days=10))
-        ask(email("sales", content=Content(subject="Saw you on our site",
-                                           body="Hi! I saw you checked out these pages on our site.")))
+        ask(
+            email(
+                "sales",
+                content=Content(
+                    subject="Saw you on our site",
+                    body="Hi! I saw you checked out these pages on our site.",
+                ),
+            )
+        )
 
     def urgent() -> None:
         for day in (3, 8):
@@ -216,8 +255,12 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
         t = base + timedelta(days=12)
         ev("checkout_started", t)
         at(t + timedelta(hours=5))
-        ask(email(trigger=Trigger("checkout_started"),
-                  content=Content(subject="You left something behind", discount=True)))
+        ask(
+            email(
+                trigger=Trigger("checkout_started"),
+                content=Content(subject="You left something behind", discount=True),
+            )
+        )
 
     def bounce() -> None:
         t = base + timedelta(days=13)
@@ -242,21 +285,20 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
     clock.now = now
 
 
-def _fields(p: ContactProposal) -> dict[str, object]:
-    return {name: getattr(p, name) for name in p.__dataclass_fields__}
-
-
 def tour(store: Store, console: Console) -> None:
     """Print each demo customer's decisions with their reasons."""
     for story in STORIES:
         records = store.audit(AuditQuery(customer_id=story.customer_id, limit=50))
-        table = Table(title=f"{story.customer_id} ({story.seed}): {story.summary}", title_justify="left")
+        table = Table(
+            title=f"{story.customer_id} ({story.seed}): {story.summary}", title_justify="left"
+        )
         table.add_column("when (UTC)")
         table.add_column("contact")
         table.add_column("verdict")
         table.add_column("why")
         for r in reversed(records):
             why = "; ".join(f"{x['rule']}: {x['message']}" for x in r.reasons) or "-"
-            table.add_row(r.at.strftime("%a %d %b %H:%M"), f"{r.channel}/{r.purpose}",
-                          r.verdict, why)
+            table.add_row(
+                r.at.strftime("%a %d %b %H:%M"), f"{r.channel}/{r.purpose}", r.verdict, why
+            )
         console.print(table)

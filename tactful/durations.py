@@ -59,4 +59,7 @@ def parse_datetime(value: str | datetime) -> datetime:
             raise ValueError(f"not an ISO 8601 date-time: {value!r}") from exc
     if dt.tzinfo is None:
         return dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"date-time out of range: {value!r}") from None

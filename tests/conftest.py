@@ -41,15 +41,15 @@ def clock() -> Clock:
 def engine(clock: Clock) -> Engine:
     e = Engine("courtesy", clock=clock)
     e.profile(
-        CustomerProfile(
-            "ann", timezone="America/Chicago", country="US", phones=("+13125550142",)
-        )
+        CustomerProfile("ann", timezone="America/Chicago", country="US", phones=("+13125550142",))
     )
     return e
 
 
 def event(kind: str, when: datetime, /, customer: str = "ann", **props: object) -> Event:
-    return Event(customer, kind, when, event_id=f"{customer}-{kind}-{when.isoformat()}", properties=props)
+    return Event(
+        customer, kind, when, event_id=f"{customer}-{kind}-{when.isoformat()}", properties=props
+    )
 
 
 # -- stores: every store-backed test runs on SQLite and on PostgreSQL ----------------------

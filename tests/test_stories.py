@@ -8,8 +8,9 @@ engine half here and their service half in tests/service/.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from itertools import pairwise
 
-from tactful import Content, ContactProposal, CustomerProfile, Engine, Outcome, Trigger, Verdict
+from tactful import ContactProposal, Content, Engine, Outcome, Trigger, Verdict
 from tests.conftest import CHICAGO, Clock, event
 
 
@@ -28,7 +29,9 @@ def rules_of(decision: object) -> set[str]:
 def test_s1_no_call_during_checkout_and_none_after_the_order(engine: Engine, clock: Clock) -> None:
     started = clock.now - timedelta(minutes=2)
     engine.record(event("checkout_started", started))
-    proposal = call(trigger=Trigger("checkout_started"), content=Content(body="to help with your order"))
+    proposal = call(
+        trigger=Trigger("checkout_started"), content=Content(body="to help with your order")
+    )
 
     d = engine.decide(proposal)
     assert d.verdict is Verdict.DEFER
@@ -41,7 +44,9 @@ def test_s1_no_call_during_checkout_and_none_after_the_order(engine: Engine, clo
     assert "order-completed" in rules_of(d)
 
 
-def test_s2_no_second_or_third_call_minutes_after_an_unanswered_one(engine: Engine, clock: Clock) -> None:
+def test_s2_no_second_or_third_call_minutes_after_an_unanswered_one(
+    engine: Engine, clock: Clock
+) -> None:
     first = engine.decide(call())
     assert first.verdict is Verdict.ALLOW
     engine.outcome(first.decision_id, Outcome.NO_ANSWER)  # type: ignore[arg-type]
@@ -58,7 +63,9 @@ def test_s2_no_second_or_third_call_minutes_after_an_unanswered_one(engine: Engi
 
 
 def test_s3_declined_consultation_means_no_consultant_call(engine: Engine, clock: Clock) -> None:
-    engine.record(event("offer_declined", clock.now - timedelta(minutes=20), offer="free consultation"))
+    engine.record(
+        event("offer_declined", clock.now - timedelta(minutes=20), offer="free consultation")
+    )
     d = engine.decide(call(offer="free consultation"))
     assert d.verdict is Verdict.DENY
     reason = next(r for r in d.reasons if r.rule == "declined-offer")
@@ -66,7 +73,9 @@ def test_s3_declined_consultation_means_no_consultant_call(engine: Engine, clock
     assert reason.until is not None and reason.until > clock.now + timedelta(days=89)
 
 
-def test_s4_weekly_follow_ups_after_a_download_back_off_and_stop(engine: Engine, clock: Clock) -> None:
+def test_s4_weekly_follow_ups_after_a_download_back_off_and_stop(
+    engine: Engine, clock: Clock
+) -> None:
     downloaded = clock.now
     engine.record(event("content_downloaded", downloaded, title="Facebook Marketing ebook"))
     allowed = 0
@@ -78,11 +87,16 @@ def test_s4_weekly_follow_ups_after_a_download_back_off_and_stop(engine: Engine,
             if d.verdict is Verdict.ALLOW:
                 allowed += 1
                 engine.sent(d.decision_id)  # type: ignore[arg-type]
-                engine.outcome(d.decision_id, Outcome.NO_ANSWER if proposal.channel == "call" else Outcome.DELIVERED)  # type: ignore[arg-type]
+                engine.outcome(
+                    d.decision_id,
+                    Outcome.NO_ANSWER if proposal.channel == "call" else Outcome.DELIVERED,
+                )  # type: ignore[arg-type]
     assert allowed <= 5, allowed  # the story had 16
 
 
-def test_s4_unanswered_calls_back_off_then_stop_until_the_customer_engages(engine: Engine, clock: Clock) -> None:
+def test_s4_unanswered_calls_back_off_then_stop_until_the_customer_engages(
+    engine: Engine, clock: Clock
+) -> None:
     attempts: list[datetime] = []
     for _ in range(40):
         d = engine.decide(call())
@@ -95,7 +109,7 @@ def test_s4_unanswered_calls_back_off_then_stop_until_the_customer_engages(engin
         engine.outcome(d.decision_id, Outcome.NO_ANSWER)  # type: ignore[arg-type]
         attempts.append(clock.now)
     assert len(attempts) == 6
-    gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+    gaps = [b - a for a, b in pairwise(attempts)]
     assert gaps[3] >= timedelta(hours=96) and gaps[4] >= timedelta(hours=192)
     assert "sales-call-backoff" in rules_of(d)
     # The customer replies: calls may resume.
@@ -116,10 +130,14 @@ def test_s5_opt_out_stops_every_channel_and_every_team(engine: Engine, clock: Cl
     assert engine.decide(email(purpose="transactional")).verdict is Verdict.ALLOW
 
 
-def test_s6_no_call_within_24h_of_a_sign_in_and_one_per_14_days(engine: Engine, clock: Clock) -> None:
+def test_s6_no_call_within_24h_of_a_sign_in_and_one_per_14_days(
+    engine: Engine, clock: Clock
+) -> None:
     allowed = []
     for day in range(28):
-        signed_in = TUESDAY = clock.set(datetime(2026, 11, 24, 10, tzinfo=CHICAGO) + timedelta(days=day))
+        signed_in = TUESDAY = clock.set(
+            datetime(2026, 11, 24, 10, tzinfo=CHICAGO) + timedelta(days=day)
+        )
         engine.record(event("signed_in", signed_in))
         clock.advance(minutes=45)
         d = engine.decide(call(trigger=Trigger("signed_in", TUESDAY)))
@@ -136,7 +154,7 @@ def test_s6_no_call_within_24h_of_a_sign_in_and_one_per_14_days(engine: Engine, 
             engine.sent(d.decision_id)  # type: ignore[arg-type]
             engine.outcome(d.decision_id, Outcome.ANSWERED)  # type: ignore[arg-type]
     assert allowed
-    assert all(b - a >= timedelta(days=14) for a, b in zip(allowed, allowed[1:]))
+    assert all(b - a >= timedelta(days=14) for a, b in pairwise(allowed))
 
 
 def _visit(engine: Engine, clock: Clock, session: str = "v1") -> None:
@@ -147,7 +165,7 @@ def test_s7_one_greeting_per_visit(engine: Engine, clock: Clock) -> None:
     _visit(engine, clock)
     greeting = ContactProposal("ann", "in_app", "service", content=Content(flags=("greeting",)))
     results = []
-    for minute in range(1, 6):
+    for _ in range(1, 6):
         engine.record(event("page_viewed", clock.advance(minutes=1), session_id="v1"))
         results.append(engine.decide(greeting).verdict)
     assert results.count(Verdict.ALLOW) == 1
@@ -198,13 +216,20 @@ def test_s11_a_check_in_every_few_months_is_fine(engine: Engine, clock: Clock) -
 
 
 def test_s12_email_that_reveals_tracking_is_denied(engine: Engine) -> None:
-    d = engine.decide(email(purpose="sales", content=Content(body="Hi! I saw you checked out these pages on our site.")))
+    d = engine.decide(
+        email(
+            purpose="sales",
+            content=Content(body="Hi! I saw you checked out these pages on our site."),
+        )
+    )
     assert d.verdict is Verdict.DENY
     assert "reveals-tracking" in rules_of(d)
 
 
 def test_s13_fake_urgency_is_denied(engine: Engine) -> None:
-    d = engine.decide(email(purpose="sales", content=Content(subject="URGENT: your chance to grow")))
+    d = engine.decide(
+        email(purpose="sales", content=Content(subject="URGENT: your chance to grow"))
+    )
     assert d.verdict is Verdict.DENY
     assert "fake-urgency" in rules_of(d)
 
@@ -212,13 +237,17 @@ def test_s13_fake_urgency_is_denied(engine: Engine) -> None:
 def test_s14_abandoned_cart_discount_is_flagged(engine: Engine, clock: Clock) -> None:
     engine.record(event("checkout_started", clock.now - timedelta(hours=5)))
     d = engine.decide(
-        email(trigger=Trigger("checkout_started"), content=Content(subject="Your cart", discount=True))
+        email(
+            trigger=Trigger("checkout_started"), content=Content(subject="Your cart", discount=True)
+        )
     )
     assert d.verdict is Verdict.ALLOW
     assert [f.rule for f in d.flags] == ["abandoned-cart-discount"]
 
 
-def test_s15_no_chat_offer_to_a_visitor_who_left_after_five_seconds(engine: Engine, clock: Clock) -> None:
+def test_s15_no_chat_offer_to_a_visitor_who_left_after_five_seconds(
+    engine: Engine, clock: Clock
+) -> None:
     _visit(engine, clock)
     engine.record(event("session_ended", clock.advance(seconds=5), session_id="v1"))
     d = engine.decide(ContactProposal("ann", "chat", "sales"))
@@ -226,7 +255,9 @@ def test_s15_no_chat_offer_to_a_visitor_who_left_after_five_seconds(engine: Engi
     assert {"chat-short-visit", "chat-live-session"} <= rules_of(d)
 
 
-def test_s17_sales_calls_and_marketing_emails_share_one_ledger(engine: Engine, clock: Clock) -> None:
+def test_s17_sales_calls_and_marketing_emails_share_one_ledger(
+    engine: Engine, clock: Clock
+) -> None:
     # Marketing emails three days running, then a rep wants to call after each browse.
     for day in range(3):
         clock.set(datetime(2026, 11, 24, 9, tzinfo=CHICAGO) + timedelta(days=day))

@@ -419,6 +419,30 @@ class _Translator:
         original = _instant(msg.get("originalTimestamp"), prefix + "originalTimestamp", index)
         sent_at = _instant(msg.get("sentAt"), prefix + "sentAt", index) or self.env_sent_at
         upstream = _instant(msg.get("receivedAt"), prefix + "receivedAt", index)
+        try:
+            at = self._corrected(timestamp, original, sent_at, upstream)
+        except OverflowError:
+            raise IngestError(
+                prefix + "sentAt", "the clock-skew correction leaves the range of dates", index=index
+            ) from None
+        ahead = (at - self.received_at).total_seconds()
+        if ahead > 0:
+            if ahead >= 1:
+                warnings.append(
+                    f"{prefix}timestamp: {ahead:.0f}s after the message arrived; "
+                    "dated when it arrived instead"
+                )
+            at = self.received_at
+        return at
+
+    def _corrected(
+        self,
+        timestamp: datetime | None,
+        original: datetime | None,
+        sent_at: datetime | None,
+        upstream: datetime | None,
+    ) -> datetime:
+        """The event time after Segment's clock-skew correction."""
         if upstream is not None:
             # Already through Segment: its `timestamp` is the corrected one.
             if timestamp is not None:
@@ -435,14 +459,6 @@ class _Translator:
                 at = timestamp or original or self.received_at
             else:
                 at = self.received_at
-        ahead = (at - self.received_at).total_seconds()
-        if ahead > 0:
-            if ahead >= 1:
-                warnings.append(
-                    f"{prefix}timestamp: {ahead:.0f}s after the message arrived; "
-                    "dated when it arrived instead"
-                )
-            at = self.received_at
         return at
 
 

@@ -246,7 +246,9 @@ def _compile_rule(raw: Any, path: tuple[str | int, ...], problem: Any) -> Rule |
         return KINDS[kind].model_validate(raw)
     except ValidationError as exc:
         for err in exc.errors():
-            loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function")))
+            loc = tuple(
+                x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function"))
+            )
             field_path = (*path, *loc)
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":

@@ -28,7 +28,8 @@ def _rule_schema(kind: str) -> dict[str, Any]:
     if "schedule" in props:
         props["schedule"] = {
             "type": "object",
-            "description": "days (mon, tue-fri, daily) -> '09:00-20:00', a list of them, or 'closed'",
+            "description": "days (mon, tue-fri, daily) -> '09:00-20:00', a list of them, "
+            "or 'closed'",
             "additionalProperties": {
                 "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
             },

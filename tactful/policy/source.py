@@ -30,9 +30,7 @@ def load_yaml(text: str, file: str) -> tuple[Any, dict[Path, int]]:
     return _build(node, (), lines, file, _Loader("")), lines
 
 
-def _build(
-    node: yaml.Node, path: Path, lines: dict[Path, int], file: str, scalars: _Loader
-) -> Any:
+def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str, scalars: _Loader) -> Any:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}

@@ -24,7 +24,7 @@ def rolling_earliest(times: list[float], t: float, count: int, window: float) ->
     """
     if len(times) < count:
         return t
-    candidates = [t] + [a + window for a in times if a + window > t]
+    candidates = [t, *(a + window for a in times if a + window > t)]
     candidates.sort()
     for u in candidates:
         if _fits(times, u, count, window):
@@ -34,7 +34,7 @@ def rolling_earliest(times: list[float], t: float, count: int, window: float) ->
 
 def _fits(times: list[float], u: float, count: int, window: float) -> bool:
     # Windows ending at u, and at each later contact within (u, u + window).
-    ends = [u] + times[bisect.bisect_right(times, u) : bisect.bisect_left(times, u + window)]
+    ends = [u, *times[bisect.bisect_right(times, u) : bisect.bisect_left(times, u + window)]]
     for x in ends:
         inside = bisect.bisect_right(times, x) - bisect.bisect_right(times, x - window)
         if inside + 1 > count:

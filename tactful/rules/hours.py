@@ -92,7 +92,9 @@ class HoursRule(Rule):
     def describe(self) -> str:
         parts = []
         for i, spans in enumerate(self.schedule):
-            text = ", ".join(f"{s // 60:02d}:{s % 60:02d}-{e // 60:02d}:{e % 60:02d}" for s, e in spans)
+            text = ", ".join(
+                f"{s // 60:02d}:{s % 60:02d}-{e // 60:02d}:{e % 60:02d}" for s, e in spans
+            )
             parts.append(f"{DAYS[i]} {text or 'closed'}")
         suffix = "; closed on public holidays" if self.holidays else ""
         return "; ".join(parts) + suffix
@@ -114,7 +116,9 @@ class HoursRule(Rule):
                 return u
         return NEVER
 
-    def open_in(self, tz: ZoneInfo, t: float, country: str | None, subdivision: str | None) -> float:
+    def open_in(
+        self, tz: ZoneInfo, t: float, country: str | None, subdivision: str | None
+    ) -> float:
         """Earliest instant >= t that is open in zone `tz`."""
         day = datetime.fromtimestamp(t, tz).date()
         for _ in range(SEARCH_DAYS):

@@ -83,7 +83,8 @@ class PressureRule(Rule):
                 over = [
                     ts
                     for ts, _ in self._terms(ctx)[0]
-                    if ts > u and self.at(ctx, ts) + w * math.exp2(-(ts - u) / self.half_life)
+                    if ts > u
+                    and self.at(ctx, ts) + w * math.exp2(-(ts - u) / self.half_life)
                     > self.budget + 1e-9
                 ]
                 if not over:

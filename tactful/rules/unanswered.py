@@ -12,7 +12,7 @@ from tactful.rules.base import NEVER, Context, Rule, duration_validator
 
 class UnansweredRule(Rule):
     """After `after` unanswered attempts in a row, the gap to the next one is `gap` doubled
-    once for each (2×, 4×, …); after `stop_after` in a row, none until the customer engages
+    once for each (2x, 4x, …); after `stop_after` in a row, none until the customer engages
     (a reply, an answered contact, a visit, a request)."""
 
     kind: Literal["unanswered"]
@@ -49,7 +49,7 @@ class UnansweredRule(Rule):
         if n >= self.stop_after:
             return NEVER
         if n >= self.after and last is not None:
-            wait = self.gap * 2 ** (n - self.after + 1)
+            wait = self.gap * 2.0 ** (n - self.after + 1)
             if t < last + wait:
                 return last + wait
         return t

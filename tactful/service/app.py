@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,7 +22,9 @@ from tactful.service.routes import (
     unsubscribe,
     webhooks,
 )
+from tactful.service.heap import keep_heap_frozen
 from tactful.service.runtime import Clock, Runtime, system_clock
+from tactful.service.schemas import ErrorOut
 from tactful.store import open_store
 from tactful.store.base import Store
 
@@ -49,11 +52,20 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = store is None
-        the_store = store if store is not None else open_store(settings.database_url)
+        the_store = (
+            store
+            if store is not None
+            else open_store(settings.database_url, state_cache=settings.state_cache_size)
+        )
         app.state.runtime = Runtime(settings, the_store, clock=clock)
+        heap = None
+        if settings.gc_freeze_seconds > 0:
+            heap = asyncio.create_task(keep_heap_frozen(settings.gc_freeze_seconds))
         try:
             yield
         finally:
+            if heap is not None:
+                heap.cancel()
             if own:
                 the_store.close()
 
@@ -62,8 +74,22 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        responses={
+            400: {"model": ErrorOut, "description": "The body is not valid JSON."},
+            422: {"model": ErrorOut, "description": "A field is invalid; `detail` names it."},
+        },
     )
     errors.install(app)
-    for module in (decisions, events, segment, webhooks, customers, policy, audit, health, unsubscribe):
+    for module in (
+        decisions,
+        events,
+        segment,
+        webhooks,
+        customers,
+        policy,
+        audit,
+        health,
+        unsubscribe,
+    ):
         app.include_router(module.router)
     return app

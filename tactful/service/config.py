@@ -38,6 +38,26 @@ class Settings(BaseSettings):
         description="When the store is unreachable, non-transactional decisions fail closed "
         "(503); transactional ones follow this setting.",
     )
+    state_cache_size: int = Field(
+        default=20_000,
+        ge=0,
+        description="Customers whose folded ledger each process keeps between decisions "
+        "(checked against the customer's version on every use; 0 turns it off).",
+    )
+    gc_freeze_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Move the objects that survived this long out of the garbage collector's "
+        "sight (gc.freeze), so that its full passes stay short; `tactful serve` uses 1 s, "
+        "0 leaves the collector as it is.",
+    )
+    store_threads: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Worker threads per process that run the store work of decisions; 0 runs "
+        "it on the event loop (fastest when the store answers in well under a millisecond).",
+    )
     sendgrid_verification_key: str | None = Field(
         default=None, description="SendGrid's signed-webhook public key (base64 or PEM)."
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,7 +15,12 @@ from tactful.store.base import ApiKey, Store
 SCOPES = ("decide", "ingest", "read", "admin")
 
 
-def get_runtime(request: Request) -> Runtime:
+# The dependencies are `async def` so that FastAPI runs them on the event loop rather than
+# hopping to a worker thread for each; none of them waits on anything but the store's
+# key lookup, which is cached (see `SqlStore.check_key`).
+
+
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -23,7 +28,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_store(runtime: RuntimeDep) -> Store:
+async def get_store(runtime: RuntimeDep) -> Store:
     return runtime.store
 
 
@@ -46,34 +51,39 @@ def presented_key(request: Request) -> str | None:
     return key.strip() if key else None
 
 
-def require(scope: str) -> Callable[[Request, Runtime], ApiKey]:
+def authorize(request: Request, runtime: Runtime, scope: str) -> ApiKey:
+    """The request's key, if it carries `scope` (or `admin`); else a 401 or 403."""
+    secret = presented_key(request)
+    if not secret:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "An API key is required: send `Authorization: Bearer <key>`.",
+            headers={"WWW-Authenticate": 'Bearer realm="tactful"'},
+        )
+    key = runtime.store.check_key(secret)
+    if key is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "This API key is not valid (unknown or revoked).",
+            headers={"WWW-Authenticate": 'Bearer realm="tactful"'},
+        )
+    if scope not in key.scopes and "admin" not in key.scopes:
+        raise ApiError(
+            403,
+            "forbidden",
+            f"This API key lacks the `{scope}` scope (it has: {', '.join(sorted(key.scopes))}).",
+        )
+    request.state.key = key
+    return key
+
+
+def require(scope: str) -> Callable[[Request, Runtime], Awaitable[ApiKey]]:
     """A dependency that admits a request whose key carries `scope` (or `admin`)."""
 
-    def check(request: Request, runtime: RuntimeDep) -> ApiKey:
-        secret = presented_key(request)
-        if not secret:
-            raise ApiError(
-                401,
-                "unauthorized",
-                "An API key is required: send `Authorization: Bearer <key>`.",
-                headers={"WWW-Authenticate": 'Bearer realm="tactful"'},
-            )
-        key = runtime.store.check_key(secret)
-        if key is None:
-            raise ApiError(
-                401,
-                "unauthorized",
-                "This API key is not valid (unknown or revoked).",
-                headers={"WWW-Authenticate": 'Bearer realm="tactful"'},
-            )
-        if scope not in key.scopes and "admin" not in key.scopes:
-            raise ApiError(
-                403,
-                "forbidden",
-                f"This API key lacks the `{scope}` scope (it has: {', '.join(sorted(key.scopes))}).",
-            )
-        request.state.key = key
-        return key
+    async def check(request: Request, runtime: RuntimeDep) -> ApiKey:
+        return authorize(request, runtime, scope)
 
     check.__name__ = f"require_{scope}"
     return check

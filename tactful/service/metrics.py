@@ -29,10 +29,14 @@ class Metrics:
             registry=self.registry,
         )
         self.events = Counter(
-            "tactful_events_total", "Events ingested, by source.", ["source"], registry=self.registry
+            "tactful_events_total",
+            "Events ingested, by source.",
+            ["source"],
+            registry=self.registry,
         )
         self.store_errors = Counter(
-            "tactful_store_errors_total", "Requests refused because the store failed.",
+            "tactful_store_errors_total",
+            "Requests refused because the store failed.",
             registry=self.registry,
         )
 

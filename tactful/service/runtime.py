@@ -5,10 +5,15 @@ Routes, the CLI and workers go through `Runtime` so deciding looks the same ever
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import ParamSpec, TypeVar
+
+import anyio
+import anyio.to_thread
 
 from tactful.engine import decide
 from tactful.model import (
@@ -30,6 +35,8 @@ from tactful.state import CustomerState
 from tactful.store.base import Store
 
 Clock = Callable[[], datetime]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 ERASED = Reason(
     rule="erased",
@@ -57,6 +64,8 @@ class Runtime:
         self.metrics = metrics or Metrics()
         self._lock = threading.Lock()
         self.policy = self._initial_policy()
+        threads = settings.store_threads
+        self._limiter = anyio.CapacityLimiter(threads) if threads > 0 else None
 
     def _initial_policy(self) -> Policy:
         active = self.store.active_policy()
@@ -77,19 +86,30 @@ class Runtime:
             self.policy = policy
         return policy
 
+    # -- running store work from async routes --------------------------------------------
+
+    async def run_store(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run store work for an async route: on the event loop itself, or in a worker
+        thread (see `Settings.store_threads`)."""
+        if self._limiter is None:
+            return fn(*args, **kwargs)
+        return await anyio.to_thread.run_sync(
+            functools.partial(fn, *args, **kwargs), limiter=self._limiter
+        )
+
     # -- deciding ----------------------------------------------------------------------
 
     def decide(self, proposal: ContactProposal, *, hold: bool = True) -> tuple[Decision, bool]:
         """Decide and (for an allow) place the hold atomically. Returns (decision, replayed)."""
         started = time.perf_counter()
         policy = self.policy
-        erased = self.store.suppressed(proposal.customer_id)
 
         def run(state: CustomerState, p: ContactProposal, now: datetime) -> Decision:
-            if erased:
-                at = max(now, p.at) if p.at else now
-                return Decision(Verdict.DENY, (ERASED,), policy.ref, at)
             return decide(state, p, policy, now)
+
+        def erased(state: CustomerState, p: ContactProposal, now: datetime) -> Decision:
+            at = max(now, p.at) if p.at else now
+            return Decision(Verdict.DENY, (ERASED,), policy.ref, at)
 
         decision, replayed = self.store.decide(
             proposal,
@@ -97,6 +117,7 @@ class Runtime:
             now=self.clock(),
             hold_ttl_seconds=self.settings.hold_ttl_seconds,
             hold=hold,
+            if_suppressed=erased,
         )
         if not replayed:
             self.metrics.observe(
@@ -140,13 +161,24 @@ class Runtime:
             message="The store is unreachable; transactional contact allowed by configuration, "
             "with no hold and no audit record.",
         )
-        return Decision(Verdict.ALLOW, (), PolicyRef(self.policy.name, self.policy.version), now,
-                        flags=(reason,))
+        return Decision(
+            Verdict.ALLOW,
+            (),
+            PolicyRef(self.policy.name, self.policy.version),
+            now,
+            flags=(reason,),
+        )
 
     # -- links for customers -------------------------------------------------------------
 
-    def link(self, customer_id: str, action: str, *, channel: str | None = None,
-             purpose: str | None = None) -> str:
+    def link(
+        self,
+        customer_id: str,
+        action: str,
+        *,
+        channel: str | None = None,
+        purpose: str | None = None,
+    ) -> str:
         expires = self.clock() + timedelta(days=self.settings.link_ttl_days)
         token = sign(LinkToken(customer_id, action, expires, channel, purpose), self.store.secret())
         prefix = "/u/" if action == "unsubscribe" else "/p/"

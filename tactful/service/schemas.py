@@ -4,11 +4,19 @@ integrators (PRODUCT.md, "Interfaces"); they translate to and from the domain mo
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+)
 
 from tactful.model import (
     Contact,
@@ -22,7 +30,41 @@ from tactful.model import (
 )
 
 NAME = r"^[a-z][a-z0-9_]{0,39}$"
+
+
+def _iso_only(value: Any) -> Any:
+    # Pydantic would read a number as Unix seconds; the schema promises ISO 8601 text.
+    if isinstance(value, bool | int | float) or (
+        isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit()
+    ):
+        raise ValueError("write the time as ISO 8601 text, e.g. 2026-11-24T14:02:00Z")
+    return value
+
+
+def _number_only(value: Any) -> Any:
+    # JSON Schema's integer admits 3.0 but not "3" or true; so do we.
+    if isinstance(value, bool | str):
+        raise ValueError("a whole number is required")
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_number_only)]
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return utc(value)
+    except OverflowError:
+        raise ValueError("date-time out of range") from None
+
+
+#: An instant, as ISO 8601 text (a naive time is taken as UTC).
+Instant = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_in_utc)]
 ID_MAX = 200
+
+
+#: OpenAPI `responses=` for a route.
+Responses = dict[int | str, dict[str, Any]]
 
 
 class Strict(BaseModel):
@@ -31,17 +73,17 @@ class Strict(BaseModel):
 
 class TriggerIn(Strict):
     event: str = Field(min_length=1, max_length=80, description="The event that prompted it.")
-    at: datetime | None = Field(default=None, description="When it happened (default: latest).")
+    at: Instant | None = Field(default=None, description="When it happened (default: latest).")
 
 
 class ContentIn(Strict):
     subject: str | None = Field(default=None, max_length=2000)
     body: str | None = Field(default=None, max_length=100_000)
-    discount: bool = False
+    discount: StrictBool = False
     flags: list[str] = Field(default_factory=list, max_length=20)
 
 
-PROPOSAL_EXAMPLE = {
+PROPOSAL_EXAMPLE: dict[str, Any] = {
     "customer_id": "cust-1042",
     "channel": "call",
     "purpose": "sales",
@@ -61,14 +103,14 @@ class ProposalIn(Strict):
     customer_id: str = Field(min_length=1, max_length=ID_MAX)
     channel: str = Field(pattern=NAME, description="email, sms, call, push, in_app, chat, ...")
     purpose: str = Field(pattern=NAME, description="transactional, service, marketing, sales, ...")
-    at: datetime | None = Field(
+    at: Instant | None = Field(
         default=None, description="When the contact would happen (default now)."
     )
     trigger: TriggerIn | None = None
     offer: str | None = Field(default=None, max_length=200)
     campaign: str | None = Field(default=None, max_length=200)
     source: str | None = Field(default=None, max_length=200, description="Team or rep.")
-    priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
+    priority: Whole = Field(default=0, ge=-1_000_000, le=1_000_000)
     content: ContentIn | None = None
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
     tags: dict[str, str] = Field(default_factory=dict, description="Extra keys to count by.")
@@ -99,7 +141,9 @@ class ProposalIn(Strict):
 
 
 class BatchIn(Strict):
-    proposals: list[ProposalIn] = Field(min_length=1, max_length=1000)
+    proposals: list[ProposalIn] = Field(
+        min_length=1, max_length=100, description="Up to 100 proposals per call."
+    )
 
 
 class ReasonOut(BaseModel):
@@ -128,7 +172,7 @@ class DecisionOut(BaseModel):
     reasons: list[ReasonOut]
     flags: list[ReasonOut] = Field(default_factory=list)
     policy: PolicyRefOut
-    at: datetime = Field(description="The time decided for (the proposal's `at`, or now).")
+    at: Instant = Field(description="The time decided for (the proposal's `at`, or now).")
     hold_expires: datetime | None = Field(
         default=None, description="An allow holds the slot until then unless confirmed sent."
     )
@@ -163,7 +207,7 @@ class BatchOut(BaseModel):
 
 
 class SentIn(Strict):
-    at: datetime | None = Field(default=None, description="When it was sent (default now).")
+    at: Instant | None = Field(default=None, description="When it was sent (default now).")
 
 
 class OutcomeIn(Strict):
@@ -175,7 +219,7 @@ class ContactOut(BaseModel):
     customer_id: str
     channel: str
     purpose: str
-    at: datetime
+    at: Instant
     status: str
     outcome: str | None = None
     hold_expires: datetime | None = None
@@ -223,8 +267,8 @@ class EventIn(Strict):
 
     customer_id: str = Field(min_length=1, max_length=ID_MAX)
     event: str = Field(min_length=1, max_length=80)
-    timestamp: datetime
-    messageId: str | None = Field(default=None, max_length=200)  # noqa: N815 - Segment's name
+    timestamp: Instant
+    messageId: str | None = Field(default=None, max_length=200)
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -244,7 +288,9 @@ def _valid_zone(value: str | None) -> str | None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Paris)") from exc
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name like Europe/Paris)"
+        ) from exc
     return value
 
 
@@ -253,7 +299,9 @@ def normalize_phone(value: str) -> str:
     try:
         parsed = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"phone {value!r}: write it with its country code, e.g. +13125550142") from exc
+        raise ValueError(
+            f"phone {value!r}: write it with its country code, e.g. +13125550142"
+        ) from exc
     if not phonenumbers.is_possible_number(parsed):
         raise ValueError(f"phone {value!r} is not a possible phone number")
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
@@ -267,7 +315,7 @@ def normalize_email(value: str) -> str:
 
 
 class PaceIn(Strict):
-    count: int = Field(ge=1, le=1000)
+    count: Whole = Field(ge=1, le=1000)
     per: str = Field(pattern=r"^\d+\s*[smhdw]$", description="e.g. 7d, 30d")
 
 
@@ -282,9 +330,13 @@ class ProfilePatch(Strict):
     timezone: str | None = None
     country: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
     subdivision: str | None = Field(default=None, max_length=10)
-    phones: list[str] | None = Field(default=None, max_length=20)
-    emails: list[str] | None = Field(default=None, max_length=20)
-    consent: dict[str, bool] | None = None
+    phones: list[Annotated[str, Field(pattern=r"^\+?[0-9][0-9 ().-]{5,24}$")]] | None = Field(
+        default=None, max_length=20, description="With the country code: +1 312 555 0142."
+    )
+    emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]] | None = (
+        Field(default=None, max_length=20)
+    )
+    consent: dict[str, StrictBool] | None = None
     preferences: PreferencesIn | None = None
 
     _tz = field_validator("timezone")(lambda cls, v: _valid_zone(v))
@@ -305,8 +357,8 @@ class ProfilePatch(Strict):
         changes: dict[str, Any] = {}
         for name in self.model_fields_set:
             value = getattr(self, name)
-            if name in ("phones", "emails") and value is not None:
-                value = tuple(value)
+            if name in ("phones", "emails"):
+                value = tuple(value or ())
             elif name == "country" and value is not None:
                 value = value.upper()
             elif name == "preferences" and value is not None:

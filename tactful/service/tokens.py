@@ -56,7 +56,7 @@ def sign(token: LinkToken, secret: bytes) -> str:
 def verify(text: str, secret: bytes, *, now: datetime, action: str | None = None) -> LinkToken:
     """The token's content, or TokenError if forged, malformed, of another kind, or expired."""
     payload, sep, mac = text.partition(".")
-    if not sep or not payload or not mac:
+    if not sep or not payload or not mac or not text.isascii():
         raise TokenError("malformed link")
     expected = hmac.new(secret, payload.encode("ascii"), hashlib.sha256).digest()
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tactful.store.base import (
     ApiKey,
@@ -38,7 +38,7 @@ def _redacted(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
-def backend(url: str) -> Callable[[str], SqlStore]:
+def backend(url: str) -> Callable[..., SqlStore]:
     """The store class for this URL's scheme; ValueError naming the supported ones."""
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     target = BACKENDS.get(scheme)
@@ -49,14 +49,15 @@ def backend(url: str) -> Callable[[str], SqlStore]:
             f"{supported} (e.g. sqlite:///tactful.db or postgresql://user@host/db)"
         )
     module, _, name = target.partition(":")
-    cls: Callable[[str], SqlStore] = getattr(importlib.import_module(module), name)
+    cls: Callable[..., SqlStore] = getattr(importlib.import_module(module), name)
     return cls
 
 
-def open_store(url: str = DEFAULT_URL, *, migrate: bool = True) -> Store:
+def open_store(url: str = DEFAULT_URL, *, migrate: bool = True, **options: Any) -> Store:
     """Open the store at `url`, first creating or upgrading its tables (unless `migrate`
-    is False). Raises StoreError if the database cannot be reached."""
-    store = backend(url)(url)
+    is False). `options` go to the backend (e.g. `state_cache`, customers whose folded
+    state is kept between decisions). Raises StoreError if the database cannot be reached."""
+    store = backend(url)(url, **options)
     if migrate:
         try:
             store.migrate()

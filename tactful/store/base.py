@@ -157,10 +157,12 @@ class Store(Protocol):
         now: datetime,
         hold_ttl_seconds: float,
         hold: bool = True,
+        if_suppressed: DecideFn | None = None,
     ) -> tuple[Decision, bool]:
         """In one transaction serialized per customer: replay an idempotency key, or load
         the state, run `decide_fn`, write the decision to the audit log and, for an allow
-        with `hold`, place the hold. Returns (decision, replayed)."""
+        with `hold`, place the hold. For an id on the suppression list (erased),
+        `if_suppressed` decides instead, when given. Returns (decision, replayed)."""
         ...
 
     def mark_sent(self, decision_id: str, *, at: datetime | None, now: datetime) -> Contact: ...
@@ -178,8 +180,9 @@ class Store(Protocol):
     def audit(self, query: AuditQuery) -> list[DecisionRecord]: ...
 
     # -- policies ------------------------------------------------------------------------
-    def save_policy(self, name: str, version: str, text: str, *, author: str | None,
-                    now: datetime) -> PolicyVersion:
+    def save_policy(
+        self, name: str, version: str, text: str, *, author: str | None, now: datetime
+    ) -> PolicyVersion:
         """Store a policy version and make it the active one."""
         ...
 
@@ -188,7 +191,9 @@ class Store(Protocol):
     def policy_history(self, limit: int = 50) -> list[PolicyVersion]: ...
 
     # -- API keys ------------------------------------------------------------------------
-    def create_key(self, scopes: Iterable[str], *, name: str | None, now: datetime) -> tuple[ApiKey, str]:
+    def create_key(
+        self, scopes: Iterable[str], *, name: str | None, now: datetime
+    ) -> tuple[ApiKey, str]:
         """A new key; the secret is returned once and only its hash is stored."""
         ...
 

@@ -9,8 +9,8 @@ transaction. Migrations take an advisory lock so that two processes never run th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from sqlalchemy import Table, create_engine, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -18,7 +18,9 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql.dml import Insert
 
+from tactful.store.cache import DEFAULT_SIZE
 from tactful.store.sql import SqlStore, json_dumps
+from tactful.store.statements import Statements, postgresql_spelling
 
 #: pg_advisory_xact_lock key for migrations ("tactful" in ASCII, fits a bigint).
 MIGRATION_LOCK = 0x7461637466756C
@@ -38,6 +40,7 @@ class PostgresStore(SqlStore):
         pool_timeout: float = 10.0,
         connect_timeout: int = 5,
         lock_timeout_ms: int = 10_000,
+        state_cache: int = DEFAULT_SIZE,
     ) -> None:
         sa_url = make_url(url)
         if sa_url.drivername in ("postgresql", "postgres"):
@@ -59,10 +62,19 @@ class PostgresStore(SqlStore):
             },
             json_serializer=json_dumps,
         )
-        super().__init__(url, engine)
+        super().__init__(
+            url, engine, Statements(postgresql_spelling(json_dumps)), state_cache=state_cache
+        )
 
     def _lock_migrations(self, conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
 
     def _insert_ignoring(self, table: Table, index_elements: Sequence[str]) -> Insert:
         return pg_insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+
+    def _insert_or_update(
+        self, table: Table, index_elements: Sequence[str], set_: Mapping[str, Any]
+    ) -> Insert:
+        return pg_insert(table).on_conflict_do_update(
+            index_elements=list(index_elements), set_=dict(set_)
+        )

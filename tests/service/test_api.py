@@ -41,7 +41,9 @@ def test_decide_hold_send_and_the_cap(service: Service) -> None:
 
 def test_cancel_releases_the_slot_and_holds_expire(service: Service) -> None:
     first = service.post("/v1/decisions", email()).json()
-    assert service.post(f"/v1/decisions/{first['decision_id']}/cancel").json()["status"] == "cancelled"
+    assert (
+        service.post(f"/v1/decisions/{first['decision_id']}/cancel").json()["status"] == "cancelled"
+    )
     assert service.post("/v1/decisions", email()).json()["verdict"] == "allow"
     # That hold is never confirmed: after 15 minutes it stops counting.
     service.clock.advance(minutes=16)
@@ -58,10 +60,14 @@ def test_idempotency_key_returns_the_first_answer_and_writes_once(service: Servi
 
 def test_outcomes_feed_back_off_and_unsubscribe(service: Service) -> None:
     profile(service)
-    d = service.post("/v1/decisions", {"customer_id": "ann", "channel": "call", "purpose": "sales"}).json()
+    d = service.post(
+        "/v1/decisions", {"customer_id": "ann", "channel": "call", "purpose": "sales"}
+    ).json()
     assert d["verdict"] == "allow"
     r = service.post(f"/v1/decisions/{d['decision_id']}/outcome", {"outcome": "no_answer"})
-    assert r.status_code == 200 and r.json()["outcome"] == "no_answer" and r.json()["status"] == "sent"
+    assert (
+        r.status_code == 200 and r.json()["outcome"] == "no_answer" and r.json()["status"] == "sent"
+    )
     bad = service.post(f"/v1/decisions/{d['decision_id']}/outcome", {"outcome": "maybe"})
     assert bad.status_code == 422 and "outcome" in bad.text
     e = service.post("/v1/decisions", email()).json()
@@ -86,15 +92,29 @@ def test_events_are_deduplicated_and_shape_decisions(service: Service) -> None:
     now = service.clock()
     body = {
         "events": [
-            {"customer_id": "ann", "event": "checkout_started", "timestamp": (now - timedelta(minutes=2)).isoformat(), "messageId": "m-1"},
-            {"customer_id": "ann", "event": "checkout_started", "timestamp": (now - timedelta(minutes=2)).isoformat(), "messageId": "m-1"},
+            {
+                "customer_id": "ann",
+                "event": "checkout_started",
+                "timestamp": (now - timedelta(minutes=2)).isoformat(),
+                "messageId": "m-1",
+            },
+            {
+                "customer_id": "ann",
+                "event": "checkout_started",
+                "timestamp": (now - timedelta(minutes=2)).isoformat(),
+                "messageId": "m-1",
+            },
         ]
     }
     r = service.post("/v1/events", body, scope="ingest")
     assert r.json() == {"accepted": 1, "duplicates": 1, "errors": []}
-    d = service.post("/v1/decisions", {"customer_id": "ann", "channel": "call", "purpose": "sales"}).json()
+    d = service.post(
+        "/v1/decisions", {"customer_id": "ann", "channel": "call", "purpose": "sales"}
+    ).json()
     assert d["verdict"] == "defer" and "checkout-open" in {x["rule"] for x in d["reasons"]}
-    bad = service.post("/v1/events", {"customer_id": "ann", "event": "x", "timestamp": "yesterday"}, scope="ingest")
+    bad = service.post(
+        "/v1/events", {"customer_id": "ann", "event": "x", "timestamp": "yesterday"}, scope="ingest"
+    )
     assert bad.status_code == 422 and "timestamp" in bad.text
 
 
@@ -110,13 +130,19 @@ def test_next_allowed_time_explains_itself(service: Service) -> None:
 def test_customer_read_patch_and_erasure_keeps_suppression(service: Service) -> None:
     profile(service)
     earlier = service.clock() - timedelta(hours=2)
-    service.post("/v1/events", {"customer_id": "ann", "event": "page_viewed", "timestamp": earlier.isoformat()}, scope="ingest")
+    service.post(
+        "/v1/events",
+        {"customer_id": "ann", "event": "page_viewed", "timestamp": earlier.isoformat()},
+        scope="ingest",
+    )
     d = service.post("/v1/decisions", email()).json()
     assert d["verdict"] == "allow"
     c = service.get("/v1/customers/ann").json()
     assert c["profile"]["timezone"] == "America/Chicago" and c["events"] == 1
     assert [x["contact_id"] for x in c["contacts"]] == [d["decision_id"]]
-    bad = service.client.patch("/v1/customers/ann", json={"timezone": "Mars/Olympus"}, headers=service.auth())
+    bad = service.client.patch(
+        "/v1/customers/ann", json={"timezone": "Mars/Olympus"}, headers=service.auth()
+    )
     assert bad.status_code == 422 and "timezone" in bad.text
     # S19: erase, then a campaign targets the same id again.
     assert service.client.delete("/v1/customers/ann", headers=service.auth()).status_code == 204
@@ -126,7 +152,10 @@ def test_customer_read_patch_and_erasure_keeps_suppression(service: Service) -> 
 
 
 def test_policy_put_rejects_errors_with_line_and_field_and_keeps_serving(service: Service) -> None:
-    bad = "name: strict\nversion: 2\nrules:\n  - id: cap\n    kind: cap\n    count: 1\n    window: 7 parsecs\n    message: x\n"
+    bad = (
+        "name: strict\nversion: 2\nrules:\n  - id: cap\n    kind: cap\n    count: 1\n"
+        "    window: 7 parsecs\n    message: x\n"
+    )
     r = service.client.put("/v1/policy", json={"text": bad}, headers=service.auth("admin"))
     assert r.status_code == 422
     err = r.json()["detail"][0]
@@ -134,8 +163,16 @@ def test_policy_put_rejects_errors_with_line_and_field_and_keeps_serving(service
     assert service.get("/v1/policy").json()["name"] == "courtesy"
     v = service.post("/v1/policy/validate", {"text": bad}, scope="read").json()
     assert v["valid"] is False and v["errors"][0]["line"] == 7
-    good = "name: strict\nversion: 2\nextends: [courtesy]\nrules:\n  - id: one-email-a-week\n    kind: cap\n    scope: {channels: [email], purposes: [marketing]}\n    count: 1\n    window: 7d\n    message: One a week.\n"
-    r = service.client.put("/v1/policy", json={"text": good, "author": "ops@example.com"}, headers=service.auth("admin"))
+    good = (
+        "name: strict\nversion: 2\nextends: [courtesy]\nrules:\n  - id: one-email-a-week\n"
+        "    kind: cap\n    scope: {channels: [email], purposes: [marketing]}\n    count: 1\n"
+        "    window: 7d\n    message: One a week.\n"
+    )
+    r = service.client.put(
+        "/v1/policy",
+        json={"text": good, "author": "ops@example.com"},
+        headers=service.auth("admin"),
+    )
     assert r.status_code == 200 and r.json()["version"] == "2"
     hist = service.get("/v1/policy/history").json()
     assert [h["version"] for h in hist][:2] == ["2", "1"] and hist[0]["author"] == "ops@example.com"
@@ -152,7 +189,10 @@ def test_audit_filters_and_csv(service: Service) -> None:
     assert [e["decision_id"] for e in by_rule] == [deferred[0]["decision_id"]]
     csv = service.get("/v1/audit", params={"format": "csv"})
     assert csv.headers["content-type"].startswith("text/csv")
-    assert csv.text.splitlines()[0].startswith("decided_at,decision_id") and len(csv.text.splitlines()) == 3
+    assert (
+        csv.text.splitlines()[0].startswith("decided_at,decision_id")
+        and len(csv.text.splitlines()) == 3
+    )
 
 
 def test_health_and_metrics(service: Service) -> None:
@@ -160,12 +200,16 @@ def test_health_and_metrics(service: Service) -> None:
     service.post("/v1/decisions", email())
     service.post("/v1/decisions", email())
     text = service.get("/metrics").text
-    assert 'tactful_decisions_total{channel="email",purpose="marketing",verdict="allow"} 1.0' in text
+    assert (
+        'tactful_decisions_total{channel="email",purpose="marketing",verdict="allow"} 1.0' in text
+    )
     assert 'tactful_rule_hits_total{rule="marketing-email-gap",verdict="defer"} 1.0' in text
     assert "tactful_decision_seconds_bucket" in text
 
 
-def test_s16_every_allowed_marketing_email_carries_a_working_one_click_unsubscribe(service: Service) -> None:
+def test_s16_every_allowed_marketing_email_carries_a_working_one_click_unsubscribe(
+    service: Service,
+) -> None:
     d = service.post("/v1/decisions", email()).json()
     unsub = d["unsubscribe"]
     assert unsub["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -175,12 +219,18 @@ def test_s16_every_allowed_marketing_email_carries_a_working_one_click_unsubscri
     page = service.client.get(path)
     assert page.status_code == 200 and "Unsubscribe" in page.text
     # The mail client's one-click POST: no key, no cookie.
-    r = service.client.post(path, content="List-Unsubscribe=One-Click", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = service.client.post(
+        path,
+        content="List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 200 and "unsubscribed" in r.text
     service.clock.advance(days=8)
     after = service.post("/v1/decisions", email()).json()
     assert after["verdict"] == "deny" and after["reasons"][0]["rule"] == "opt-out"
-    assert service.post("/v1/decisions", email(purpose="transactional")).json()["verdict"] == "allow"
+    assert (
+        service.post("/v1/decisions", email(purpose="transactional")).json()["verdict"] == "allow"
+    )
 
 
 def test_unsubscribe_links_cannot_be_forged_or_reused_after_expiry(service: Service) -> None:

@@ -35,7 +35,10 @@ def test_64_clients_never_exceed_a_cap(store_url: str, tmp_path: Path) -> None:
         with httpx.Client(base_url=server.base, headers=headers, timeout=30) as c:
             # The hot customer has two emails already: one slot left.
             for _ in range(2):
-                d = c.post("/v1/decisions", json={"customer_id": "hot", "channel": "email", "purpose": "marketing"}).json()
+                d = c.post(
+                    "/v1/decisions",
+                    json={"customer_id": "hot", "channel": "email", "purpose": "marketing"},
+                ).json()
                 assert c.post(f"/v1/decisions/{d['decision_id']}/sent").status_code == 200
 
         verdicts: Counter[tuple[str, str]] = Counter()
@@ -45,7 +48,10 @@ def test_64_clients_never_exceed_a_cap(store_url: str, tmp_path: Path) -> None:
             with httpx.Client(base_url=server.base, headers=headers, timeout=30) as c:
                 for i in range(40):
                     cid = "hot" if i % 2 == 0 else f"c{(n * 7 + i) % 50}"
-                    r = c.post("/v1/decisions", json={"customer_id": cid, "channel": "email", "purpose": "marketing"})
+                    r = c.post(
+                        "/v1/decisions",
+                        json={"customer_id": cid, "channel": "email", "purpose": "marketing"},
+                    )
                     assert r.status_code == 200, r.text
                     with lock:
                         verdicts[("hot" if cid == "hot" else "other", r.json()["verdict"])] += 1
@@ -63,7 +69,9 @@ def test_64_clients_never_exceed_a_cap(store_url: str, tmp_path: Path) -> None:
                 assert len([x for x in contacts if x["status"] != "cancelled"]) == 3, cid
 
 
-def test_kill_9_loses_no_acknowledged_opt_out_or_confirmed_contact(store_url: str, tmp_path: Path) -> None:
+def test_kill_9_loses_no_acknowledged_opt_out_or_confirmed_contact(
+    store_url: str, tmp_path: Path
+) -> None:
     key = create_key(store_url, "admin")
     headers = {"Authorization": f"Bearer {key}"}
     acked_optouts: list[str] = []
@@ -77,7 +85,15 @@ def test_kill_9_loses_no_acknowledged_opt_out_or_confirmed_contact(store_url: st
             while not stop.is_set():
                 cid = f"o{n}-{i}"
                 try:
-                    r = c.post("/v1/events", json={"customer_id": cid, "event": "opted_out", "timestamp": "2026-11-20T12:00:00Z", "messageId": f"m-{cid}"})
+                    r = c.post(
+                        "/v1/events",
+                        json={
+                            "customer_id": cid,
+                            "event": "opted_out",
+                            "timestamp": "2026-11-20T12:00:00Z",
+                            "messageId": f"m-{cid}",
+                        },
+                    )
                 except httpx.TransportError:
                     return
                 if r.status_code == 200:
@@ -90,7 +106,10 @@ def test_kill_9_loses_no_acknowledged_opt_out_or_confirmed_contact(store_url: st
             while not stop.is_set():
                 cid = f"s{n}-{i}"
                 try:
-                    d = c.post("/v1/decisions", json={"customer_id": cid, "channel": "push", "purpose": "service"}).json()
+                    d = c.post(
+                        "/v1/decisions",
+                        json={"customer_id": cid, "channel": "push", "purpose": "service"},
+                    ).json()
                     r = c.post(f"/v1/decisions/{d['decision_id']}/sent")
                 except (httpx.TransportError, KeyError, ValueError):
                     return
@@ -108,20 +127,25 @@ def test_kill_9_loses_no_acknowledged_opt_out_or_confirmed_contact(store_url: st
         t.join(10)
     assert acked_optouts and confirmed
 
-    with Server(store_url, log=tmp_path / "server2.log") as again:
-        with httpx.Client(base_url=again.base, headers=headers, timeout=30) as c:
-            for cid in acked_optouts:
-                body = c.get(f"/v1/customers/{cid}").json()
-                assert body["opt_outs"], cid
-                d = c.post("/v1/decisions", json={"customer_id": cid, "channel": "email", "purpose": "marketing"}).json()
-                assert d["verdict"] == "deny", cid
-            for cid, decision_id in confirmed:
-                contacts = c.get(f"/v1/customers/{cid}").json()["contacts"]
-                assert [(x["contact_id"], x["status"]) for x in contacts] == [(decision_id, "sent")]
-            # The audit log is consistent: every allow has its contact, every contact its decision.
-            entries = c.get("/v1/audit", params={"limit": 10000}).json()["entries"]
-            allows = {e["decision_id"] for e in entries if e["verdict"] == "allow"}
-            assert {d for _, d in confirmed} <= allows
-            for e in entries:
-                if e["verdict"] == "allow":
-                    assert e["status"] in ("held", "sent", "cancelled", "expired"), e
+    with (
+        Server(store_url, log=tmp_path / "server2.log") as again,
+        httpx.Client(base_url=again.base, headers=headers, timeout=30) as c,
+    ):
+        for cid in acked_optouts:
+            body = c.get(f"/v1/customers/{cid}").json()
+            assert body["opt_outs"], cid
+            d = c.post(
+                "/v1/decisions",
+                json={"customer_id": cid, "channel": "email", "purpose": "marketing"},
+            ).json()
+            assert d["verdict"] == "deny", cid
+        for cid, decision_id in confirmed:
+            contacts = c.get(f"/v1/customers/{cid}").json()["contacts"]
+            assert [(x["contact_id"], x["status"]) for x in contacts] == [(decision_id, "sent")]
+        # The audit log is consistent: every allow has its contact, every contact its decision.
+        entries = c.get("/v1/audit", params={"limit": 10000}).json()["entries"]
+        allows = {e["decision_id"] for e in entries if e["verdict"] == "allow"}
+        assert {d for _, d in confirmed} <= allows
+        for e in entries:
+            if e["verdict"] == "allow":
+                assert e["status"] in ("held", "sent", "cancelled", "expired"), e

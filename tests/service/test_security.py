@@ -49,7 +49,9 @@ def test_every_route_refuses_a_key_without_its_scope(service: Service) -> None:
                 assert "lacks" in r.json()["detail"]
         needed[(method, path)] = allowed
         # admin may do everything
-        assert service.client.request(method, path, headers=service.auth("admin")).status_code != 403
+        assert (
+            service.client.request(method, path, headers=service.auth("admin")).status_code != 403
+        )
     # Each route admits exactly one of the ordinary scopes, or none (admin only).
     for route, allowed in needed.items():
         assert len(allowed) <= 1, (route, allowed)
@@ -64,7 +66,11 @@ def test_revoked_key_is_refused(service: Service) -> None:
     key = service.store.check_key(service.keys["decide"])
     assert key is not None
     service.store.revoke_key(key.key_id)
-    r = service.client.post("/v1/decisions", json={"customer_id": "a", "channel": "email", "purpose": "marketing"}, headers=service.auth("decide"))
+    r = service.client.post(
+        "/v1/decisions",
+        json={"customer_id": "a", "channel": "email", "purpose": "marketing"},
+        headers=service.auth("decide"),
+    )
     assert r.status_code == 401
 
 

@@ -90,7 +90,7 @@ def test_migrations_create_a_fresh_database_and_reopen_idempotently(fresh_url: s
 
 def test_migrations_ship_inside_the_package() -> None:
     script = ScriptDirectory.from_config(alembic_config())
-    assert [r.revision for r in script.walk_revisions()] == ["0001"]
+    assert [r.revision for r in script.walk_revisions()] == ["0002", "0001"]
     assert script.dir and (script.dir + "/script.py.mako")
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from tactful.model import utc
 from tactful.service.deps import ReadKey, RuntimeDep
-from tactful.service.schemas import NAME, ErrorOut
+from tactful.service.schemas import NAME, ErrorOut, Instant
 from tactful.store.base import AuditQuery, DecisionRecord
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -73,13 +73,21 @@ def to_csv(records: list[DecisionRecord]) -> str:
     for r in records:
         writer.writerow(
             [
-                r.decided_at.isoformat(), r.decision_id, r.customer_id, r.channel, r.purpose,
-                r.source or "", r.campaign or "", r.verdict,
+                r.decided_at.isoformat(),
+                r.decision_id,
+                r.customer_id,
+                r.channel,
+                r.purpose,
+                r.source or "",
+                r.campaign or "",
+                r.verdict,
                 r.not_before.isoformat() if r.not_before else "",
                 " ".join(x["rule"] for x in r.reasons),
                 " | ".join(x["message"] for x in r.reasons),
-                f"{r.policy_name}@{r.policy_version}", r.status or "", r.outcome or "",
-            ]  # fmt: skip
+                f"{r.policy_name}@{r.policy_version}",
+                r.status or "",
+                r.outcome or "",
+            ]
         )
     return out.getvalue()
 
@@ -87,8 +95,12 @@ def to_csv(records: list[DecisionRecord]) -> str:
 @router.get(
     "",
     response_model=AuditPage,
-    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
-    summary="Decisions, newest first",
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        401: {"model": ErrorOut},
+        403: {"model": ErrorOut},
+    },
+    summary="Decisions, newest first (JSON, or CSV with format=csv)",
 )
 def audit(
     runtime: RuntimeDep,
@@ -98,10 +110,16 @@ def audit(
     purpose: Annotated[str | None, Query(pattern=NAME)] = None,
     verdict: Literal["allow", "defer", "deny"] | None = None,
     rule: Annotated[str | None, Query(max_length=200)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    before: Annotated[str | None, Query(description="The `next` cursor of the previous page.")] = None,
+    before: Annotated[
+        str | None,
+        Query(
+            description="The `next` cursor of the previous page.",
+            pattern=r"^\d{4}-\d{2}-\d{2}T[0-9:.]+(Z|[+-]\d{2}:\d{2})?\|.+$",
+        ),
+    ] = None,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     cursor = None
@@ -112,7 +130,9 @@ def audit(
         except ValueError:
             from tactful.service.errors import ApiError
 
-            raise ApiError(422, "invalid_cursor", "`before` must be a `next` value from a page") from None
+            raise ApiError(
+                422, "invalid_cursor", "`before` must be a `next` value from a page"
+            ) from None
     records = runtime.store.audit(
         AuditQuery(
             customer_id=customer_id,
@@ -137,6 +157,3 @@ def audit(
         last = records[-1]
         nxt = f"{last.decided_at.isoformat()}|{last.decision_id}"
     return AuditPage(entries=[AuditEntry.of(r) for r in records], next=nxt)
-
-
-

@@ -20,14 +20,17 @@ from tactful.service.schemas import (
     ProfileOut,
     ProfilePatch,
     ReasonOut,
+    Responses,
 )
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
-ERRORS = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
+ERRORS: Responses = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
 
 
-@router.get("/{customer_id}", response_model=CustomerOut, responses={**ERRORS, 404: {"model": ErrorOut}})
+@router.get(
+    "/{customer_id}", response_model=CustomerOut, responses={**ERRORS, 404: {"model": ErrorOut}}
+)
 def get_customer(customer_id: CustomerId, runtime: RuntimeDep, key: ReadKey) -> CustomerOut:
     """Profile, opt-outs, snooze, current pressure and the contact ledger of a customer."""
     state = runtime.store.load_state(customer_id)
@@ -102,8 +105,12 @@ def next_time(
     now = runtime.clock()
     if runtime.store.suppressed(customer_id):
         return NextOut(
-            customer_id=customer_id, channel=channel, purpose=purpose, next_allowed=None,
-            verdict_now="deny", reasons=[ReasonOut(**ERASED.as_dict())],
+            customer_id=customer_id,
+            channel=channel,
+            purpose=purpose,
+            next_allowed=None,
+            verdict_now="deny",
+            reasons=[ReasonOut(**ERASED.as_dict())],
         )
     when, decision = next_allowed(state, channel, purpose, runtime.policy, now)
     return NextOut(
@@ -114,4 +121,3 @@ def next_time(
         verdict_now=decision.verdict.value,
         reasons=[ReasonOut(**r.as_dict()) for r in decision.reasons],
     )
-

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 
-from tactful.model import ContactProposal, Decision, Verdict
+from tactful.model import ContactProposal, Decision, Verdict, utc
 from tactful.service.deps import DecideKey, RuntimeDep
 from tactful.service.runtime import Runtime
 from tactful.service.schemas import (
@@ -17,21 +18,23 @@ from tactful.service.schemas import (
     ErrorOut,
     OutcomeIn,
     ProposalIn,
+    Responses,
     SentIn,
     UnsubscribeOut,
 )
-from tactful.model import utc
 from tactful.store.base import StoreError
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
 
-ERRORS = {
+ERRORS: Responses = {
     401: {"model": ErrorOut, "description": "No or unknown API key."},
     403: {"model": ErrorOut, "description": "The key lacks the scope."},
 }
 
 
-def _render(runtime: Runtime, proposal: ContactProposal, decision: Decision, replayed: bool) -> DecisionOut:
+def _render(
+    runtime: Runtime, proposal: ContactProposal, decision: Decision, replayed: bool
+) -> DecisionOut:
     unsubscribe = None
     hold_expires = None
     if decision.verdict is Verdict.ALLOW:
@@ -69,11 +72,13 @@ def _decide(runtime: Runtime, proposal: ContactProposal) -> DecisionOut:
     responses={**ERRORS, 503: {"model": ErrorOut, "description": "The store is unreachable."}},
     summary="Ask whether a contact may happen",
 )
-def create_decision(body: ProposalIn, runtime: RuntimeDep, key: DecideKey) -> DecisionOut:
+async def create_decision(body: ProposalIn, runtime: RuntimeDep, key: DecideKey) -> Response:
     """Decide a proposal: `allow` (a hold is placed: confirm with `/sent` or release with
     `/cancel`), `defer` (with `not_before`, the earliest time every rule allows it) or
     `deny`, always with reasons. A repeated `idempotency_key` returns the first answer."""
-    return _decide(runtime, body.to_model())
+    out = await runtime.run_store(_decide, runtime, body.to_model())
+    # Serialized once here, rather than validated again against the response model.
+    return Response(out.model_dump_json(), media_type="application/json")
 
 
 @router.post(
@@ -87,7 +92,9 @@ def create_batch(body: BatchIn, runtime: RuntimeDep, key: DecideKey) -> BatchOut
     then as listed), so the most valuable one gets a scarce slot. Answers come back in the
     order the proposals were sent."""
     proposals = [p.to_model() for p in body.proposals]
-    order = sorted(range(len(proposals)), key=lambda i: (proposals[i].customer_id, -proposals[i].priority, i))
+    order = sorted(
+        range(len(proposals)), key=lambda i: (proposals[i].customer_id, -proposals[i].priority, i)
+    )
     out: dict[int, DecisionOut] = {}
     for i in order:
         out[i] = _decide(runtime, proposals[i])
@@ -139,11 +146,13 @@ def outcome(decision_id: str, body: OutcomeIn, runtime: RuntimeDep, key: DecideK
 )
 def get_decision(decision_id: str, runtime: RuntimeDep, key: DecideKey) -> DecisionOut:
     record = runtime.store.get_decision(decision_id)
-    return DecisionOut(
-        decision_id=record.decision_id,
-        verdict=record.verdict,  # type: ignore[arg-type]
-        not_before=record.not_before,
-        reasons=[r for r in record.reasons],  # type: ignore[misc]
-        policy={"name": record.policy_name, "version": record.policy_version},  # type: ignore[arg-type]
-        at=record.at,
+    return DecisionOut.model_validate(
+        {
+            "decision_id": record.decision_id,
+            "verdict": record.verdict,
+            "not_before": record.not_before,
+            "reasons": list(record.reasons),
+            "policy": {"name": record.policy_name, "version": record.policy_version},
+            "at": record.at,
+        }
     )

@@ -23,7 +23,9 @@ def ingest_events(body: EventsIn | EventIn, runtime: RuntimeDep, key: IngestKey)
     comes only after the events are durable, so an acknowledged opt-out is never lost."""
     items = body.events if isinstance(body, EventsIn) else [body]
     events = [
-        Event(e.customer_id, e.event, utc(e.timestamp), event_id=e.messageId, properties=e.properties)
+        Event(
+            e.customer_id, e.event, utc(e.timestamp), event_id=e.messageId, properties=e.properties
+        )
         for e in items
     ]
     accepted = runtime.store.add_events(events, received_at=runtime.clock())

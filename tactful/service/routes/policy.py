@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field
 from tactful.policy.document import Policy
 from tactful.policy.errors import PolicyError
 from tactful.service.deps import AdminKey, ReadKey, RuntimeDep
-from tactful.service.schemas import ErrorOut, Strict
+from tactful.service.schemas import ErrorOut, Responses, Strict
 
 router = APIRouter(prefix="/v1/policy", tags=["policy"])
-ERRORS = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
+ERRORS: Responses = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
 
 
 class PolicyIn(Strict):
@@ -113,7 +113,11 @@ def validate_policy(body: PolicyIn, runtime: RuntimeDep, key: ReadKey) -> Valida
 def history(runtime: RuntimeDep, key: ReadKey) -> list[VersionOut]:
     return [
         VersionOut(
-            name=v.name, version=v.version, author=v.author, created_at=v.created_at, active=v.active
+            name=v.name,
+            version=v.version,
+            author=v.author,
+            created_at=v.created_at,
+            active=v.active,
         )
         for v in runtime.store.policy_history()
     ]

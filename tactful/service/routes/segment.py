@@ -14,7 +14,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from tactful.ingest import MAX_BATCH_BYTES, IngestError, SegmentMessage, translate_batch, translate_message
+from tactful.ingest import (
+    MAX_BATCH_BYTES,
+    IngestError,
+    SegmentMessage,
+    translate_batch,
+    translate_message,
+)
 from tactful.model import CustomerProfile, Event
 from tactful.service.deps import IngestKey, RuntimeDep
 from tactful.service.errors import ApiError
@@ -23,24 +29,74 @@ from tactful.service.schemas import ErrorOut
 
 router = APIRouter(prefix="/v1", tags=["segment"])
 
-SEGMENT_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {"type": "object", "additionalProperties": True},
-                "example": {
-                    "type": "track",
-                    "userId": "cust-1042",
-                    "event": "Checkout Started",
-                    "timestamp": "2026-11-24T14:02:00Z",
-                    "messageId": "ajs-5521",
-                    "context": {"timezone": "America/Chicago"},
-                },
-            }
-        },
-    }
+_TIME = {"type": "string", "format": "date-time"}
+_COMMON: dict[str, Any] = {
+    "userId": {"type": "string", "minLength": 1},
+    "anonymousId": {"type": "string", "minLength": 1},
+    "messageId": {"type": "string", "minLength": 1},
+    "timestamp": _TIME,
+    "originalTimestamp": _TIME,
+    "sentAt": _TIME,
+    "context": {"type": "object"},
+    "integrations": {"type": "object"},
 }
+_SPECIFIC: dict[str, tuple[dict[str, Any], list[str]]] = {
+    "track": ({"event": {"type": "string", "minLength": 1}, "properties": {"type": "object"}},
+              ["event"]),
+    "identify": ({"traits": {"type": "object"}}, []),
+    "page": ({"name": {"type": "string"}, "properties": {"type": "object"}}, []),
+    "screen": ({"name": {"type": "string"}, "properties": {"type": "object"}}, []),
+    "alias": ({"previousId": {"type": "string", "minLength": 1}}, ["previousId", "userId"]),
+    "group": ({"groupId": {"type": "string", "minLength": 1}, "traits": {"type": "object"}},
+              ["groupId"]),
+}  # fmt: skip
+
+
+def message_schema(kind: str, *, typed: bool) -> dict[str, Any]:
+    """JSON Schema of one Segment message of `kind` (Segment's HTTP Tracking API)."""
+    props, required = _SPECIFIC[kind]
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {**_COMMON, **props, "type": {"type": "string", "enum": [kind]}},
+        "required": [*required, *(["type"] if typed else [])],
+        "anyOf": [{"required": ["userId"]}, {"required": ["anonymousId"]}],
+    }
+    return schema
+
+
+def _body_doc(schema: dict[str, Any], example: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema, "example": example}},
+        }
+    }
+
+
+TRACK_EXAMPLE = {
+    "userId": "cust-1042",
+    "event": "Checkout Started",
+    "timestamp": "2026-11-24T14:02:00Z",
+    "messageId": "ajs-5521",
+    "context": {"timezone": "America/Chicago"},
+}
+BATCH_BODY = _body_doc(
+    {
+        "type": "object",
+        "properties": {
+            "batch": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"oneOf": [message_schema(k, typed=True) for k in _SPECIFIC]},
+            },
+            "context": {"type": "object"},
+            "sentAt": _TIME,
+        },
+        "required": ["batch"],
+    },
+    {"batch": [{"type": "track", **TRACK_EXAMPLE}]},
+)
+
 RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "Not a Segment payload."},
     401: {"model": ErrorOut},
@@ -64,7 +120,9 @@ async def _body(request: Request) -> bytes:
             d = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
             raw = d.decompress(raw, MAX_BATCH_BYTES + 1)
         except (zlib.error, gzip.BadGzipFile) as exc:
-            raise ApiError(400, "bad_encoding", f"the {encoding} body could not be decoded") from exc
+            raise ApiError(
+                400, "bad_encoding", f"the {encoding} body could not be decoded"
+            ) from exc
     if len(raw) > MAX_BATCH_BYTES:
         raise ApiError(413, "too_large", f"at most {MAX_BATCH_BYTES} bytes per request")
     return raw
@@ -83,10 +141,18 @@ def store_messages(runtime: Runtime, messages: tuple[SegmentMessage, ...]) -> in
         if m.alias is not None:
             # Kept so the identity work can join the histories; no rule reads it yet.
             previous, user = m.alias
-            events.append(Event(user, "aliased", m.at, f"alias:{m.message_id}", {"previous_id": previous}))
+            events.append(
+                Event(user, "aliased", m.at, f"alias:{m.message_id}", {"previous_id": previous})
+            )
         elif m.user_id and m.anonymous_id and m.type == "identify":
             events.append(
-                Event(m.user_id, "aliased", m.at, f"identify:{m.message_id}", {"previous_id": m.anonymous_id})
+                Event(
+                    m.user_id,
+                    "aliased",
+                    m.at,
+                    f"identify:{m.message_id}",
+                    {"previous_id": m.anonymous_id},
+                )
             )
     accepted = store.add_events(events, received_at=now) if events else 0
     runtime.metrics.events.labels("segment").inc(accepted)
@@ -97,8 +163,13 @@ def _errors(errors: tuple[IngestError, ...]) -> list[dict[str, Any]]:
     return [e.as_dict() for e in errors]
 
 
-@router.post("/batch", response_model=SegmentOut, responses=RESPONSES, openapi_extra=SEGMENT_BODY,
-             summary="Segment batch")
+@router.post(
+    "/batch",
+    response_model=SegmentOut,
+    responses=RESPONSES,
+    openapi_extra=BATCH_BODY,
+    summary="Segment batch",
+)
 async def segment_batch(request: Request, runtime: RuntimeDep, key: IngestKey) -> SegmentOut:
     body = await _body(request)
     try:
@@ -132,11 +203,13 @@ def _endpoint(name: str) -> None:
         methods=["POST"],
         response_model=SegmentOut,
         responses=RESPONSES,
-        openapi_extra=SEGMENT_BODY,
+        openapi_extra=_body_doc(
+            message_schema(name, typed=False),
+            TRACK_EXAMPLE if name == "track" else {"userId": "cust-1042"},
+        ),
         summary=f"Segment {name}",
     )
 
 
 for _name in ("track", "identify", "page", "screen", "alias", "group"):
     _endpoint(_name)
-

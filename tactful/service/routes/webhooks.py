@@ -22,7 +22,7 @@ from tactful.ingest import (
 )
 from tactful.ingest.sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tactful.model import CustomerProfile, Event
-from tactful.service.deps import RuntimeDep, require
+from tactful.service.deps import RuntimeDep, authorize
 from tactful.service.errors import ApiError
 from tactful.service.runtime import Runtime
 from tactful.service.schemas import ErrorOut
@@ -45,7 +45,7 @@ class WebhookOut(BaseModel):
 
 def _authorize(request: Request, runtime: Runtime, signed: bool) -> None:
     if not signed:
-        require("ingest")(request, runtime)
+        authorize(request, runtime, "ingest")
 
 
 def customer_for(runtime: Runtime, kind: str, address: str) -> str:
@@ -56,22 +56,66 @@ def customer_for(runtime: Runtime, kind: str, address: str) -> str:
         return found[0]
     cid = f"{kind}:{address}"
     if runtime.store.get_profile(cid) is None:
-        profile = CustomerProfile(cid, phones=(address,)) if kind == "phone" else CustomerProfile(
-            cid, emails=(address,)
+        profile = (
+            CustomerProfile(cid, phones=(address,))
+            if kind == "phone"
+            else CustomerProfile(cid, emails=(address,))
         )
         runtime.store.put_profile(profile)
     return cid
 
 
-@router.post("/sendgrid", response_model=WebhookOut, responses=RESPONSES,
-             summary="SendGrid Event Webhook")
+SENDGRID_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "email": {"type": "string", "format": "email"},
+                            "timestamp": {"type": "integer", "minimum": 0},
+                            "event": {"type": "string"},
+                            "sg_event_id": {"type": "string", "minLength": 1},
+                            "sg_message_id": {"type": "string"},
+                        },
+                        "required": ["email", "timestamp", "event", "sg_event_id"],
+                    },
+                },
+                "example": [
+                    {
+                        "email": "ann@example.com",
+                        "timestamp": 1795528800,
+                        "event": "unsubscribe",
+                        "sg_event_id": "sg-1",
+                        "sg_message_id": "msg-1",
+                    }
+                ],
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/sendgrid",
+    response_model=WebhookOut,
+    responses=RESPONSES,
+    openapi_extra=SENDGRID_BODY,
+    summary="SendGrid Event Webhook",
+)
 async def sendgrid(request: Request, runtime: RuntimeDep) -> WebhookOut:
     body = await request.body()
     key = runtime.settings.sendgrid_verification_key
     signed = False
     if key and request.headers.get(SIGNATURE_HEADER):
         signed = verify_sendgrid_signature(
-            key, body, request.headers.get(SIGNATURE_HEADER, ""), request.headers.get(TIMESTAMP_HEADER, "")
+            key,
+            body,
+            request.headers.get(SIGNATURE_HEADER, ""),
+            request.headers.get(TIMESTAMP_HEADER, ""),
         )
         if not signed:
             raise ApiError(401, "bad_signature", "The SendGrid signature does not verify.")
@@ -96,14 +140,18 @@ async def sendgrid(request: Request, runtime: RuntimeDep) -> WebhookOut:
             events.append(event)
         if item.outcome is not None and item.decision_id:
             try:
-                runtime.store.record_outcome(item.decision_id, item.outcome.value, now=runtime.clock())
+                runtime.store.record_outcome(
+                    item.decision_id, item.outcome.value, now=runtime.clock()
+                )
                 outcomes += 1
             except (NotFound, Conflict):
                 pass  # a decision erased or unknown to this installation: nothing to update
     accepted = runtime.store.add_events(events, received_at=runtime.clock()) if events else 0
     runtime.metrics.events.labels("sendgrid").inc(accepted)
     return WebhookOut(
-        accepted=accepted, outcomes=outcomes, unresolved=unresolved,
+        accepted=accepted,
+        outcomes=outcomes,
+        unresolved=unresolved,
         errors=[e.as_dict() for e in batch.errors],
     )
 
@@ -113,7 +161,10 @@ TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 @router.post(
     "/twilio",
-    responses={**RESPONSES, 200: {"content": {"application/xml": {}}, "description": "Empty TwiML."}},
+    responses={
+        **RESPONSES,
+        200: {"content": {"application/xml": {}}, "description": "Empty TwiML."},
+    },
     openapi_extra={
         "requestBody": {
             "content": {
@@ -121,8 +172,10 @@ TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
                     "schema": {
                         "type": "object",
                         "properties": {
-                            "From": {"type": "string"}, "To": {"type": "string"},
-                            "Body": {"type": "string"}, "MessageSid": {"type": "string"},
+                            "From": {"type": "string", "pattern": "^\\+[1-9][0-9]{7,14}$"},
+                            "To": {"type": "string"},
+                            "Body": {"type": "string"},
+                            "MessageSid": {"type": "string", "pattern": "^[A-Za-z0-9]{2,64}$"},
                         },
                         "required": ["From", "MessageSid"],
                     }
@@ -159,5 +212,3 @@ async def twilio(request: Request, runtime: RuntimeDep) -> Response:
     runtime.metrics.events.labels("twilio").inc(accepted)
     # Twilio itself answers STOP/START with its standard message; tactful adds nothing.
     return Response(TWIML_EMPTY, media_type="application/xml")
-
-
