@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
 
+from tactful.localtime import holiday_name
 from tactful.model import (
     ContactProposal,
     Content,
@@ -85,7 +87,18 @@ def load_demo(store: Store, *, policy: str = "courtesy", now: datetime | None = 
 
 def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: datetime) -> None:
     # Stories unfold over the past weeks in Chicago, at office hours.
-    base = (now - timedelta(days=21)).replace(hour=15, minute=0, second=0, microsecond=0)
+    tz = ZoneInfo("America/Chicago")
+    first = (now.astimezone(tz) - timedelta(days=21)).date()
+
+    def day(d: float, hour: float, *, workday: bool = True) -> datetime:
+        """Local time `hour` on day `d` of the three weeks before now (a weekday, not a US
+        holiday, unless `workday=False`): when a company's staff would act."""
+        date_ = first + timedelta(days=int(d))
+        while workday and (date_.weekday() >= 5 or holiday_name("US", None, date_)):
+            date_ -= timedelta(days=1)
+        midnight = datetime(date_.year, date_.month, date_.day, tzinfo=tz)
+        return (midnight + timedelta(hours=hour)).astimezone(UTC)
+
     store.put_profile(
         CustomerProfile(
             cid,
@@ -126,7 +139,7 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
     plays: dict[str, Callable[[], None]] = {}
 
     def sean() -> None:
-        t = base + timedelta(days=14)
+        t = day(14, 14)
         ev("session_started", t - timedelta(minutes=9), session_id="s1")
         ev("checkout_started", t - timedelta(minutes=2), session_id="s1")
         at(t)
@@ -144,7 +157,7 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
         )
 
     def rebecca() -> None:
-        t = at(base + timedelta(days=15, hours=-1))
+        t = at(day(15, 11))
         ask(call(source="rep-7"), outcome=Outcome.NO_ANSWER)
         at(t + timedelta(minutes=1))
         ask(call(source="rep-7"))
@@ -152,13 +165,13 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
         ask(call(source="rep-7"))
 
     def consult() -> None:
-        t = base + timedelta(days=16)
+        t = day(16, 10)
         ev("offer_declined", t - timedelta(minutes=30), offer="free consultation")
         at(t)
         ask(call(offer="free consultation", source="consultants"))
 
     def michelle() -> None:
-        t0 = base - timedelta(days=35)
+        t0 = day(-35, 10)
         ev("content_downloaded", t0, title="Facebook Marketing ebook")
         trig = Trigger("content_downloaded", t0)
         for week in range(8):
@@ -174,21 +187,21 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
             )
 
     def brokeup() -> None:
-        t = base + timedelta(days=2)
+        t = day(2, 10)
         ev("opted_out", t, text="we're through; take me off your list")
-        for day, team in ((3, "home-services"), (9, "partner-desk"), (17, "home-services")):
-            at(t + timedelta(days=day))
+        for d, team in ((3, "home-services"), (9, "partner-desk"), (17, "home-services")):
+            at(day(2 + d, 11))
             ask(call(source=team))
 
     def rep() -> None:
-        for day in range(0, 15, 3):
-            t = base + timedelta(days=day, hours=-5)
+        for d in range(0, 15, 3):
+            t = day(d, 9)
             ev("signed_in", t)
             at(t + timedelta(minutes=40))
             ask(call(trigger=Trigger("signed_in", t), source="account-rep"))
 
     def store_visit() -> None:
-        t = base + timedelta(days=18, hours=-3)
+        t = day(18, 12)
         ev("session_started", t, session_id="v1")
         for i in range(4):
             ev("page_viewed", at(t + timedelta(minutes=i + 1)), session_id="v1")
@@ -203,7 +216,7 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
             )
 
     def chat() -> None:
-        t = base + timedelta(days=19)
+        t = day(19, 13)
         ev("session_started", t, session_id="c1")
         ev("page_viewed", at(t + timedelta(seconds=45)), session_id="c1")
         ask(ContactProposal(cid, "chat", "service"))
@@ -211,16 +224,16 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
         ask(ContactProposal(cid, "chat", "service"))
 
     def followup() -> None:
-        for day in range(7):
-            at(base + timedelta(days=day, hours=-4))
+        for d in range(7):
+            at(day(d, 10, workday=False))
             ask(email("sales", source="rep-3", content=Content(subject="Just following up")))
 
     def tv() -> None:
-        t = base + timedelta(days=5)
+        t = day(5, 11)
         ev(
             "callback_requested",
             t,
-            at=(now + timedelta(days=6)).replace(hour=16, minute=30).isoformat(),
+            at=day(27, 10.5).isoformat(),
             channel="call",
         )
         at(t + timedelta(days=1))
@@ -228,14 +241,14 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
 
     def insurance() -> None:
         for quarter in range(3, -1, -1):
-            at(base - timedelta(days=91 * quarter) + timedelta(days=20))
+            at(day(20 - 91 * quarter, 11))
             ask(
                 call(source="agent-5", content=Content(body="Checking in")),
                 outcome=Outcome.ANSWERED,
             )
 
     def creepy() -> None:
-        at(base + timedelta(days=10))
+        at(day(10, 10))
         ask(
             email(
                 "sales",
@@ -247,12 +260,12 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
         )
 
     def urgent() -> None:
-        for day in (3, 8):
-            at(base + timedelta(days=day))
+        for d in (3, 8):
+            at(day(d, 10))
             ask(email("sales", content=Content(subject="URGENT: act now on your growth plan")))
 
     def cart() -> None:
-        t = base + timedelta(days=12)
+        t = day(12, 9)
         ev("checkout_started", t)
         at(t + timedelta(hours=5))
         ask(
@@ -263,7 +276,7 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
         )
 
     def bounce() -> None:
-        t = base + timedelta(days=13)
+        t = day(13, 15)
         ev("session_started", t, session_id="b1")
         ev("session_ended", t + timedelta(seconds=5), session_id="b1")
         at(t + timedelta(seconds=20))
@@ -271,7 +284,7 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
 
     def newsletter() -> None:
         for week in range(3):
-            at(base + timedelta(weeks=week, hours=-6))
+            at(day(7 * week, 8, workday=False))
             ask(email(campaign="weekly-news", content=Content(subject="This week at the shop")))
 
     plays.update({

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from tactful.model import utc
 from tactful.service.deps import ReadKey, RuntimeDep
-from tactful.service.schemas import NAME, ErrorOut, Instant
+from tactful.service.schemas import NAME, ErrorOut, Instant, ReasonOut
 from tactful.store.base import AuditQuery, DecisionRecord
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -28,7 +28,7 @@ class AuditEntry(BaseModel):
     campaign: str | None
     verdict: str
     not_before: datetime | None
-    reasons: list[dict[str, Any]]
+    reasons: list[ReasonOut]
     policy: dict[str, str]
     decided_at: datetime
     at: datetime
@@ -46,7 +46,7 @@ class AuditEntry(BaseModel):
             campaign=r.campaign,
             verdict=r.verdict,
             not_before=r.not_before,
-            reasons=list(r.reasons),
+            reasons=[ReasonOut.model_validate(x) for x in r.reasons],
             policy={"name": r.policy_name, "version": r.policy_version},
             decided_at=r.decided_at,
             at=r.at,
