@@ -243,3 +243,20 @@ def test_unsubscribe_links_cannot_be_forged_or_reused_after_expiry(service: Serv
     service.clock.advance(days=61)
     r = service.client.post(path)
     assert r.status_code == 400 and "expired" in r.text
+
+
+def test_optout_audit_shows_the_deadlines_and_that_nothing_followed(service: Service) -> None:
+    profile(service)
+    now = service.clock()
+    service.post(
+        "/v1/events",
+        {"customer_id": "ann", "event": "opted_out", "timestamp": now.isoformat()},
+        scope="ingest",
+    )
+    service.clock.advance(days=2)
+    assert service.post("/v1/decisions", email()).json()["verdict"] == "deny"
+    findings = service.get("/v1/customers/ann/optouts").json()
+    assert len(findings) == 1
+    f = findings[0]
+    assert f["kind"] == "opted_out" and f["clean"] is True and f["followed_by"] == []
+    assert {d["regime"] for d in f["deadlines"]} >= {"CAN-SPAM", "FCC"}
