@@ -159,10 +159,15 @@ class PolicyRefOut(BaseModel):
 
 
 class UnsubscribeOut(BaseModel):
-    """RFC 8058 one-click unsubscribe: put `headers` on the email, `url` in its footer."""
+    """RFC 8058 one-click unsubscribe: put `headers` on the email, `url` in its footer;
+    `preferences` is the customer's preference centre, for a "manage your preferences"
+    link beside it."""
 
     url: str
     headers: dict[str, str]
+    preferences: str | None = Field(
+        default=None, description="The customer's preference centre (a signed, expiring link)."
+    )
 
 
 class DecisionOut(BaseModel):
