@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
+from tactful.compliance import optout_audit
 from tactful.engine import next_allowed, pressure
 from tactful.model import CustomerProfile, from_ts
 from tactful.service.deps import AdminKey, ReadKey, RuntimeDep
@@ -17,6 +18,7 @@ from tactful.service.schemas import (
     CustomerOut,
     ErrorOut,
     NextOut,
+    OptOutOut,
     ProfileOut,
     ProfilePatch,
     ReasonOut,
@@ -121,3 +123,20 @@ def next_time(
         verdict_now=decision.verdict.value,
         reasons=[ReasonOut(**r.as_dict()) for r in decision.reasons],
     )
+
+
+@router.get(
+    "/{customer_id}/optouts",
+    response_model=list[OptOutOut],
+    responses=ERRORS,
+    summary="Each opt-out, its legal deadlines, and anything that followed it",
+)
+def optout_audit_view(
+    customer_id: CustomerId, runtime: RuntimeDep, key: ReadKey
+) -> list[OptOutOut]:
+    """For every opt-out, unsubscribe, complaint or STOP-style reply: when it was received,
+    what it covered, the CAN-SPAM / CASL / FCC outer deadlines (10 business days) where
+    they apply, and every non-exempt contact that followed it. tactful honours opt-outs at
+    once, so `followed_by` is empty unless something bypassed it."""
+    state = runtime.store.load_state(customer_id)
+    return [OptOutOut.model_validate(f.as_dict()) for f in optout_audit(state)]
