@@ -407,6 +407,37 @@ class CustomerOut(BaseModel):
     snoozed_until: datetime | None = None
 
 
+class DeadlineOut(BaseModel):
+    regime: str
+    cite: str
+    last_day: str = Field(description="The last business day to honour it (ISO date).")
+    due: datetime
+
+
+class FollowingContactOut(BaseModel):
+    contact_id: str
+    at: datetime
+    channel: str
+    purpose: str
+    status: str
+    late_for: list[str] = Field(description="Regimes whose deadline this contact missed.")
+
+
+class OptOutOut(BaseModel):
+    """One opt-out as the compliance audit sees it."""
+
+    received: datetime
+    kind: str
+    channels: list[str] = Field(description="Channels it covers; empty means every channel.")
+    purpose: str | None
+    lifted: datetime | None
+    text: str | None
+    clean: bool = Field(description="Nothing non-exempt followed it.")
+    late: bool = Field(description="Something non-exempt followed after a deadline.")
+    deadlines: list[DeadlineOut]
+    followed_by: list[FollowingContactOut]
+
+
 class ErrorOut(BaseModel):
     error: str
     detail: Any = None
