@@ -1,9 +1,10 @@
-"""The `tactful` command: serve, keys, decide, policy, demo."""
+"""The `tactful` command: serve, keys, decide, policy, replay, demo."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -64,7 +65,14 @@ def serve(
     demo: Annotated[
         bool, typer.Option(help="Load the demo customers (once) and print a key to try the API.")
     ] = False,
-    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Worker processes. PostgreSQL: about one per core. SQLite: 1 is fastest "
+            "(every process writes to the one file in turn).",
+            min=1,
+        ),
+    ] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the HTTP service (OpenAPI docs at /docs)."""
@@ -314,9 +322,33 @@ def policy_schema() -> None:
 def demo(
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
     policy: Annotated[str, typer.Option(help="Policy for the demo decisions.")] = "courtesy",
+    log: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            help="Instead: write a synthetic quarter of contacts and events to this folder "
+            "(contacts, events, customers) for `tactful replay`.",
+        ),
+    ] = None,
+    customers: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(help="With --log: how many customers (default 1,000).", min=1),
+    ] = None,
+    rows: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            help="With --log: as many customers as it takes to reach this many rows.", min=1
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="With --log: the random seed.")] = 1,
+    log_format: Annotated[
+        str, typer.Option("--format", help="With --log: parquet or csv.")
+    ] = "parquet",
 ) -> None:
     """Load synthetic customers who live through the seed stories, and show what tactful
-    decided for each."""
+    decided for each. With --log, write a synthetic contact and event log instead."""
+    if log is not None:
+        _demo_log(log, customers, rows, seed, log_format)
+        return
     from tactful.demo import load_demo, tour
 
     store = _open(database_url)
@@ -326,6 +358,152 @@ def demo(
         tour(store, out)
     finally:
         store.close()
+
+
+def _demo_log(folder: Path, customers: int | None, rows: int | None, seed: int, fmt: str) -> None:
+    from tactful.replay.synthetic import write_log
+
+    if fmt not in ("parquet", "csv"):
+        err.print(f"[red]--format {fmt!r}: expected parquet or csv[/red]")
+        raise typer.Exit(2)
+    if customers is None and rows is None:
+        customers = 1000
+    with err.status("Writing the synthetic log..."):
+        files = write_log(folder, customers=customers, rows=rows, seed=seed, fmt=fmt)  # type: ignore[arg-type]
+    share = files.n_contacts / files.rows if files.rows else 0.0
+    out.print(
+        f"Wrote {files.rows:,} rows for {files.n_customers:,} customers "
+        f"({files.n_events:,} events, {files.n_contacts:,} contacts, {share:.0%} contacts):"
+    )
+    for path in (files.contacts, files.events, files.customers):
+        out.print(f"  {path}")
+    out.print(
+        f"Replay it: tactful replay --contacts {files.contacts} --events {files.events} "
+        f"--customers {files.customers} --policy courtesy --out replay-out"
+    )
+
+
+# -- replay --------------------------------------------------------------------------------
+
+
+@app.command()
+def replay(
+    contacts: Annotated[
+        Path,
+        typer.Option(
+            help="The contact log (CSV or Parquet): customer_id, at, channel, "
+            "purpose, and optionally trigger, offer, campaign, source, outcome, "
+            "subject, body, flags, discount, priority."
+        ),
+    ],
+    policy: Annotated[str, typer.Option(help="The policy to replay through: pack or file.")],
+    events: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            help="The event log (CSV or Parquet): customer_id, at, event, and any "
+            "property columns (session_id, offer, ...) or a JSON `properties`."
+        ),
+    ] = None,
+    compare: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="A second policy to replay side by side (pack or file)."),
+    ] = None,
+    customers: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            help="Profiles (CSV or Parquet): customer_id, timezone, country, "
+            "subdivision, phones (;-separated). Without: local time is UTC."
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for verdicts (Parquet, CSV) and report.html.")
+    ] = Path("replay-out"),
+    engine: Annotated[
+        str, typer.Option(help="local (processes on this machine) or spark (PySpark).")
+    ] = "local",
+    mapping: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--map",
+            help="Column names in your files: at=timestamp,customer_id=user_id"
+            " (contacts.at=sent_at for one file). Repeatable.",
+        ),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option(help="Stop at bad rows instead of leaving them out (and listing them).")
+    ] = False,
+    workers: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(help="Local engine: processes (default: one per core).", min=1),
+    ] = None,
+    progress: Annotated[
+        Optional[bool],  # noqa: UP045
+        typer.Option(help="Show a progress bar (default: on a terminal)."),
+    ] = None,
+    report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
+) -> None:
+    """Replay a history of contacts and events through a policy: which contacts it would
+    have stopped, whom it would have protected, and what it would have cost."""
+    from tactful.replay.io import InputError, parse_mapping
+    from tactful.replay.local import progress_bar
+    from tactful.replay.run import replay as run_replay
+
+    if engine not in ("local", "spark"):
+        err.print(f"[red]--engine {engine!r}: expected local or spark[/red]")
+        raise typer.Exit(2)
+    chosen = _load_policy(policy)
+    second = _load_policy(compare) if compare else None
+    show = err.is_terminal if progress is None else progress
+    bar = progress_bar(err, disable=not show)
+    task = bar.add_task("replay", total=None)
+    try:
+        with bar:
+            result = run_replay(
+                contacts,
+                events,
+                chosen,
+                compare=second,
+                customers=customers,
+                mapping=parse_mapping(mapping or []),
+                strict=strict,
+                out=out_dir,
+                engine=engine,  # type: ignore[arg-type]
+                workers=workers,
+                on_loaded=lambda log: bar.update(task, total=log.timeline.height),
+                on_rows=lambda n: bar.advance(task, n),
+            )
+    except InputError as exc:
+        for line in str(exc).splitlines():
+            err.print(f"[red]{line}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    log = result.log
+    rate = result.rows / result.seconds if result.seconds else 0.0
+    out.print(
+        f"Replayed {result.rows:,} rows ({log.contacts:,} contacts, {log.events:,} events) for "
+        f"{log.customers:,} customers in {result.seconds:.1f} s ({rate:,.0f} rows/s, {engine})."
+    )
+    if log.bad_rows:
+        err.print(
+            f"[yellow]{len(log.bad_rows):,} bad rows left out[/yellow] (listed in "
+            f"{out_dir / 'bad-rows.csv'}; --strict stops at them):"
+        )
+        for b in log.bad_rows[:10]:
+            err.print(f"  {b}", highlight=False)
+        if len(log.bad_rows) > 10:
+            err.print(f"  ... and {len(log.bad_rows) - 10:,} more")
+    table = Table("policy", "contacts", "allowed", "deferred", "denied")
+    for run, p in enumerate(result.policies):
+        c = result.counts(run)
+        table.add_row(
+            f"{p.name} v{p.version}",
+            f"{sum(c.values()):,}",
+            f"{c['allow']:,}",
+            f"{c['defer']:,}",
+            f"{c['deny']:,}",
+        )
+    out.print(table)
+    for name, path in result.files.items():
+        out.print(f"  {name}: {path}")
 
 
 def main() -> None:

@@ -6,19 +6,32 @@ never: deny. Otherwise the earliest instant at which *every* rule allows it is f
 moving forward to each rule's own answer until all agree (a cap may reopen inside closed
 calling hours, so the latest single answer is not enough): defer until then, or deny when
 no such instant lies within the policy's horizon.
+
+Speed comes from memos, never from a different answer. The policy matches scopes once per
+proposal shape (`Policy.plan`). The customer's state memoises what rules derive from it
+(`CustomerState.memo`), per hold epoch where it depends on which holds still count, so the
+memos survive a moving clock. And where a rule can state its answer as a threshold
+(`Rule.threshold`: "from `since` on, allowed from `until`"), the engine memoises that and
+compares instead of asking the rule, after checking the threshold against the rule's own
+`check` where it flips.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import NamedTuple
 
 from tactful.model import ContactProposal, Decision, Reason, Verdict, from_ts
-from tactful.policy.document import Policy
-from tactful.rules.base import NEVER, Context, Rule
+from tactful.policy.document import Plan, PlanStep, Policy
+from tactful.rules.base import NEVER, Context, Rule, Threshold
 from tactful.state import CustomerState
 
 #: Bound on the search for a common allowed instant; each step moves strictly forward.
 MAX_STEPS = 500
+
+Check = Callable[[Context, float], float]
 
 
 class _Placeholders(dict[str, str]):
@@ -38,6 +51,114 @@ def _reason(rule: Rule, ctx: Context, t: float, until: float) -> Reason:
     )
 
 
+def _verified(rule: Rule, ctx: Context, threshold: Threshold) -> Threshold:
+    """The rule's threshold, if its own `check` agrees where the threshold says the answer
+    changes (float rounding must not move the boundary); otherwise `ASK`."""
+    since, until = threshold
+    lo = max(since, ctx.now)  # decisions ask about instants from `now` on
+    if until <= lo:
+        return threshold if rule.check(ctx, lo) == lo else ASK
+    if rule.check(ctx, lo) != until:
+        return ASK
+    if until != NEVER:
+        below = math.nextafter(until, -math.inf)
+        if below > lo and rule.check(ctx, below) != until:
+            return ASK
+        if rule.check(ctx, until) != until:
+            return ASK
+    return threshold
+
+
+#: A threshold that never applies (`since` is never reached): ask `check` every time.
+ASK: Threshold = (math.inf, math.inf)
+
+#: A rule as one decision runs it: the rule, its check, and its verified threshold.
+Step = tuple[Rule, Check, float, float]
+
+
+class Rules(NamedTuple):
+    """The rules of a plan that apply to one customer, in policy order, ready to run."""
+
+    #: Those that decide; of them, those with no threshold (asked every time) and those
+    #: the search for a common instant must ask again (all but the `timeless`).
+    deciding: tuple[Step, ...]
+    asking: tuple[Step, ...]
+    searching: tuple[Step, ...]
+    #: Those that only flag.
+    flagging: tuple[Step, ...]
+    #: From this instant on, every deciding rule with a threshold allows.
+    clear_from: float
+
+
+class Steps(NamedTuple):
+    """`Rules` for a contact the customer did not ask for, and for one they asked for
+    (rules that yield to a request left out); and the memo of threshold reasons."""
+
+    unrequested: Rules
+    requested: Rules
+    reasons: dict[str, Reason]
+
+
+def _rules(ready: list[tuple[Step, PlanStep]], requested: bool) -> Rules:
+    kept = [(step, p) for step, p in ready if not (requested and p.waived)]
+    deciding = tuple(step for step, p in kept if p.mode != "flag")
+    return Rules(
+        deciding=deciding,
+        asking=tuple(step for step in deciding if step[2:] == ASK),
+        searching=tuple(step for step, p in kept if p.mode != "flag" and not p.rule.timeless),
+        flagging=tuple(step for step, p in kept if p.mode == "flag"),
+        clear_from=max((max(s[2], s[3]) for s in deciding if s[2:] != ASK), default=-math.inf),
+    )
+
+
+def build_steps(plan: Plan, ctx: Context, *, thresholds: bool) -> Steps:
+    """The plan's rules for this customer, with their verified thresholds or without."""
+    ready: list[tuple[Step, PlanStep]] = []
+    for plan_step in plan.steps:
+        rule, check, _, _, regions = plan_step
+        if regions and not ctx.in_regions(regions):
+            continue
+        threshold = rule.threshold(ctx) if thresholds else None
+        if threshold is None:
+            since, until = ASK
+        elif rule.threshold_exact:
+            since, until = threshold
+        else:
+            since, until = _verified(rule, ctx, threshold)
+        ready.append(((rule, check, since, until), plan_step))
+    return Steps(_rules(ready, False), _rules(ready, True), {})
+
+
+#: In a state's memo: this kind of decision was made once on the state as it is.
+_ONCE = object()
+
+
+def steps(plan: Plan, ctx: Context) -> Steps:
+    """The plan's rules for this customer, regions settled from the profile.
+
+    The first decision of a kind on a state asks every rule (a state that changes between
+    decisions, as in a replay, never asks twice); the second builds the rules' verified
+    thresholds and memoises them in the state, per plan, hold epoch and the plan's
+    threshold fields."""
+    values = tuple(ctx.key_of(f) for f in plan.fields) if plan.fields else ()
+    key = ("steps", plan.uid, ctx.epoch, values)
+    memo = ctx.state.memo
+    hit = memo.get(key)
+    if hit is None:
+        memo[key] = _ONCE
+        if plan.regional:
+            return build_steps(plan, ctx, thresholds=False)
+        if plan.asking is None:
+            # No regional rule: the same for every customer (no threshold: no reason memo).
+            plan.asking = build_steps(plan, ctx, thresholds=False)
+        asking: Steps = plan.asking
+        return asking
+    if hit is _ONCE:
+        hit = memo[key] = build_steps(plan, ctx, thresholds=True)
+    result: Steps = hit
+    return result
+
+
 def decide(
     state: CustomerState, proposal: ContactProposal, policy: Policy, now: datetime
 ) -> Decision:
@@ -47,57 +168,78 @@ def decide(
     if proposal.at is not None:
         t = max(t, proposal.at.timestamp())
     ctx = Context(state, proposal, policy, now_ts)
+    plan = policy.plan(
+        ctx.channel, ctx.purpose, proposal.source, proposal.campaign, ctx.trigger_event, ctx.flags
+    )
+    prepared = steps(plan, ctx)
+    rules = prepared.requested if ctx.requested else prepared.unrequested
+    known = prepared.reasons
 
-    rules: list[Rule] = []
-    blocking: list[tuple[Rule, float]] = []
-    flags: list[Reason] = []
-    for rule in policy.rules_for(proposal.channel, proposal.purpose):
-        if not rule.applies(ctx):
-            continue
-        u = rule.check(ctx, t)
-        if rule.effective_mode == "flag":
-            if u > t:
-                flags.append(_reason(rule, ctx, t, t))
-            continue
-        rules.append(rule)
+    def reason(rule: Rule, t: float, until: float, since: float) -> Reason:
+        # Past `since` a threshold rule's reason depends on nothing that moves.
+        if t < since:
+            return _reason(rule, ctx, t, until)
+        hit = known.get(rule.id)
+        if hit is None:
+            hit = known[rule.id] = _reason(rule, ctx, t, until)
+        return hit
+
+    flags: tuple[Reason, ...] = ()
+    for rule, check, since, until in rules.flagging:
+        u = (until if t < until else t) if t >= since else check(ctx, t)
         if u > t:
-            blocking.append((rule, u))
+            flags += (_reason(rule, ctx, t, t),)
 
-    at = from_ts(t)
+    blocking: list[tuple[Rule, float, float]] = []
+    # Past `clear_from` every rule with a threshold allows: only the others are asked.
+    for rule, check, since, until in rules.asking if t >= rules.clear_from else rules.deciding:
+        u = (until if t < until else t) if t >= since else check(ctx, t)
+        if u > t:
+            blocking.append((rule, u, since))
+
+    # `now` itself when it is the instant decided (the same value from_ts would give).
+    at = now if t == now_ts and now.tzinfo is UTC else from_ts(t)
     if not blocking:
-        return Decision(Verdict.ALLOW, (), policy.ref, at, flags=tuple(flags))
+        return Decision(Verdict.ALLOW, (), policy.ref, at, flags=flags)
 
-    denying = [(r, u) for r, u in blocking if u == NEVER or r.effective_mode == "deny"]
+    denying = [b for b in blocking if b[1] == NEVER or b[0].effective_mode == "deny"]
     if denying:
         ordered = denying + [b for b in blocking if b not in denying]
-        reasons = tuple(_reason(r, ctx, t, u) for r, u in ordered)
-        return Decision(Verdict.DENY, reasons, policy.ref, at, flags=tuple(flags))
+        reasons = tuple(reason(r, t, u, since) for r, u, since in ordered)
+        return Decision(Verdict.DENY, reasons, policy.ref, at, flags=flags)
 
-    reasons_by_rule = {r.id: _reason(r, ctx, t, u) for r, u in blocking}
-    u = max(until for _, until in blocking)
+    reasons_by_rule = {r.id: reason(r, t, u, since) for r, u, since in blocking}
+    u = max(b[1] for b in blocking)
     limit = t + policy.horizon
+    # Round and round the rules until all of them in a row allow the same instant (the
+    # rules are pure: one that allowed u allows it still). A round is a pass in policy
+    # order; the search gives up after MAX_STEPS of them or beyond the horizon.
+    searching = rules.searching
+    n = len(searching)
+    allowing = 0  # rules in a row that allowed u
     for _ in range(MAX_STEPS):
         if u > limit:
             break
-        moved = False
-        for rule in rules:
-            v = rule.check(ctx, u)
+        for rule, check, since, until in searching:
+            v = (until if u < until else u) if u >= since else check(ctx, u)
             if v > u:
                 if rule.id not in reasons_by_rule:
-                    reasons_by_rule[rule.id] = _reason(rule, ctx, u, v)
+                    reasons_by_rule[rule.id] = reason(rule, u, v, since)
                 u = v
-                moved = True
+                allowing = 0
                 if u > limit:
                     break
-        if not moved:
-            return Decision(
-                Verdict.DEFER,
-                tuple(reasons_by_rule.values()),
-                policy.ref,
-                at,
-                not_before=from_ts(u),
-                flags=tuple(flags),
-            )
+            else:
+                allowing += 1
+                if allowing == n:
+                    return Decision(
+                        Verdict.DEFER,
+                        tuple(reasons_by_rule.values()),
+                        policy.ref,
+                        at,
+                        not_before=from_ts(u),
+                        flags=flags,
+                    )
     horizon_days = policy.horizon / 86400
     reasons = (
         *reasons_by_rule.values(),
@@ -107,7 +249,7 @@ def decide(
             message=f"No time within {horizon_days:g} days satisfies every rule.",
         ),
     )
-    return Decision(Verdict.DENY, reasons, policy.ref, at, flags=tuple(flags))
+    return Decision(Verdict.DENY, reasons, policy.ref, at, flags=flags)
 
 
 def next_allowed(

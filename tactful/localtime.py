@@ -70,21 +70,22 @@ def customer_country(profile: CustomerProfile) -> str | None:
 
 
 @lru_cache(maxsize=1024)
-def _holiday_table(country: str, subdivision: str | None, year: int) -> holidays.HolidayBase:
+def _holiday_table(country: str, subdivision: str | None, year: int) -> dict[date, str]:
+    """One year's holidays as a plain dict: `HolidayBase.get` parses its key on every
+    call, and calling hours ask about a day at every decision."""
     try:
-        return holidays.country_holidays(country, subdiv=subdivision, years=year)
+        table = holidays.country_holidays(country, subdiv=subdivision, years=year)
     except NotImplementedError:
         # A country the holidays package does not know has no holidays we can honour.
-        return holidays.HolidayBase()
+        return {}
+    return {day: str(name) for day, name in table.items() if name}
 
 
 def holiday_name(country: str | None, subdivision: str | None, day: date) -> str | None:
     """The public holiday on `day` in `country`, if any."""
     if not country:
         return None
-    table = _holiday_table(country, subdivision, day.year)
-    name = table.get(day)
-    return str(name) if name else None
+    return _holiday_table(country, subdivision, day.year).get(day)
 
 
 def local_day(ts: float, tz: ZoneInfo) -> date:

@@ -33,6 +33,8 @@ from tactful.model import (
 
 #: A session ends after this long without activity (the analytics convention).
 SESSION_TIMEOUT = 30 * 60.0
+#: Memo key of the sorted distinct expiry instants of the holds (see `hold_epoch`).
+_HOLD_EXPIRIES = ("hold-expiries",)
 
 
 @dataclass(slots=True)
@@ -190,7 +192,14 @@ def _snooze_until(ts: float, props: Mapping[str, Any]) -> float | None:
 
 
 class CustomerState:
-    """Everything known about one customer, folded for fast rule evaluation."""
+    """Everything known about one customer, folded for fast rule evaluation.
+
+    Facts the rules derive (`matching`, `cached`) are memoised in one dict until the state
+    changes. A `copy` shares that dict with its original while both are unchanged, so a
+    store that decides on copies of a cached state keeps the facts warm; any change (an
+    event, a contact, a new profile) gives the changed state a fresh dict and never
+    clears one it may share.
+    """
 
     def __init__(
         self,
@@ -198,18 +207,38 @@ class CustomerState:
         events: Iterable[Event] = (),
         contacts: Iterable[Contact] = (),
     ) -> None:
-        self.profile = profile
+        self._profile = profile
         self.events: list[LedgerEvent] = []
         self.contacts: list[LedgerContact] = []
         self._event_ids: set[str] = set()
         self._derived: Derived | None = None
-        self._cache: dict[Hashable, Any] = {}
+        #: Facts the rules derive from this state, keyed by whatever identifies them (a
+        #: rule's token, a hold epoch, ...): valid until the state changes, when it is
+        #: replaced by a fresh dict. Read it with `.get`; write through `cached`/`matching`
+        #: or by key, never clear it (a copy may share it).
+        self.memo: dict[Hashable, Any] = {}
         for e in events:
             self.add_event(e)
         for c in contacts:
             self.add_contact(c)
 
     # -- changes -------------------------------------------------------------------------
+
+    @property
+    def profile(self) -> CustomerProfile:
+        return self._profile
+
+    @profile.setter
+    def profile(self, profile: CustomerProfile) -> None:
+        # Zones, regions and consent are memoised from the profile.
+        self._profile = profile
+        self.memo = {}
+
+    @property
+    def _cache(self) -> dict[Hashable, Any]:
+        """The former name of `memo`, for callers that still clear it (that is safe: a
+        shared memo only loses facts, which are rebuilt)."""
+        return self.memo
 
     def add_event(self, event: Event) -> bool:
         """Add an event in event-time order; returns False for a duplicate event id."""
@@ -224,7 +253,7 @@ class CustomerState:
             # Events at the same instant fold in a fixed order, not in arrival order.
             bisect.insort_right(self.events, le, key=_event_order)
         self._derived = None
-        self._cache.clear()
+        self.memo = {}
         return True
 
     def add_contact(self, contact: Contact) -> None:
@@ -243,7 +272,7 @@ class CustomerState:
             self.contacts.append(lc)
         else:
             bisect.insort_right(self.contacts, lc, key=lambda x: (x.ts, x.contact_id))
-        self._cache.clear()
+        self.memo = {}
 
     def contact(self, contact_id: str) -> LedgerContact | None:
         for c in self.contacts:
@@ -252,15 +281,22 @@ class CustomerState:
         return None
 
     def copy(self) -> CustomerState:
-        """A shallow copy that can take new events and contacts without touching this one."""
+        """A shallow copy that can take new events and contacts without touching this one
+        (the two share derived facts until either changes)."""
         other = CustomerState.__new__(CustomerState)
-        other.profile = self.profile
+        other._profile = self._profile
         other.events = list(self.events)
         other.contacts = list(self.contacts)
         other._event_ids = set(self._event_ids)
         other._derived = self._derived
-        other._cache = {}
+        other.memo = self.memo
         return other
+
+    def forget(self) -> None:
+        """Drop every memoised fact (they are rebuilt on demand): for tests and benchmarks
+        that compare a warm state with a cold one."""
+        self._derived = None
+        self.memo = {}
 
     # -- derived facts -------------------------------------------------------------------
 
@@ -379,6 +415,20 @@ class CustomerState:
                 return s if s.active_at(t) else None
         return None
 
+    def sessions_over(self) -> float:
+        """The first instant from which no visit is live, as the ledger stands: the last
+        visit has ended or timed out (-inf with no visit at all). From then on
+        `session_at` is None and `last_session_before` the last visit."""
+        sessions = self.derived.sessions
+        if not sessions:
+            return -math.inf
+        last = sessions[-1]
+        # Live while t - last <= SESSION_TIMEOUT: the next float after that is over.
+        over = math.nextafter(last.last + SESSION_TIMEOUT, math.inf)
+        if last.ended is not None:
+            over = min(over, last.ended)
+        return max(over, last.start)
+
     def last_session_before(self, t: float) -> Session | None:
         for s in reversed(self.derived.sessions):
             if s.start <= t:
@@ -406,23 +456,41 @@ class CustomerState:
     def last_engagement(self, t: float) -> float | None:
         return self.last_before(self.derived.engagements, t)
 
+    def hold_epoch(self, now: float) -> int:
+        """Which of the holds have expired at `now`, as a number: the count of distinct
+        expiry instants at or before it. Whether each contact counts at `now`
+        (`LedgerContact.counts_at`) depends on `now` only through this number, so facts
+        built from the contacts that count can be memoised per epoch rather than per
+        instant: they stay valid while `now` moves, until the next hold expires."""
+        expiries: list[float] | None = self.memo.get(_HOLD_EXPIRIES)
+        if expiries is None:
+            expiries = sorted(
+                {
+                    c.hold_expires
+                    for c in self.contacts
+                    if c.status is ContactStatus.HELD and c.hold_expires is not None
+                }
+            )
+            self.memo[_HOLD_EXPIRIES] = expiries
+        return bisect.bisect_right(expiries, now) if expiries else 0
+
     def matching(
         self, key: Hashable, predicate: Callable[[LedgerContact], bool]
     ) -> list[LedgerContact]:
         """Contacts (any status) for which `predicate` holds, cached under `key`."""
-        hit = self._cache.get(key)
+        hit = self.memo.get(key)
         if hit is None:
             hit = [c for c in self.contacts if predicate(c)]
-            self._cache[key] = hit
+            self.memo[key] = hit
         result: list[LedgerContact] = hit
         return result
 
     def cached(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """Memoise a derived value until the state next changes."""
         try:
-            return self._cache[key]
+            return self.memo[key]
         except KeyError:
-            value = self._cache[key] = compute()
+            value = self.memo[key] = compute()
             return value
 
 

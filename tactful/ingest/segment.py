@@ -423,7 +423,9 @@ class _Translator:
             at = self._corrected(timestamp, original, sent_at, upstream)
         except OverflowError:
             raise IngestError(
-                prefix + "sentAt", "the clock-skew correction leaves the range of dates", index=index
+                prefix + "sentAt",
+                "the clock-skew correction leaves the range of dates",
+                index=index,
             ) from None
         ahead = (at - self.received_at).total_seconds()
         if ahead > 0:

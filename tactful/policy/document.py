@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import itertools
+from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -15,11 +16,55 @@ from tactful.model import PolicyRef
 from tactful.policy.errors import PolicyError
 from tactful.policy.source import dotted, line_of, load_yaml
 from tactful.rules import KINDS, Rule
+from tactful.rules.base import Mode
+
+if TYPE_CHECKING:
+    from tactful.rules.base import Context
 
 TOP_KEYS = ("name", "version", "description", "extends", "weights", "horizon", "disable", "rules")
 #: How far ahead a defer may reach before the engine calls it a deny.
 DEFAULT_HORIZON = 400 * 86400.0
 DEFAULT_WEIGHT = 1.0
+
+
+#: Bound on the proposal shapes a policy keeps plans for (campaign ids are an open set).
+PLAN_CACHE_SIZE = 4096
+
+
+_plan_ids = itertools.count(1)
+
+
+class PlanStep(NamedTuple):
+    """One rule as the engine runs it for a proposal of a given shape: the rule, its
+    `check`, its mode, and what is left to ask per decision (both depend on the customer):
+    whether a request of theirs waives it, and the regions it is limited to."""
+
+    rule: Rule
+    check: Callable[[Context, float], float]
+    mode: Mode
+    waived: bool
+    regions: tuple[str, ...]
+
+
+class Plan:
+    """The rules a policy applies to proposals of one shape (channel, purpose, source,
+    campaign, trigger, content flags), in policy order. `uid` names it in the memos of
+    customer states; `fields` are the other proposal fields its rules' thresholds read."""
+
+    __slots__ = ("asking", "fields", "regional", "steps", "uid")
+
+    def __init__(self, steps: tuple[PlanStep, ...]) -> None:
+        self.steps = steps
+        self.uid = next(_plan_ids)
+        fields: list[str] = []
+        for step in steps:
+            fields += [f for f in step.rule.threshold_fields() if f not in fields]
+        self.fields = tuple(fields)
+        #: Whether a rule is limited to regions (then which apply depends on the customer).
+        self.regional = any(step.regions for step in steps)
+        #: The engine's steps for this plan with every rule asked (no thresholds), where
+        #: they are the same for every customer (see `tactful.engine.steps`).
+        self.asking: Any = None
 
 
 def pack_names() -> list[str]:
@@ -58,6 +103,7 @@ class Policy:
         self.file = file
         self.text = text
         self._by_target: dict[tuple[str, str], tuple[Rule, ...]] = {}
+        self._plans: dict[tuple[Any, ...], Plan] = {}
 
     def __repr__(self) -> str:
         return f"Policy({self.name!r}, version={self.version!r}, rules={len(self.rules)})"
@@ -88,6 +134,34 @@ class Policy:
                 and purpose not in r.exempt
             )
             self._by_target[key] = hit
+        return hit
+
+    def plan(
+        self,
+        channel: str,
+        purpose: str,
+        source: str | None,
+        campaign: str | None,
+        trigger: str | None,
+        flags: tuple[str, ...],
+    ) -> Plan:
+        """The rules whose scope admits a proposal of this shape, in policy order, ready to
+        run (cached per shape). Scope matching is pure, so it is done once per shape; what
+        depends on the customer, regions and requested contacts, is left to each decision
+        (together they are `Rule.applies`)."""
+        key = (channel, purpose, source, campaign, trigger, flags)
+        hit = self._plans.get(key)
+        if hit is None:
+            if len(self._plans) >= PLAN_CACHE_SIZE:
+                self._plans.clear()
+            hit = Plan(
+                tuple(
+                    PlanStep(r, r.check, r.effective_mode, r.waived_on_request, r.scope.regions)
+                    for r in self.rules_for(channel, purpose)
+                    if r.scope.matches(channel, purpose, source, campaign, trigger, flags, r.exempt)
+                )
+            )
+            self._plans[key] = hit
         return hit
 
     # -- loading -------------------------------------------------------------------------

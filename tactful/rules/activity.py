@@ -8,7 +8,7 @@ from pydantic import Field
 
 from tactful.durations import format_duration
 from tactful.model import EventKind
-from tactful.rules.base import Context, Rule, duration_validator
+from tactful.rules.base import ALWAYS, Context, Rule, Threshold, duration_validator
 
 
 class ActivityRule(Rule):
@@ -40,3 +40,19 @@ class ActivityRule(Rule):
             if completed is not None and completed <= t:
                 return t
         return last + self.quiet
+
+    def threshold(self, ctx: Context) -> Threshold:
+        # Past the last activity, it is the one that counts; a checkout (an activity too)
+        # started before it is open exactly when no order completed after it.
+        state = ctx.state
+        activity = state.derived.activity
+        if not activity:
+            return ALWAYS, ALWAYS
+        last = activity[-1]
+        if self.when == "checkout":
+            started = state.last_event(EventKind.CHECKOUT_STARTED, last)
+            if started is None:
+                return last, ALWAYS
+            if state.first_event_after(EventKind.ORDER_COMPLETED, started) is not None:
+                return last, ALWAYS
+        return last, last + self.quiet

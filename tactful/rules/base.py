@@ -9,6 +9,7 @@ verdict and, for a defer, the earliest instant every rule allows.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -24,6 +25,19 @@ if TYPE_CHECKING:
     from tactful.policy.document import Policy
 
 NEVER = math.inf
+#: No threshold: allowed at any time (see `Rule.threshold`).
+ALWAYS = -math.inf
+
+#: `(since, until)`: from `since` on, the rule allows exactly the instants >= `until`.
+Threshold = tuple[float, float]
+
+#: Shared `counted` keys and tests, by scope and exemptions (see `Rule._counting`).
+_COUNTERS: dict[tuple[Scope, tuple[str, ...]], tuple[object, Callable[[LedgerContact], bool]]] = {}
+
+# Memo keys, in the state, of facts that depend on the profile alone.
+_ZONES = ("zones",)
+_COUNTRY = ("country",)
+_REGIONS = ("regions",)
 
 Mode = Literal["defer", "deny", "flag"]
 
@@ -57,7 +71,7 @@ class Scope(BaseModel):
     def exempt(self, default: tuple[str, ...]) -> tuple[str, ...]:
         return default if self.exempt_purposes is None else self.exempt_purposes
 
-    def _matches(
+    def matches(
         self,
         channel: str,
         purpose: str,
@@ -67,6 +81,7 @@ class Scope(BaseModel):
         flags: tuple[str, ...],
         exempt: tuple[str, ...],
     ) -> bool:
+        """Whether a contact of this shape is in scope (regions aside: see `applies`)."""
         if self.channels and channel not in self.channels:
             return False
         if self.purposes and purpose not in self.purposes:
@@ -88,7 +103,7 @@ class Scope(BaseModel):
     def applies(self, ctx: Context, exempt: tuple[str, ...]) -> bool:
         if self.regions and not ctx.in_regions(self.regions):
             return False
-        return self._matches(
+        return self.matches(
             ctx.channel,
             ctx.purpose,
             ctx.proposal.source,
@@ -99,21 +114,42 @@ class Scope(BaseModel):
         )
 
     def counts(self, c: LedgerContact, exempt: tuple[str, ...]) -> bool:
-        return self._matches(
+        return self.matches(
             c.channel, c.purpose, c.source, c.campaign, c.trigger_event, c.flags, exempt
         )
+
+    def counter(self, exempt: tuple[str, ...]) -> Callable[[LedgerContact], bool]:
+        """`counts` as a test of the contact alone: for the common scope that names only
+        channels and purposes, one that asks nothing else (it runs over whole ledgers)."""
+        if self.sources or self.campaigns or self.triggers or self.flags or self.exclude_flags:
+            return lambda c: self.counts(c, exempt)
+        channels, purposes, skip = frozenset(self.channels), frozenset(self.purposes), exempt
+        if channels and purposes:
+            return lambda c: (
+                c.channel in channels and c.purpose in purposes and c.purpose not in skip
+            )
+        if channels:
+            return lambda c: c.channel in channels and c.purpose not in skip
+        if purposes:
+            return lambda c: c.purpose in purposes and c.purpose not in skip
+        return lambda c: c.purpose not in skip
 
 
 class Context:
     """One proposal being decided: the proposal, the customer's state, the policy.
 
     Built once per decision; facts several rules need (zones, trigger time) are computed
-    once here. Never reads a clock: `now` is given.
+    at most once here, and those that depend on the profile alone are memoised in the
+    state. Never reads a clock: `now` is given.
     """
 
     __slots__ = (
-        "__dict__",
+        "_country",
+        "_regions",
+        "_requested",
+        "_zones",
         "channel",
+        "epoch",
         "flags",
         "now",
         "policy",
@@ -133,48 +169,69 @@ class Context:
         self.now = now
         self.channel = proposal.channel
         self.purpose = proposal.purpose
-        self.flags: tuple[str, ...] = proposal.content.flags if proposal.content else ()
+        content = proposal.content
+        self.flags: tuple[str, ...] = content.flags if content is not None else ()
         trigger = proposal.trigger
-        self.trigger_event: str | None = trigger.event if trigger else None
+        self.trigger_event: str | None = None
         self.trigger_ts: float | None = None
         if trigger is not None:
+            self.trigger_event = trigger.event
             if trigger.at is not None:
                 self.trigger_ts = trigger.at.timestamp()
             else:
                 self.trigger_ts = state.last_event(trigger.event, now)
+        #: Which holds have expired at `now` (`CustomerState.hold_epoch`): the key under
+        #: which facts about the contacts that count at `now` are memoised.
+        self.epoch = state.hold_epoch(now)
+        self._requested: bool | None = None
+        self._zones: tuple[ZoneInfo, ...] | None = None
+        self._country: tuple[str | None] | None = None
+        self._regions: frozenset[str] | None = None
 
-    @cached_property
+    @property
     def requested(self) -> bool:
         """The customer asked for this contact, and the ledger shows the request."""
-        return (
-            self.trigger_event in REQUESTED_TRIGGERS
-            and self.state.last_event(self.trigger_event, self.now) is not None
-        )
+        if self._requested is None:
+            self._requested = (
+                self.trigger_event in REQUESTED_TRIGGERS
+                and self.state.last_event(self.trigger_event, self.now) is not None
+            )
+        return self._requested
 
-    @cached_property
+    @property
     def zones(self) -> tuple[ZoneInfo, ...]:
-        from tactful.localtime import customer_zones
+        if self._zones is None:
+            from tactful.localtime import customer_zones
 
-        return customer_zones(self.state.profile)
+            state = self.state
+            self._zones = state.cached(_ZONES, lambda: customer_zones(state.profile))
+        return self._zones
 
-    @cached_property
+    @property
     def country(self) -> str | None:
-        from tactful.localtime import customer_country
+        if self._country is None:
+            from tactful.localtime import customer_country
 
-        return customer_country(self.state.profile)
+            state = self.state
+            self._country = state.cached(_COUNTRY, lambda: (customer_country(state.profile),))
+        return self._country[0]
 
-    @cached_property
+    @property
     def regions(self) -> frozenset[str]:
         """Every country and subdivision the customer may be in (ISO 3166 codes)."""
-        from tactful.jurisdiction import customer_regions
+        if self._regions is None:
+            from tactful.jurisdiction import customer_regions
 
-        return customer_regions(self.state.profile)
+            state = self.state
+            self._regions = state.cached(_REGIONS, lambda: customer_regions(state.profile))
+        return self._regions
 
     def in_regions(self, wanted: tuple[str, ...]) -> bool:
         """Whether the customer may be in one of `wanted` (yes, when nothing is known)."""
         from tactful.jurisdiction import in_regions
 
-        return not self.regions or in_regions(self.regions, wanted)
+        regions = self.regions
+        return not regions or in_regions(regions, wanted)
 
     def key_of(self, field: str) -> str | None:
         """The proposal's value for a `per` key: offer, campaign, source, trigger, tags.X."""
@@ -210,6 +267,13 @@ class Rule(BaseModel):
     waived_on_request: ClassVar[bool] = False
     #: The mode a kind uses when the rule does not say.
     default_mode: ClassVar[Mode] = "defer"
+    #: Whether the kind's answer is the same at every instant (only t or NEVER): the
+    #: engine's search for a common instant need not ask it again.
+    timeless: ClassVar[bool] = False
+    #: Whether the kind's `check`, past `since`, itself answers `until if t < until else
+    #: t` on the very values `threshold` gives: then the engine need not check the
+    #: threshold against `check` (see `Rule.threshold`).
+    threshold_exact: ClassVar[bool] = False
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", description="Unique rule id.")
     kind: str
@@ -235,6 +299,20 @@ class Rule(BaseModel):
         the live policy and a candidate) may hold different rules under one id."""
         return object()
 
+    @cached_property
+    def _counting(self) -> tuple[object, Callable[[LedgerContact], bool]]:
+        """The key under which `counted` memoises, shared by every rule that counts the
+        same scope (a cap and a gap on sales calls count the same calls), and its test."""
+        key = (self.scope, self.exempt)
+        found = _COUNTERS.get(key)
+        if found is None:
+            counts = self.scope.counter(self.exempt)
+            found = _COUNTERS[key] = (
+                object(),
+                lambda c: c.trigger_event not in REQUESTED_TRIGGERS and counts(c),
+            )
+        return found
+
     def applies(self, ctx: Context) -> bool:
         if self.waived_on_request and ctx.requested:
             return False
@@ -243,6 +321,25 @@ class Rule(BaseModel):
     def check(self, ctx: Context, t: float) -> float:
         """Earliest instant >= t at which this rule allows the contact (NEVER if none)."""
         raise NotImplementedError
+
+    def threshold(self, ctx: Context) -> Threshold | None:
+        """This rule's answer as a threshold, where it can give one: `(since, until)` such
+        that for every t >= since, `check(ctx, t)` is `until` while t < until and t from
+        then on (`until` may be -inf: always allowed; `NEVER`: never). None: no such form,
+        the engine asks `check` every time.
+
+        Many kinds take this form once t is past everything in the ledger they look at
+        (`since`): a gap or a cap then waits for the last contacts to age out, a snooze for
+        its end. The engine memoises thresholds per state, hold epoch and proposal shape
+        (and the values of `threshold_fields`), so a kind's threshold may depend on those
+        and on nothing else; and checks each one against `check` itself before use. It
+        memoises the reason too: past `since`, `details` must not depend on t either.
+        """
+        return None
+
+    def threshold_fields(self) -> tuple[str, ...]:
+        """Proposal fields beyond its shape (`key_of` names) this rule's threshold reads."""
+        return ()
 
     def details(self, ctx: Context, t: float) -> dict[str, str]:
         """Values for `{placeholders}` in the message, computed only when the rule fires."""
@@ -255,27 +352,32 @@ class Rule(BaseModel):
 
     # Helpers shared by kinds that count past contacts.
     def counted(self, ctx: Context, per: tuple[str, ...] = ()) -> list[LedgerContact]:
-        """Past contacts this rule counts: in scope, not requested, same `per` keys."""
-        exempt = self.exempt
-        scope = self.scope
-        if per:
-            values = tuple(ctx.key_of(f) for f in per)
+        """Past contacts this rule counts, in time order: in scope, not requested, same
+        `per` keys (any status: callers ask `counts_at`). Memoised in the state."""
+        token, counts = self._counting
+        if not per:
+            return ctx.state.matching(("counted", token), counts)
+        values = tuple(ctx.key_of(f) for f in per)
+        key = ("counted", token, per, values)
+        hit: list[LedgerContact] | None = ctx.state.memo.get(key)
+        if hit is None:
+            pairs = tuple(zip(per, values, strict=True))
+            hit = [c for c in self.counted(ctx) if all(contact_key(c, f) == v for f, v in pairs)]
+            ctx.state.memo[key] = hit
+        return hit
 
-            def predicate(c: LedgerContact) -> bool:
-                return (
-                    not c.requested
-                    and scope.counts(c, exempt)
-                    and all(contact_key(c, f) == v for f, v in zip(per, values, strict=True))
-                )
-
-            key: tuple[Any, ...] = (self.token, values)
-        else:
-
-            def predicate(c: LedgerContact) -> bool:
-                return not c.requested and scope.counts(c, exempt)
-
-            key = (self.token,)
-        return ctx.state.matching(key, predicate)
+    def counted_times(self, ctx: Context, per: tuple[str, ...] = ()) -> list[float]:
+        """Sorted times of the counted contacts that count at `now` (sent, or held and not
+        expired). Memoised per hold epoch: the list stays valid while `now` moves, until
+        the next hold expires."""
+        values = tuple(ctx.key_of(f) for f in per) if per else ()
+        key = ("counted-times", self._counting[0], per, values, ctx.epoch)
+        hit: list[float] | None = ctx.state.memo.get(key)
+        if hit is None:
+            now = ctx.now
+            hit = [c.ts for c in self.counted(ctx, per) if c.counts_at(now)]
+            ctx.state.memo[key] = hit
+        return hit
 
 
 def duration_validator(*names: str) -> Any:

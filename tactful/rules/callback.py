@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from tactful.rules.base import Context, Rule
+from tactful.rules.base import ALWAYS, Context, Rule, Threshold
 
 #: A call this long before the requested time already counts as the call-back.
 EARLY_TOLERANCE = 15 * 60.0
@@ -17,6 +17,7 @@ class CallbackRule(Rule):
     yield to a customer's request do not apply to it)."""
 
     kind: Literal["callback"]
+    threshold_exact = True
 
     def describe(self) -> str:
         return "wait for the call-back time the customer chose"
@@ -40,6 +41,11 @@ class CallbackRule(Rule):
     def check(self, ctx: Context, t: float) -> float:
         when = self.pending(ctx)
         return when if when is not None and t < when else t
+
+    def threshold(self, ctx: Context) -> Threshold:
+        # `pending` reads which contacts count now: it holds for the hold epoch.
+        when = self.pending(ctx)
+        return ALWAYS, ALWAYS if when is None else when
 
     def details(self, ctx: Context, t: float) -> dict[str, str]:
         when = self.pending(ctx)

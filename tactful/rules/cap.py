@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 
 from tactful.durations import format_duration, parse_duration
-from tactful.rules.base import NEVER, Context, Rule
+from tactful.rules.base import ALWAYS, NEVER, Context, Rule, Threshold
 
 Calendar = Literal["session", "day", "week", "month"]
 
@@ -30,6 +30,15 @@ def rolling_earliest(times: list[float], t: float, count: int, window: float) ->
         if _fits(times, u, count, window):
             return u
     return NEVER  # pragma: no cover - the last candidate always fits
+
+
+def rolling_threshold(times: list[float], count: int, window: float) -> Threshold:
+    """`rolling_earliest` as a threshold (see `Rule.threshold`): past the last contact, one
+    more fits once the count-th latest has left the window."""
+    n = len(times)
+    if n < count:
+        return ALWAYS, ALWAYS
+    return times[-1], times[n - count] + window
 
 
 def _fits(times: list[float], u: float, count: int, window: float) -> bool:
@@ -90,28 +99,48 @@ class CapRule(Rule):
         return f"at most {self.count} per {w}{per}"
 
     def check(self, ctx: Context, t: float) -> float:
-        now = ctx.now
-        counted = self.counted(ctx, self.per)
-        if not counted:
+        window = self.window
+        if window == "session":
+            return self._check_session(ctx, t)
+        times = self.counted_times(ctx, self.per)
+        count = self.count
+        n = len(times)
+        if n < count:
             return t
-        if self.window == "session":
-            session = ctx.state.session_at(t)
-            if session is None:
+        if isinstance(window, float):
+            # The common case, with every counted contact at or before t: the only window
+            # that can hold t is the one ending at t, so t fits exactly when the count-th
+            # latest contact has left it. The same test `rolling_earliest` makes at t.
+            if times[-1] <= t and times[n - count] <= t - window:
                 return t
-            n = sum(1 for c in counted if session.start <= c.ts <= t and c.counts_at(now))
-            return NEVER if n >= self.count else t
-        times = ctx.state.cached(
-            ("cap-times", self.token, tuple(ctx.key_of(f) for f in self.per), now),
-            lambda: [c.ts for c in counted if c.counts_at(now)],
-        )
-        if isinstance(self.window, float):
-            return rolling_earliest(times, t, self.count, self.window)
+            return rolling_earliest(times, t, count, window)
         tz = ctx.zones[0]
         u = t
         for _ in range(400):
-            start, end = period_bounds(u, self.window, tz)
+            start, end = period_bounds(u, window, tz)
             n = bisect.bisect_left(times, end) - bisect.bisect_left(times, start)
-            if n < self.count:
+            if n < count:
                 return u
             u = end
         return NEVER
+
+    def threshold(self, ctx: Context) -> Threshold | None:
+        if self.window == "session":
+            return ctx.state.sessions_over(), ALWAYS  # no visit, nothing to count in it
+        if not isinstance(self.window, float):
+            return None  # calendar periods move with t
+        return rolling_threshold(self.counted_times(ctx, self.per), self.count, self.window)
+
+    def threshold_fields(self) -> tuple[str, ...]:
+        return self.per
+
+    def _check_session(self, ctx: Context, t: float) -> float:
+        counted = self.counted(ctx, self.per)
+        if not counted:
+            return t
+        session = ctx.state.session_at(t)
+        if session is None:
+            return t
+        now = ctx.now
+        n = sum(1 for c in counted if session.start <= c.ts <= t and c.counts_at(now))
+        return NEVER if n >= self.count else t

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from tactful.rules.base import NEVER, Context, Rule
+from tactful.rules.base import ALWAYS, NEVER, Context, Rule, Threshold
 
 _SCOPE_WORDS = {None: "everything"}
 
@@ -29,6 +29,8 @@ class ConsentRule(Rule):
     )
     default_mode = "deny"
     default_exempt = ()
+    timeless = True
+    threshold_exact = True
 
     def describe(self) -> str:
         text = "honour opt-outs and unsubscribes"
@@ -39,6 +41,17 @@ class ConsentRule(Rule):
         return text
 
     def _blocking(self, ctx: Context) -> str | None:
+        """Why the contact may not be made (None: it may). Memoised per channel and purpose:
+        it reads only the ledger's opt-outs and the profile's consent."""
+        key = ("consent", self.token, ctx.channel, ctx.purpose)
+        memo = ctx.state.memo
+        if key in memo:
+            hit: str | None = memo[key]
+            return hit
+        why = memo[key] = self._why(ctx)
+        return why
+
+    def _why(self, ctx: Context) -> str | None:
         channel, purpose = ctx.channel, ctx.purpose
         hit = ctx.state.optout_covering(channel, purpose)
         if hit is not None:
@@ -64,6 +77,9 @@ class ConsentRule(Rule):
 
     def check(self, ctx: Context, t: float) -> float:
         return NEVER if self._blocking(ctx) else t
+
+    def threshold(self, ctx: Context) -> Threshold:
+        return ALWAYS, NEVER if self._blocking(ctx) else ALWAYS
 
     def details(self, ctx: Context, t: float) -> dict[str, str]:
         return {"scope": self._blocking(ctx) or ""}

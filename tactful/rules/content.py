@@ -8,7 +8,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from tactful.model import Content
 from tactful.rules.base import NEVER, Context, Rule
+
+#: Bound on the texts a content rule remembers its verdict on.
+MATCH_CACHE_SIZE = 4096
 
 
 class ContentRule(Rule):
@@ -22,6 +26,7 @@ class ContentRule(Rule):
     ignore_case: bool = True
     discount: bool = Field(default=False, description="Match proposals that offer a discount.")
     default_mode = "deny"
+    timeless = True
 
     @field_validator("patterns")
     @classmethod
@@ -50,10 +55,25 @@ class ContentRule(Rule):
             parts.append("offers a discount")
         return " or ".join(parts)
 
+    @cached_property
+    def _seen(self) -> dict[tuple[bool, str | None, str | None], str | None]:
+        """Memo of `_match` by text: a campaign sends one text to many customers."""
+        return {}
+
     def _match(self, ctx: Context) -> str | None:
         content = ctx.proposal.content
         if content is None:
             return None
+        key = (content.discount, content.subject, content.body)
+        seen = self._seen
+        if key in seen:
+            return seen[key]
+        if len(seen) >= MATCH_CACHE_SIZE:
+            seen.clear()
+        found = seen[key] = self._search(content)
+        return found
+
+    def _search(self, content: Content) -> str | None:
         if self.discount and content.discount:
             return "a discount"
         regex = self.regex

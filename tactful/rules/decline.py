@@ -9,7 +9,9 @@ from pydantic import Field
 
 from tactful.durations import format_duration
 from tactful.model import Outcome
-from tactful.rules.base import Context, Rule, duration_validator
+from tactful.rules.base import ALWAYS, Context, Rule, Threshold, duration_validator
+
+_DECLINES = ("declines",)
 
 
 class DeclineRule(Rule):
@@ -21,6 +23,7 @@ class DeclineRule(Rule):
     same_offer: bool = False
     default_mode = "deny"
     waived_on_request = True
+    threshold_exact = True
 
     _window = duration_validator("window")
 
@@ -28,12 +31,21 @@ class DeclineRule(Rule):
         what = "about the declined offer" if self.same_offer else "at all"
         return f"no contact {what} for {format_duration(self.window)} after a decline"
 
+    @staticmethod
+    def declines(ctx: Context) -> list[tuple[float, str | None]]:
+        """Every decline as (time, offer): "no thanks" events, then declined contacts."""
+        state = ctx.state
+        hit: list[tuple[float, str | None]] | None = state.memo.get(_DECLINES)
+        if hit is None:
+            hit = list(state.derived.declines)
+            hit += [(c.ts, c.offer) for c in state.contacts if c.outcome == Outcome.DECLINED]
+            state.memo[_DECLINES] = hit
+        return hit
+
     def _latest(self, ctx: Context, t: float) -> tuple[float, str | None] | None:
         offer = ctx.proposal.offer
         latest: tuple[float, str | None] | None = None
-        declines = list(ctx.state.derived.declines)
-        declines += [(c.ts, c.offer) for c in ctx.state.contacts if c.outcome == Outcome.DECLINED]
-        for ts, declined in declines:
+        for ts, declined in self.declines(ctx):
             if self.same_offer and declined is not None and declined != offer:
                 continue
             if ts <= max(t, ctx.now) and (latest is None or ts > latest[0]):
@@ -45,6 +57,22 @@ class DeclineRule(Rule):
         if latest is None or latest[0] + self.window <= t:
             return t
         return latest[0] + self.window
+
+    def threshold(self, ctx: Context) -> Threshold:
+        # Once t is past every decline that concerns the proposal, the latest one decides.
+        offer = ctx.proposal.offer
+        times = [
+            ts
+            for ts, declined in self.declines(ctx)
+            if not (self.same_offer and declined is not None and declined != offer)
+        ]
+        if not times:
+            return ALWAYS, ALWAYS
+        latest = max(times)
+        return latest, latest + self.window
+
+    def threshold_fields(self) -> tuple[str, ...]:
+        return ("offer",) if self.same_offer else ()
 
     def details(self, ctx: Context, t: float) -> dict[str, str]:
         latest = self._latest(ctx, t)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,9 @@ _SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 SEARCH_DAYS = 370
 
 Schedule = tuple[tuple[tuple[int, int], ...], ...]  # per weekday, (start, end) minutes
+Spans = tuple[tuple[float, float], ...]  # one local day's open spans, as instants
+#: Bound on the local days whose spans a rule keeps (zones x days in use).
+SPAN_CACHE_SIZE = 65536
 
 
 def parse_schedule(raw: Any) -> Schedule:
@@ -121,14 +125,34 @@ class HoursRule(Rule):
     ) -> float:
         """Earliest instant >= t that is open in zone `tz`."""
         day = datetime.fromtimestamp(t, tz).date()
+        days = self._open_spans
         for _ in range(SEARCH_DAYS):
-            spans = self.schedule[day.weekday()]
-            if spans and not (country and holiday_name(country, subdivision, day)):
-                for start, end in spans:
-                    if _at(day, end, tz) > t:
-                        return max(t, _at(day, start, tz))
+            key = (tz, country, subdivision, day)
+            spans = days.get(key)
+            if spans is None:
+                spans = self._spans(tz, country, subdivision, day)
+                if len(days) >= SPAN_CACHE_SIZE:
+                    days.clear()
+                days[key] = spans
+            for start, end in spans:
+                if end > t:
+                    return max(t, start)
             day += timedelta(days=1)
         return NEVER
+
+    @cached_property
+    def _open_spans(self) -> dict[tuple[ZoneInfo, str | None, str | None, date], Spans]:
+        """Memo of `_spans`: local wall-clock hours to instants is the costly part."""
+        return {}
+
+    def _spans(
+        self, tz: ZoneInfo, country: str | None, subdivision: str | None, day: date
+    ) -> Spans:
+        """The open spans of a local day as instants (none on a closed day or a holiday)."""
+        spans = self.schedule[day.weekday()]
+        if not spans or (country and holiday_name(country, subdivision, day)):
+            return ()
+        return tuple((_at(day, start, tz), _at(day, end, tz)) for start, end in spans)
 
     def details(self, ctx: Context, t: float) -> dict[str, str]:
         tz = ctx.zones[0]

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from tactful.durations import parse_duration
-from tactful.rules.base import NEVER, Context, Rule
-from tactful.rules.cap import rolling_earliest
+from tactful.rules.base import ALWAYS, NEVER, Context, Rule, Threshold
+from tactful.rules.cap import rolling_earliest, rolling_threshold
 
 
 def pace_of(preferences: Any) -> tuple[int, float] | None:
@@ -38,9 +38,19 @@ class PreferencesRule(Rule):
         pace = pace_of(prefs)
         if pace is None:
             return t
-        now = ctx.now
-        times = [c.ts for c in self.counted(ctx) if c.counts_at(now)]
-        return rolling_earliest(times, t, pace[0], pace[1])
+        return rolling_earliest(self.counted_times(ctx), t, pace[0], pace[1])
+
+    def threshold(self, ctx: Context) -> Threshold:
+        prefs = ctx.state.profile.preferences
+        if not prefs:
+            return ALWAYS, ALWAYS
+        channels = prefs.get("channels")
+        if channels is not None and ctx.channel not in channels:
+            return ALWAYS, NEVER
+        pace = pace_of(prefs)
+        if pace is None:
+            return ALWAYS, ALWAYS
+        return rolling_threshold(self.counted_times(ctx), pace[0], pace[1])
 
     def details(self, ctx: Context, t: float) -> dict[str, str]:
         prefs = ctx.state.profile.preferences or {}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from typing import Literal
 
 from pydantic import Field
 
 from tactful.durations import format_duration
+from tactful.model import REQUESTED_TRIGGERS, UNANSWERED_OUTCOMES
 from tactful.rules.base import NEVER, Context, Rule, duration_validator
 from tactful.state import LedgerContact
 
@@ -39,30 +41,40 @@ class PressureRule(Rule):
         return w * self.unanswered_factor if c.unanswered else w
 
     def _terms(self, ctx: Context) -> tuple[list[tuple[float, float]], float, float]:
-        """Counting contacts as (time, weight), and their decayed sum anchored at the last."""
-
-        def compute() -> tuple[list[tuple[float, float]], float, float]:
+        """Counting contacts as (time, weight), in time order, and their decayed sum
+        anchored at the last. They change only when the ledger does or a hold expires, so
+        they are memoised per hold epoch (and per policy: the weights are the policy's)."""
+        key = ("pressure", self.token, ctx.policy, ctx.epoch)
+        hit: tuple[list[tuple[float, float]], float, float] | None = ctx.state.memo.get(key)
+        if hit is None:
             now = ctx.now
-            terms = [
-                (c.ts, w)
-                for c in ctx.state.contacts
-                if c.counts_at(now) and (w := self.weight(ctx, c)) > 0
-            ]
+            weight = ctx.policy.weight
+            factor = self.unanswered_factor
+            terms = []
+            for c in ctx.state.contacts:
+                # `weight`, inlined: this runs over the whole ledger.
+                if c.trigger_event in REQUESTED_TRIGGERS or not c.counts_at(now):
+                    continue
+                w = weight(c.channel)
+                if c.outcome in UNANSWERED_OUTCOMES:
+                    w = w * factor
+                if w > 0:
+                    terms.append((c.ts, w))
             if not terms:
-                return terms, 0.0, 0.0
-            anchor = terms[-1][0]
-            hl = self.half_life
-            total = sum(w * math.exp2((ts - anchor) / hl) for ts, w in terms)
-            return terms, anchor, total
-
-        result: tuple[list[tuple[float, float]], float, float] = ctx.state.cached(
-            ("pressure", self.token, ctx.now), compute
-        )
-        return result
+                hit = terms, 0.0, 0.0
+            else:
+                anchor = terms[-1][0]
+                hl = self.half_life
+                hit = terms, anchor, sum(w * math.exp2((ts - anchor) / hl) for ts, w in terms)
+            ctx.state.memo[key] = hit
+        return hit
 
     def at(self, ctx: Context, t: float) -> float:
         """Pressure at time t from the contacts known now."""
-        terms, anchor, total = self._terms(ctx)
+        return self._at(self._terms(ctx), t)
+
+    def _at(self, memo: tuple[list[tuple[float, float]], float, float], t: float) -> float:
+        terms, anchor, total = memo
         if not terms:
             return 0.0
         hl = self.half_life
@@ -75,26 +87,35 @@ class PressureRule(Rule):
         room = self.budget - w
         if room < 0:
             return NEVER
+        memo = self._terms(ctx)
+        terms, anchor, _ = memo
         u = t
+        p = self._at(memo, u)
         for _ in range(64):
-            p = self.at(ctx, u)
             if p <= room + 1e-9:
+                if u >= anchor:
+                    return u  # nothing booked after u that this contact could push over
                 # Later contacts already booked must also stay within budget with this one.
                 over = [
                     ts
-                    for ts, _ in self._terms(ctx)[0]
+                    for ts, _ in terms
                     if ts > u
-                    and self.at(ctx, ts) + w * math.exp2(-(ts - u) / self.half_life)
+                    and self._at(memo, ts) + w * math.exp2(-(ts - u) / self.half_life)
                     > self.budget + 1e-9
                 ]
                 if not over:
                     return u
                 u = over[-1]
-                continue
-            u = max(u + 1.0, u + self.half_life * math.log2(p / room)) if room > 0 else NEVER
-            if u == NEVER:
-                return NEVER
+            else:
+                u = max(u + 1.0, u + self.half_life * math.log2(p / room)) if room > 0 else NEVER
+                if u == NEVER:
+                    return NEVER
+            p = self._at(memo, u)
         return NEVER
 
+    @cached_property
+    def _budget(self) -> str:
+        return f"{self.budget:g}"
+
     def details(self, ctx: Context, t: float) -> dict[str, str]:
-        return {"pressure": f"{self.at(ctx, t):.1f}", "budget": f"{self.budget:g}"}
+        return {"pressure": f"{self.at(ctx, t):.1f}", "budget": self._budget}

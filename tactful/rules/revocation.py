@@ -59,6 +59,7 @@ class RevocationRule(Rule):
     events: tuple[str, ...] = (EventKind.CONTACT_REPLIED.value,)
     default_mode = "deny"
     default_exempt = ()
+    timeless = True
 
     def describe(self) -> str:
         text = f"a reply of {', '.join(self.keywords).upper()} revokes consent"

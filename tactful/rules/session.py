@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from tactful.model import EventKind
-from tactful.rules.base import NEVER, Context, Rule
+from tactful.rules.base import ALWAYS, NEVER, Context, Rule, Threshold
 
 
 class SessionRule(Rule):
@@ -56,3 +56,15 @@ class SessionRule(Rule):
                 done = state.first_event_after(EventKind.ORDER_COMPLETED, started)
                 return t if done is not None and done <= t else NEVER
         return t
+
+    def threshold(self, ctx: Context) -> Threshold:
+        # Once the last visit is over there is no live visit, and the last one is final.
+        state = ctx.state
+        since = state.sessions_over()
+        if self.condition == "live":
+            return since, NEVER
+        if self.condition == "min_length":
+            last = state.last_session_before(since)
+            if last is not None and last.ended is not None and last.duration < self.seconds:
+                return max(since, last.ended), NEVER
+        return since, ALWAYS

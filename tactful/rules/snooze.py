@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from tactful.rules.base import Context, Rule
+from tactful.rules.base import ALWAYS, Context, Rule, Threshold
 
 
 class SnoozeRule(Rule):
@@ -13,6 +13,7 @@ class SnoozeRule(Rule):
 
     kind: Literal["snooze"]
     waived_on_request = True
+    threshold_exact = True
 
     def describe(self) -> str:
         return "wait until the customer's snooze ends"
@@ -23,6 +24,10 @@ class SnoozeRule(Rule):
             return t
         _, until = snooze
         return until if t < until else t
+
+    def threshold(self, ctx: Context) -> Threshold:
+        snooze = ctx.state.derived.snooze
+        return ALWAYS, ALWAYS if snooze is None else snooze[1]
 
     def details(self, ctx: Context, t: float) -> dict[str, str]:
         snooze = ctx.state.derived.snooze

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from tactful.durations import format_duration
-from tactful.rules.base import NEVER, Context, Rule, duration_validator
+from tactful.rules.base import ALWAYS, NEVER, Context, Rule, Threshold, duration_validator
 
 
 class UnansweredRule(Rule):
@@ -20,6 +20,7 @@ class UnansweredRule(Rule):
     gap: float = Field(gt=0)
     stop_after: int = Field(default=6, ge=1)
     waived_on_request = True
+    threshold_exact = True
 
     _gap = duration_validator("gap")
 
@@ -53,6 +54,20 @@ class UnansweredRule(Rule):
             if t < last + wait:
                 return last + wait
         return t
+
+    def threshold(self, ctx: Context) -> Threshold:
+        # Past the last attempt and the last engagement, the streak no longer changes.
+        counted = self.counted(ctx)
+        engagements = ctx.state.derived.engagements
+        since = max(
+            counted[-1].ts if counted else ALWAYS, engagements[-1] if engagements else ALWAYS
+        )
+        n, last = self.streak(ctx, since)
+        if n >= self.stop_after:
+            return since, NEVER
+        if n >= self.after and last is not None:
+            return since, last + self.gap * 2.0 ** (n - self.after + 1)
+        return since, ALWAYS
 
     def details(self, ctx: Context, t: float) -> dict[str, str]:
         return {"unanswered": str(self.streak(ctx, t)[0])}

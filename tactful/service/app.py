@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from tactful import __version__
 from tactful.service import errors
 from tactful.service.config import Settings
+from tactful.service.heap import keep_heap_frozen
 from tactful.service.routes import (
     audit,
     customers,
@@ -22,11 +23,11 @@ from tactful.service.routes import (
     unsubscribe,
     webhooks,
 )
-from tactful.service.heap import keep_heap_frozen
 from tactful.service.runtime import Clock, Runtime, system_clock
 from tactful.service.schemas import ErrorOut
 from tactful.store import open_store
 from tactful.store.base import Store
+from tactful.web import dashboard, preferences
 
 DESCRIPTION = """
 Ask before you reach out. `POST /v1/decisions` answers **allow**, **defer** (with
@@ -90,6 +91,8 @@ def create_app(
         audit,
         health,
         unsubscribe,
+        preferences,
+        dashboard,
     ):
         app.include_router(module.router)
     return app

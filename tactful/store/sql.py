@@ -70,7 +70,6 @@ from tactful.model import (
     Event,
     Outcome,
     PolicyRef,
-    Reason,
     Verdict,
     utc,
 )
@@ -765,12 +764,8 @@ class SqlStore:
     def _state(
         self, cur: Any, customer_id: str, profile: Mapping[str, Any] | None
     ) -> CustomerState:
-        sql = self._sql
-        return CustomerState(
-            _profile_of(customer_id, profile),
-            sql.events(cur, customer_id),
-            sql.contacts(cur, customer_id),
-        )
+        events_, contacts_ = self._sql.ledger(cur, customer_id)
+        return CustomerState(_profile_of(customer_id, profile), events_, contacts_)
 
     def erase(self, customer_id: str, *, now: datetime) -> bool:
         with self._transaction(write=True) as conn:
@@ -882,14 +877,7 @@ class SqlStore:
                 recorded,
                 now,
             )
-            if not sql.insert_decision(cur, values):
-                # The idempotency key was used before (perhaps for another customer, even
-                # while we waited for the lock): answer what was answered then.
-                assert proposal.idempotency_key is not None
-                stored = sql.stored_decision(cur, proposal.idempotency_key)
-                if stored is None:
-                    raise StoreError(f"{self.url}: idempotency key taken but not readable")
-                return stored, True
+            contact = None
             if hold and decision.verdict is Verdict.ALLOW:
                 contact = Contact.from_proposal(
                     decision_id,
@@ -898,8 +886,15 @@ class SqlStore:
                     status=ContactStatus.HELD,
                     hold_expires=now + timedelta(seconds=hold_ttl_seconds),
                 )
-                sql.insert_contact(cur, contact)
-                sql.bump(cur, customer_id)
+            if not sql.record(cur, values, contact, customer_id):
+                # The idempotency key was used before (perhaps for another customer, even
+                # while we waited for the lock): answer what was answered then.
+                assert proposal.idempotency_key is not None
+                stored = sql.stored_decision(cur, proposal.idempotency_key)
+                if stored is None:
+                    raise StoreError(f"{self.url}: idempotency key taken but not readable")
+                return stored, True
+            if contact is not None:
                 work.add_contact(contact)
                 placed = (version + 1, work)
         if placed is not None:

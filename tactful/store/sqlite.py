@@ -9,9 +9,12 @@ Writers also queue on locks that hand over faster than SQLite's busy-wait (which
 --workers 2`. WAL lets readers go on while one writes; `synchronous=NORMAL` keeps every
 commit through a crash of the process (`kill -9`), not through a power cut.
 
-Checkpoints (copying the WAL back into the database file, with an fsync) run in a
+Checkpoints (copying the WAL back into the database file, with fsyncs) run in a
 background thread every `checkpoint_interval` seconds, not in whichever commit crosses
-SQLite's 1000-page mark: that commit would otherwise wait tens of milliseconds.
+SQLite's 1000-page mark: that commit, and every writer queued behind it, would wait tens
+of milliseconds, several times a second under load. Writers go on during the copy; only
+once the WAL is `RESTART_FRAMES` long does the thread hold the write lock for one short
+pass, so that the WAL starts over (one pause of ~20 ms per ~65,000 pages written).
 """
 
 from __future__ import annotations
@@ -189,6 +192,8 @@ class SqliteStore(SqlStore):
                 cursor.execute(f"PRAGMA synchronous = {self._synchronous}")
                 if self._checkpoint_interval:
                     cursor.execute("PRAGMA wal_autocheckpoint = 0")
+                    # A WAL that grew under load shrinks back when it starts over.
+                    cursor.execute(f"PRAGMA journal_size_limit = {RESTART_FRAMES * 1024}")
         finally:
             cursor.close()
 

@@ -71,18 +71,18 @@ def postgresql_spelling(dumps: Callable[[Any], str]) -> Spelling:
     return Spelling("%s", " FOR NO KEY UPDATE OF customers", utc, utc, json_in, json_out)
 
 
-_CONTACT_COLUMNS = (
+CONTACT_COLUMNS = (
     "contact_id, customer_id, channel, purpose, at, status, outcome, hold_expires, "
     "trigger_event, trigger_at, offer, campaign, source, flags, tags"
 )
-_DECISION_COLUMNS = (
+DECISION_COLUMNS = (
     "decision_id, customer_id, channel, purpose, source, campaign, verdict, not_before, "
     "reasons, flags, rules, policy_name, policy_version, decided_at, at, idempotency_key, "
     "proposal"
 )
 
 
-def _marks(n: int) -> str:
+def marks(n: int) -> str:
     return ", ".join(["?"] * n)
 
 
@@ -102,7 +102,7 @@ class Statements:
         self._version = sql("SELECT version FROM customers WHERE customer_id = ?")
         self._create = sql(
             "INSERT INTO customers (customer_id, profile, created, updated, version) "
-            f"VALUES ({_marks(5)}) ON CONFLICT (customer_id) DO NOTHING"
+            f"VALUES ({marks(5)}) ON CONFLICT (customer_id) DO NOTHING"
         )
         self._bump = sql("UPDATE customers SET version = version + 1 WHERE customer_id = ?")
         self._events = sql(
@@ -110,14 +110,12 @@ class Statements:
             "ORDER BY at, id"
         )
         self._contacts = sql(
-            f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE customer_id = ? ORDER BY at"
+            f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE customer_id = ? ORDER BY at"
         )
-        self._insert_contact = sql(
-            f"INSERT INTO contacts ({_CONTACT_COLUMNS}) VALUES ({_marks(15)})"
-        )
+        self._insert_contact = sql(f"INSERT INTO contacts ({CONTACT_COLUMNS}) VALUES ({marks(15)})")
         # A repeated idempotency key writes nothing (rowcount 0): the caller replays.
         self._insert_decision = sql(
-            f"INSERT INTO decisions ({_DECISION_COLUMNS}) VALUES ({_marks(17)}) "
+            f"INSERT INTO decisions ({DECISION_COLUMNS}) VALUES ({marks(17)}) "
             "ON CONFLICT (idempotency_key) DO NOTHING"
         )
         self._stored_decision = sql(
@@ -153,19 +151,17 @@ class Statements:
 
     # -- the ledger ------------------------------------------------------------------------
 
-    def events(self, cur: Cursor, customer_id: str) -> list[Event]:
-        s = self.spelling
-        cur.execute(self._events, (customer_id,))
-        return [
-            Event(customer_id, kind, s.time_out(at), event_id, s.json_out(props))
-            for kind, at, event_id, props in cur.fetchall()
-        ]
-
-    def contacts(self, cur: Cursor, customer_id: str) -> list[Contact]:
+    def ledger(self, cur: Cursor, customer_id: str) -> tuple[list[Event], list[Contact]]:
+        """The customer's events and contacts, in time order."""
         s = self.spelling
         time_out = s.time_out
+        cur.execute(self._events, (customer_id,))
+        events = [
+            Event(customer_id, kind, time_out(at), event_id, s.json_out(props))
+            for kind, at, event_id, props in cur.fetchall()
+        ]
         cur.execute(self._contacts, (customer_id,))
-        return [
+        contacts = [
             Contact(
                 contact_id=r[0],
                 customer_id=r[1],
@@ -185,24 +181,35 @@ class Statements:
             )
             for r in cur.fetchall()
         ]
+        return events, contacts
 
-    def insert_contact(self, cur: Cursor, c: Contact) -> None:
+    def contact_values(self, c: Contact) -> tuple[Any, ...]:
         s = self.spelling
-        cur.execute(
-            self._insert_contact,
-            (
-                c.contact_id, c.customer_id, c.channel, c.purpose, s.time_in(c.at),
-                ContactStatus(c.status).value, c.outcome,
-                s.time_in(c.hold_expires) if c.hold_expires else None,
-                c.trigger_event, s.time_in(c.trigger_at) if c.trigger_at else None,
-                c.offer, c.campaign, c.source, s.json_in(list(c.flags)), s.json_in(dict(c.tags)),
-            ),
+        return (
+            c.contact_id, c.customer_id, c.channel, c.purpose, s.time_in(c.at),
+            ContactStatus(c.status).value, c.outcome,
+            s.time_in(c.hold_expires) if c.hold_expires else None,
+            c.trigger_event, s.time_in(c.trigger_at) if c.trigger_at else None,
+            c.offer, c.campaign, c.source, s.json_in(list(c.flags)), s.json_in(dict(c.tags)),
         )  # fmt: skip
+
+    def record(
+        self, cur: Cursor, decision: Sequence[Any], hold: Contact | None, customer_id: str
+    ) -> bool:
+        """Write the decision (values from `decision_values`) and, if given, its hold,
+        bumping the customer's version. False, writing nothing, when the decision's
+        idempotency key is already taken."""
+        if not self.insert_decision(cur, decision):
+            return False
+        if hold is not None:
+            cur.execute(self._insert_contact, self.contact_values(hold))
+            cur.execute(self._bump, (customer_id,))
+        return True
 
     # -- the audit log ---------------------------------------------------------------------
 
     def insert_decision(self, cur: Cursor, values: Sequence[Any]) -> bool:
-        """Write a decision (values in `_DECISION_COLUMNS` order, already spelled); False
+        """Write a decision (values in `DECISION_COLUMNS` order, already spelled); False
         when its idempotency key is already taken."""
         cur.execute(self._insert_decision, values)
         return bool(cur.rowcount)

@@ -1,1 +1,3 @@
-"""Pages people see: the customer's unsubscribe page now; the dashboard and preference centre."""
+"""Pages people see: the operations dashboard (`dashboard`, under /ui), the customer's
+preference centre (`preferences`, under /p/{token}) and the unsubscribe page; the views
+they show (`overview`, `timeline`, `whatif`), sessions and CSRF (`session`), and charts."""

@@ -49,6 +49,7 @@ def _render(
                     "List-Unsubscribe": f"<{url}>",
                     "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                 },
+                preferences=runtime.link(proposal.customer_id, "prefs"),
             )
     return DecisionOut.of(
         decision, replayed=replayed, hold_expires=hold_expires, unsubscribe=unsubscribe

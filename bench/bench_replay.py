@@ -1,0 +1,270 @@
+"""Replay throughput: log rows per second through the local engine, and peak memory.
+
+Writes a synthetic quarter (`tactful demo --log`, in its own process, not timed) of at
+least `--rows` rows, then times what `tactful replay` does with it, end to end: reading
+and validating the Parquet files and sorting them into per-customer timelines, folding
+every customer through the courtesy policy in `--workers` processes, and writing the
+verdicts (Parquet and CSV; the HTML report is left out). Peak memory is the largest sum
+of resident memory over this process and its workers, sampled every 100 ms.
+Target (PRODUCT.md): >= 1,000,000 log rows per second per core.
+
+    .venv/bin/python bench/bench_replay.py                    # 200,000 rows (~30 s)
+    .venv/bin/python bench/bench_replay.py --rows 10000000    # the figure in BENCHMARKS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from report import Figure, Result, Table, arguments, command_line, emit, log
+
+from tactful.policy.document import Policy
+from tactful.replay.io import load_log
+from tactful.replay.run import ReplayResult, run_engine, write_results
+
+TARGET_PER_CORE = 1_000_000.0
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+class PeakMemory:
+    """Largest total RSS of this process and all its descendants, sampled in a thread."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+
+    def _run(self, interval: float) -> None:
+        root = os.getpid()
+        while not self._stop.is_set():
+            pids, todo = [], [root]
+            while todo:
+                pid = todo.pop()
+                pids.append(pid)
+                todo += _children(pid)
+            self.peak_kib = max(self.peak_kib, sum(_rss_kib(p) for p in pids))
+            self._stop.wait(interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _without(argv: Sequence[str], *options: str) -> list[str]:
+    drop = {"--json", *options}
+    out: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a.partition("=")[0] in drop:
+            skip = "=" not in a
+            continue
+        out.append(a)
+    return out
+
+
+def main(argv: Sequence[str]) -> Result:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--rows",
+        type=int,
+        default=200_000,
+        help="Log rows to replay, at least (default 200,000; the "
+        "BENCHMARKS.md figure uses 10,000,000).",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="Worker processes (default: one per core).",
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--policy", default="courtesy")
+    parser.add_argument(
+        "--log-dir",
+        type=Path,
+        default=None,
+        help="Keep the synthetic log here and reuse it when present.",
+    )
+    arguments(parser)
+    args = parser.parse_args(argv)
+    command = command_line("bench_replay.py", _without(argv, "--log-dir"))
+    policy = Policy.load(args.policy)
+    with tempfile.TemporaryDirectory(prefix="tactful-replay-") as tmp:
+        folder = args.log_dir or Path(tmp) / "log"
+        if not (folder / "contacts.parquet").exists():
+            log(f"writing a synthetic log of >= {args.rows:,} rows to {folder} ...")
+            started = time.monotonic()
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "tactful.cli",
+                    "demo",
+                    "--log",
+                    str(folder),
+                    "--rows",
+                    str(args.rows),
+                    "--seed",
+                    str(args.seed),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            log(f"  written in {time.monotonic() - started:.1f} s")
+        log(f"replaying with {args.workers} workers ...")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with PeakMemory() as memory:
+            t0 = time.perf_counter()
+            loaded = load_log(
+                folder / "contacts.parquet",
+                folder / "events.parquet",
+                customers=folder / "customers.parquet",
+            )
+            t1 = time.perf_counter()
+            verdicts = run_engine(loaded, [policy], workers=args.workers)
+            t2 = time.perf_counter()
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            result = ReplayResult(loaded, [policy], verdicts, t2 - t1, "local")
+            write_results(result, Path(tmp) / "out", report=False)
+            t3 = time.perf_counter()
+    rows = result.rows
+    total = t3 - t0
+    counts = result.counts()
+    contacts = sum(counts.values())
+    per_core = rows / total / args.workers
+    fold_per_core = rows / (t2 - t1) / args.workers
+    # CPU seconds the workers used: rows per CPU-second is the per-core rate that does
+    # not depend on what else the machine was running.
+    worker_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    per_cpu_second = rows / worker_cpu if worker_cpu > 0 else 0.0
+    load = os.getloadavg()[0]
+    log(
+        f"{rows:,} rows ({contacts:,} contacts, {rows - contacts:,} events) for "
+        f"{loaded.customers:,} customers in {total:.1f} s (read+sort {t1 - t0:.1f} s, fold "
+        f"{t2 - t1:.1f} s, write {t3 - t2:.1f} s): {rows / total:,.0f} rows/s, "
+        f"{per_core:,.0f} per core; workers' CPU {worker_cpu:.1f} s: {per_cpu_second:,.0f} "
+        f"rows per CPU-second; peak RSS {memory.peak_kib / 1024:,.0f} MiB; load {load:.1f}"
+    )
+    res = Result("replay", "Replay through the local engine", command)
+    res.figures += [
+        Figure(
+            f"replay {rows:,} rows: rows/s per core",
+            round(per_core, 1),
+            "rows/s/core",
+            "≥ 1,000,000",
+            per_core >= TARGET_PER_CORE,
+            command,
+        ),
+        Figure(
+            f"replay {rows:,} rows: rows per worker CPU-second",
+            round(per_cpu_second, 1),
+            "rows/CPU-s",
+            "≥ 1,000,000",
+            per_cpu_second >= TARGET_PER_CORE,
+            command,
+        ),
+        Figure(
+            f"replay {rows:,} rows: peak memory",
+            round(memory.peak_kib / 1024, 1),
+            "MiB",
+            None,
+            None,
+            command,
+        ),
+    ]
+    res.tables.append(
+        Table(
+            f"{rows:,} synthetic log rows (seed {args.seed}), {args.workers} workers, "
+            f"policy {policy.name} v{policy.version}",
+            [
+                "rows",
+                "contacts",
+                "events",
+                "customers",
+                "read + sort s",
+                "fold s",
+                "write s",
+                "total s",
+                "rows/s",
+                "rows/s per core",
+                "fold rows/s per core",
+                "rows per worker CPU-s",
+                "peak RSS MiB",
+                "allow",
+                "defer",
+                "deny",
+            ],
+            [
+                [
+                    rows,
+                    contacts,
+                    rows - contacts,
+                    loaded.customers,
+                    round(t1 - t0, 1),
+                    round(t2 - t1, 1),
+                    round(t3 - t2, 1),
+                    round(total, 1),
+                    round(rows / total),
+                    round(per_core),
+                    round(fold_per_core),
+                    round(per_cpu_second),
+                    round(memory.peak_kib / 1024),
+                    counts["allow"],
+                    counts["defer"],
+                    counts["deny"],
+                ]
+            ],
+        )
+    )
+    share = contacts / rows if rows else 0.0
+    res.notes += [
+        f"Row mix: {share:.0%} contacts (each needs an engine decision), {1 - share:.0%} events "
+        "(folded into the customer's state), as `tactful demo --log` generates them.",
+        "Every contact row is decided by `tactful.engine.decide` against the customer's "
+        "simulated state; no rows are skipped and no verdict is reused across customers.",
+        f"Load average {load:.1f} at the end of the run on {os.cpu_count()} cores: other work "
+        "on the machine lowers rows/s; rows per worker CPU-second does not depend on it.",
+    ]
+    return res
+
+
+if __name__ == "__main__":
+    cli = argparse.ArgumentParser(add_help=False)
+    arguments(cli)
+    known, _ = cli.parse_known_args()
+    emit(main(sys.argv[1:]), known.json)

@@ -1,0 +1,172 @@
+"""A decision with a durable hold through the store, in process (no HTTP): what the store
+adds to the engine, on SQLite and on a fresh PostgreSQL database.
+
+Two cases, each for a fixed time after a warm-up: the HTTP benchmark's mix of proposals
+over its 10,000 seeded customers (one decision after another, so this is latency, not
+concurrency), and one heavy customer (50 past contacts, 200 events) asked again and again,
+one proposal in four placing a hold. `--state-cache 0` turns off the folded-state cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import load
+from bench_http import PG_ADMIN_URL, database, seed
+from report import Figure, Result, Table, arguments, command_line, emit, log
+
+from tactful.model import Contact, ContactProposal, CustomerProfile, Event, Outcome
+from tactful.service.config import Settings
+from tactful.service.runtime import Runtime
+from tactful.service.schemas import ProposalIn
+from tactful.store import open_store
+from tactful.store.base import Store
+
+HEAVY = "heavy-customer"
+
+
+def proposals(n: int, customers: int, rng: random.Random, prefix: str) -> list[ContactProposal]:
+    """The HTTP benchmark's mix, as domain proposals."""
+    weights = [w for w, _ in load.MIX]
+    fields = [json.loads("{" + f + "}") for _, f in load.MIX]
+    out = []
+    for i in range(n):
+        body = {
+            "customer_id": load.customer_id(rng.randrange(customers)),
+            **rng.choices(fields, weights)[0],
+            "idempotency_key": f"{prefix}-{i}",
+        }
+        out.append(ProposalIn(**body).to_model())
+    return out
+
+
+def seed_heavy(store: Store, rng: random.Random) -> None:
+    """One customer with 50 past contacts and 200 events over the last 90 days."""
+    now = datetime.now(UTC)
+    store.put_profile(CustomerProfile(HEAVY, timezone="America/Chicago", country="US"))
+    kinds = ("page_viewed", "product_viewed", "session_started", "searched", "signed_in")
+    store.add_events(
+        [
+            Event(HEAVY, rng.choice(kinds), now - timedelta(days=rng.uniform(0.5, 90)), f"h{i}",
+                  {"session_id": f"s{i // 6}"})
+            for i in range(200)
+        ],
+        received_at=now,
+    )  # fmt: skip
+    store.add_contacts(
+        Contact(f"{HEAVY}-k{i}", HEAVY, channel, purpose,
+                now - timedelta(days=rng.uniform(8, 90)), outcome=outcome)
+        for i, (channel, purpose, outcome) in enumerate(
+            rng.choice((("email", "marketing", None), ("call", "sales", Outcome.NO_ANSWER),
+                        ("sms", "marketing", None), ("call", "sales", Outcome.ANSWERED)))
+            for _ in range(50)
+        )
+    )  # fmt: skip
+
+
+def timed(runtime: Runtime, items: list[tuple[ContactProposal, bool]], seconds: float) -> float:
+    """Decisions per second over `seconds` (cycling through `items`)."""
+    done = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+    while time.perf_counter() < deadline:
+        proposal, hold = items[done % len(items)]
+        runtime.decide(proposal, hold=hold)
+        done += 1
+    return done / (time.perf_counter() - started)
+
+
+def measure(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+    rng = random.Random(args.seed)
+    with database(kind, workdir, args.pg_admin_url) as url:
+        options: dict[str, Any] = {}
+        if args.state_cache is not None:
+            options["state_cache"] = args.state_cache
+        store = open_store(url, **options)
+        try:
+            seed(store, args.customers, args.history, rng)
+            seed_heavy(store, rng)
+            runtime = Runtime(Settings(database_url=url), store)
+            stamp = f"{time.time():.0f}"
+            mixed = [(p, True) for p in proposals(50_000, args.customers, rng, f"m{stamp}")]
+            timed(runtime, mixed[:2000], args.warmup)
+            mix_rate = timed(runtime, mixed[2000:], args.duration)
+            # A dry run (no hold) three times in four, a marketing email (held, until its
+            # cap of 3 a week defers it) the fourth.
+            heavy = [
+                (ContactProposal(HEAVY, *(("email", "marketing") if i % 4 == 0 else
+                                          ("push", "service")), idempotency_key=f"h{stamp}-{i}"),
+                 i % 4 == 0)
+                for i in range(200_000)
+            ]  # fmt: skip
+            timed(runtime, heavy[:200], min(args.warmup, 1.0))
+            heavy_rate = timed(runtime, heavy[200:], args.duration)
+        finally:
+            store.close()
+    log(f"[{kind}] mix: {mix_rate:,.0f} decisions/s; heavy customer: {heavy_rate:,.0f}/s")
+    return {"mix": mix_rate, "heavy": heavy_rate}
+
+
+def main(argv: Sequence[str]) -> Result:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--duration", type=float, default=5.0, help="Seconds per case.")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--history", type=float, default=0.3)
+    parser.add_argument(
+        "--state-cache",
+        type=int,
+        default=None,
+        help="Customers cached (0: off; default: the store's).",
+    )
+    parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL)
+    parser.add_argument("--seed", type=int, default=7)
+    arguments(parser)
+    args = parser.parse_args(argv)
+    command = command_line("bench_store.py", [a for a in argv if not a.startswith("--json")])
+    result = Result("store", "Store decide with a durable hold, in process", command)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="tactful-bench-") as tmp:
+        for kind in [s.strip() for s in args.stores.split(",") if s.strip()]:
+            rates = measure(kind, args, Path(tmp))
+            result.figures += [
+                Figure(f"{kind}: store decisions/s (mix)", round(rates["mix"]), "decisions/s",
+                       command=command),
+                Figure(f"{kind}: heavy customer, ms per decision",
+                       round(1000 / rates["heavy"], 3), "ms", command=command),
+            ]  # fmt: skip
+            rows.append(
+                [kind, f"{rates['mix']:,.0f}", f"{1000 / rates['mix']:.3f}",
+                 f"{rates['heavy']:,.0f}", f"{1000 / rates['heavy']:.3f}"]
+            )  # fmt: skip
+    cache = "default" if args.state_cache is None else str(args.state_cache)
+    result.tables.append(
+        Table(
+            f"One decision at a time, {args.duration:g} s per case, state cache {cache}",
+            ["store", "mix: decisions/s", "mix: ms each", "heavy: decisions/s", "heavy: ms each"],
+            rows,
+        )
+    )
+    result.notes.append(
+        "The heavy customer has 50 past contacts and 200 events; three proposals in four "
+        "are dry runs (`hold=False`, still written to the audit log), the fourth a "
+        "marketing email that places a hold until the weekly cap defers it."
+    )
+    return result
+
+
+if __name__ == "__main__":
+    cli = argparse.ArgumentParser(add_help=False)
+    arguments(cli)
+    known, _ = cli.parse_known_args()
+    emit(main(sys.argv[1:]), known.json)

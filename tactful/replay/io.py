@@ -1,0 +1,532 @@
+"""Read a contact log and an event log (CSV or Parquet) into one validated timeline.
+
+Contacts: `customer_id, at, channel, purpose` and optionally `trigger, trigger_at, offer,
+campaign, source, outcome, subject, body, flags, discount, priority, tags`.
+Events: `customer_id, at, event` and optionally `event_id` (or `messageId`), `properties`
+(a JSON object) and any other columns, which become the event's properties
+(`session_id`, `offer`, `channel`, `purpose`, `until`, ...).
+Customers (optional): `customer_id, timezone, country, subdivision, phones`; a customer
+not listed has no profile, so local time is UTC unless the policy learns otherwise.
+
+`--map at=timestamp,customer_id=user_id` names the columns of logs that call them
+otherwise; `contacts.at=sent_at` applies to one file only. Every bad row is reported
+with its file, row (1 is the first row after the header) and column; without `strict`
+those rows are left out of the replay and listed in the output, with `strict` they stop
+it. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from tactful.model import Outcome
+from tactful.replay.timeline import TIMELINE_COLUMNS
+
+ROW = "__row"
+#: The service's pattern for channel and purpose names.
+NAME = r"^[a-z][a-z0-9_]{0,39}$"
+OUTCOMES = tuple(o.value for o in Outcome)
+TIME_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f%z",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f%z",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M%z",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d",
+)
+TRUE = ("true", "1", "yes", "y", "t")
+FALSE = ("false", "0", "no", "n", "f", "")
+
+CONTACT_REQUIRED = ("customer_id", "at", "channel", "purpose")
+CONTACT_OPTIONAL = (
+    "trigger",
+    "trigger_at",
+    "offer",
+    "campaign",
+    "source",
+    "outcome",
+    "subject",
+    "body",
+    "flags",
+    "discount",
+    "priority",
+    "tags",
+)
+EVENT_REQUIRED = ("customer_id", "at", "event")
+CUSTOMER_REQUIRED = ("customer_id",)
+CUSTOMER_OPTIONAL = ("timezone", "country", "subdivision", "phones")
+PROFILE_COLUMNS = CUSTOMER_OPTIONAL
+
+
+class InputError(Exception):
+    """A log that cannot be replayed at all (missing file or column, unreadable), or bad
+    rows under `strict`."""
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    file: str
+    row: int
+    column: str
+    value: str | None
+    message: str
+
+    def __str__(self) -> str:
+        shown = "" if self.value is None else f" {self.value!r}"
+        return f"{self.file} row {self.row}, column {self.column!r}:{shown} {self.message}"
+
+
+@dataclass
+class Log:
+    """A validated timeline, sorted by customer then time, and the rows left out of it."""
+
+    timeline: pl.DataFrame
+    bad_rows: list[BadRow] = field(default_factory=list)
+    contacts: int = 0
+    events: int = 0
+    profiles: int = 0
+
+    @property
+    def customers(self) -> int:
+        return int(self.timeline.get_column("customer_id").n_unique())
+
+    def bad_rows_frame(self) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "file": [b.file for b in self.bad_rows],
+                "row": [b.row for b in self.bad_rows],
+                "column": [b.column for b in self.bad_rows],
+                "value": [b.value for b in self.bad_rows],
+                "message": [b.message for b in self.bad_rows],
+            },
+            schema={
+                "file": pl.String,
+                "row": pl.Int64,
+                "column": pl.String,
+                "value": pl.String,
+                "message": pl.String,
+            },
+        )
+
+
+# -- column mapping --------------------------------------------------------------------------
+
+Mapping_ = dict[str, dict[str, str]]
+
+
+def parse_mapping(specs: Iterable[str]) -> Mapping_:
+    """`at=timestamp,customer_id=user_id` (repeatable) into {file kind or "*": {ours: theirs}}.
+    A key may name one file: `contacts.at=sent_at`, `events.event=type`."""
+    out: Mapping_ = {}
+    for spec in specs:
+        for part in spec.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            ours, sep, theirs = part.partition("=")
+            ours, theirs = ours.strip(), theirs.strip()
+            if not sep or not ours or not theirs:
+                raise InputError(f"--map {part!r}: expected COLUMN=NAME_IN_FILE, e.g. at=timestamp")
+            scope, dot, name = ours.partition(".")
+            if dot and scope in ("contacts", "events", "customers"):
+                out.setdefault(scope, {})[name] = theirs
+            else:
+                out.setdefault("*", {})[ours] = theirs
+    return out
+
+
+def _apply_mapping(df: pl.DataFrame, kind: str, mapping: Mapping_, file: str) -> pl.DataFrame:
+    wanted = {**mapping.get("*", {}), **mapping.get(kind, {})}
+    renames: dict[str, str] = {}
+    for ours, theirs in wanted.items():
+        if theirs in df.columns:
+            renames[theirs] = ours
+        elif kind in mapping and ours in mapping[kind]:
+            raise InputError(f"{file}: --map {kind}.{ours}={theirs}: no column {theirs!r}")
+    # A mapped column replaces one of ours that the file also has under our name.
+    clash = [ours for theirs, ours in renames.items() if ours in df.columns and ours != theirs]
+    df = df.drop(clash)
+    return df.rename(renames)
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def read_table(path: str | Path) -> pl.DataFrame:
+    """A CSV file (every column read as text) or a Parquet file or folder of Parquet files."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    try:
+        if p.is_dir():
+            return pl.read_parquet(p / "**" / "*.parquet")
+        suffixes = "".join(p.suffixes).lower()
+        if ".parquet" in suffixes or suffixes.endswith(".pq"):
+            return pl.read_parquet(p)
+        if ".csv" in suffixes or ".tsv" in suffixes or suffixes.endswith(".txt"):
+            sep = "\t" if ".tsv" in suffixes else ","
+            return pl.read_csv(p, infer_schema=False, separator=sep)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise InputError(f"{p}: cannot read: {exc}") from exc
+    raise InputError(f"{p}: unknown format (expected .csv, .tsv or .parquet)")
+
+
+def _require(df: pl.DataFrame, required: Sequence[str], file: str, kind: str) -> None:
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        have = ", ".join(c for c in df.columns if c != ROW) or "none"
+        hint = ", ".join(f"{kind}.{m}=YOUR_NAME" for m in missing)
+        raise InputError(
+            f"{file}: missing column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(m) for m in missing)} (columns found: {have}); "
+            f"name yours with --map {hint}"
+        )
+
+
+# -- validation ------------------------------------------------------------------------------
+
+
+class _Checker:
+    """Collects bad rows of one file."""
+
+    def __init__(self, df: pl.DataFrame, file: str) -> None:
+        self.df = df
+        self.file = file
+        self.bad: list[BadRow] = []
+
+    def flag(self, mask: pl.Expr, column: str, message: str) -> None:
+        hits = self.df.filter(mask).select(ROW, pl.col(column).cast(pl.String).alias("v"))
+        for row, value in hits.iter_rows():
+            self.bad.append(BadRow(self.file, row, column, value, message))
+
+    def flag_rows(self, rows: Iterable[tuple[int, str | None]], column: str, message: str) -> None:
+        for row, value in rows:
+            self.bad.append(BadRow(self.file, row, column, value, message))
+
+
+def _blank(column: str) -> pl.Expr:
+    c = pl.col(column)
+    return c.is_null() | (c.cast(pl.String).str.strip_chars() == "")
+
+
+def _text(df: pl.DataFrame, column: str) -> pl.Expr:
+    """A column as stripped text, empty as null (absent columns: all null)."""
+    if column not in df.columns:
+        return pl.lit(None, dtype=pl.String).alias(column)
+    c = pl.col(column).cast(pl.String).str.strip_chars()
+    return pl.when(c == "").then(None).otherwise(c).alias(column)
+
+
+def _python_time(value: str) -> int | None:
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    from tactful.replay.timeline import to_us
+
+    try:
+        return to_us(t.astimezone(UTC))
+    except OverflowError:
+        return None
+
+
+def _times(chk: _Checker, column: str, *, required: bool) -> pl.Series:
+    """A time column as epoch microseconds (null where absent); bad values flagged."""
+    df = chk.df
+    if column not in df.columns:
+        return pl.Series(column, [None] * df.height, dtype=pl.Int64)
+    dtype = df.schema[column]
+    col = pl.col(column)
+    if isinstance(dtype, pl.Datetime):
+        expr = col.dt.replace_time_zone("UTC") if dtype.time_zone is None else col
+        out = df.select(expr.dt.convert_time_zone("UTC").dt.epoch("us").alias(column))
+        parsed = out.get_column(column)
+    elif dtype == pl.Date:
+        parsed = df.select(col.cast(pl.Datetime("us")).dt.epoch("us").alias(column))[column]
+    elif dtype.is_numeric():
+        # Numbers are Unix seconds.
+        parsed = df.select((col.cast(pl.Float64) * 1_000_000).round().cast(pl.Int64))[column]
+    else:
+        text = col.cast(pl.String).str.strip_chars().str.replace(r"[Zz]$", "+00:00")
+        attempts = [
+            text.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
+            for f in TIME_FORMATS
+        ]
+        parsed = df.select(pl.coalesce(attempts).dt.epoch("us").alias(column))[column]
+        # What Polars' formats miss, Python's ISO 8601 reader may still read.
+        raw = df.get_column(column).cast(pl.String)
+        missed = (parsed.is_null() & raw.is_not_null() & (raw.str.strip_chars() != "")).arg_true()
+        if len(missed):
+            fixes: dict[int, int] = {}
+            bad: list[tuple[int, str | None]] = []
+            rows = df.get_column(ROW)
+            for i in missed.to_list():
+                value = raw[i]
+                us = _python_time(value.strip())
+                if us is None:
+                    bad.append((rows[i], value))
+                else:
+                    fixes[i] = us
+            chk.flag_rows(
+                bad, column, "is not a time (ISO 8601, e.g. 2026-01-05T10:00:00Z; UTC if no offset)"
+            )
+            if fixes:
+                values = parsed.to_list()
+                for i, us in fixes.items():
+                    values[i] = us
+                parsed = pl.Series(column, values, dtype=pl.Int64)
+    if required:
+        # Only text can be blank; casting typed times to text would copy the column.
+        missing = _blank(column) if dtype == pl.String else pl.col(column).is_null()
+        chk.flag(missing, column, "is missing")
+    return parsed.alias(column)
+
+
+def _names(chk: _Checker, df: pl.DataFrame, column: str, what: str) -> pl.Expr:
+    value = _text(df, column).str.to_lowercase()
+    chk.flag(_blank(column), column, "is missing")
+    lowered = pl.col(column).cast(pl.String).str.strip_chars().str.to_lowercase()
+    chk.flag(
+        ~_blank(column) & ~lowered.str.contains(NAME),
+        column,
+        f"is not a {what} name (lowercase letters, digits and _, starting with a letter)",
+    )
+    return value
+
+
+def _json_objects(chk: _Checker, column: str) -> list[str | None]:
+    """A column of JSON objects, checked row by row (kept as text)."""
+    df = chk.df
+    values = df.get_column(column).cast(pl.String).to_list()
+    rows = df.get_column(ROW).to_list()
+    bad: list[tuple[int, str | None]] = []
+    out: list[str | None] = []
+    for row, value in zip(rows, values, strict=True):
+        if value is None or not value.strip():
+            out.append(None)
+            continue
+        try:
+            data = json.loads(value)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            bad.append((row, value))
+            out.append(None)
+        else:
+            out.append(value)
+    chk.flag_rows(bad, column, 'is not a JSON object (e.g. {"session_id": "s1"})')
+    return out
+
+
+def _numbered(df: pl.DataFrame) -> pl.DataFrame:
+    return df.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+
+
+def _contacts(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
+    df = _numbered(df)
+    chk = _Checker(df, file)
+    chk.flag(_blank("customer_id"), "customer_id", "is missing")
+    at_us = _times(chk, "at", required=True)
+    trigger_at = _times(chk, "trigger_at", required=False)
+    cols: list[pl.Expr] = [
+        pl.col(ROW).alias("row"),
+        _text(df, "customer_id"),
+        _names(chk, df, "channel", "channel"),
+        _names(chk, df, "purpose", "purpose"),
+    ]
+    for name in ("trigger", "offer", "campaign", "source", "subject", "body", "flags"):
+        cols.append(_text(df, name))
+    if "outcome" in df.columns:
+        outcome = pl.col("outcome").cast(pl.String).str.strip_chars().str.to_lowercase()
+        chk.flag(
+            ~_blank("outcome") & ~outcome.is_in(OUTCOMES),
+            "outcome",
+            f"is not an outcome ({', '.join(OUTCOMES)})",
+        )
+        cols.append(_text(df, "outcome").str.to_lowercase())
+    else:
+        cols.append(_text(df, "outcome"))
+    if "priority" in df.columns:
+        number = pl.col("priority").cast(pl.String).str.strip_chars().cast(pl.Int64, strict=False)
+        chk.flag(~_blank("priority") & number.is_null(), "priority", "is not a whole number")
+        cols.append(number.fill_null(0).alias("priority"))
+    else:
+        cols.append(pl.lit(0, dtype=pl.Int64).alias("priority"))
+    if "discount" in df.columns:
+        flag = pl.col("discount").cast(pl.String).str.strip_chars().str.to_lowercase()
+        chk.flag(
+            ~_blank("discount") & ~flag.is_in(TRUE + FALSE),
+            "discount",
+            "is not true or false",
+        )
+        cols.append(flag.is_in(TRUE).fill_null(False).alias("discount"))
+    else:
+        cols.append(pl.lit(False).alias("discount"))
+    tags = _json_objects(chk, "tags") if "tags" in df.columns else [None] * df.height
+    out = df.select(cols).with_columns(
+        at_us, trigger_at.alias("trigger_at_us"), pl.Series("tags", tags, dtype=pl.String)
+    )
+    out = out.rename({"at": "at_us"}).with_columns(pl.lit(True).alias("is_contact"))
+    return out, chk.bad
+
+
+def _events(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
+    if "event_id" not in df.columns and "messageId" in df.columns:
+        df = df.rename({"messageId": "event_id"})
+    df = _numbered(df)
+    chk = _Checker(df, file)
+    chk.flag(_blank("customer_id"), "customer_id", "is missing")
+    chk.flag(_blank("event"), "event", "is missing")
+    at_us = _times(chk, "at", required=True)
+    core = {"customer_id", "at", "event", "event_id", "properties", ROW}
+    extras = [c for c in df.columns if c not in core]
+    if "properties" in df.columns:
+        given = _json_objects(chk, "properties")
+        extra_rows = df.select(extras).to_dicts() if extras else [{}] * df.height
+        props: list[str | None] = []
+        for text, more in zip(given, extra_rows, strict=True):
+            merged = {
+                **(json.loads(text) if text else {}),
+                **{k: v for k, v in more.items() if v is not None},
+            }
+            props.append(json.dumps(merged, default=str) if merged else None)
+        properties = pl.Series("properties", props, dtype=pl.String)
+    elif extras:
+        # Text columns read from CSV: an empty cell is an absent property.
+        blanks = [
+            pl.when(_blank(c)).then(None).otherwise(pl.col(c)).alias(c)
+            if df.schema[c] == pl.String
+            else pl.col(c)
+            for c in extras
+        ]
+        properties = df.select(
+            pl.struct(blanks).struct.json_encode().alias("properties")
+        ).get_column("properties")
+    else:
+        properties = pl.Series("properties", [None] * df.height, dtype=pl.String)
+    out = df.select(
+        pl.col(ROW).alias("row"),
+        _text(df, "customer_id"),
+        _text(df, "event"),
+        _text(df, "event_id"),
+    ).with_columns(at_us.alias("at_us"), properties, pl.lit(False).alias("is_contact"))
+    return out, chk.bad
+
+
+def _profiles(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
+    df = _numbered(df)
+    chk = _Checker(df, file)
+    chk.flag(_blank("customer_id"), "customer_id", "is missing")
+    if "timezone" in df.columns:
+        bad: list[tuple[int, str | None]] = []
+        for row, zone in df.select(ROW, "timezone").iter_rows():
+            if zone is None or not str(zone).strip():
+                continue
+            try:
+                ZoneInfo(str(zone).strip())
+            except (ZoneInfoNotFoundError, ValueError):
+                bad.append((row, zone))
+        chk.flag_rows(bad, "timezone", "is not an IANA time zone (e.g. America/Chicago)")
+    if "country" in df.columns:
+        country = pl.col("country").cast(pl.String).str.strip_chars()
+        chk.flag(
+            ~_blank("country") & ~country.str.contains(r"^[A-Za-z]{2}$"),
+            "country",
+            "is not a two-letter country code",
+        )
+    dupes = df.filter(pl.col("customer_id").is_duplicated() & ~_blank("customer_id"))
+    chk.flag_rows(
+        [(r, v) for r, v in dupes.select(ROW, "customer_id").iter_rows()][1:],
+        "customer_id",
+        "appears more than once (the first row is used)",
+    )
+    cols = [pl.col(ROW).alias("row"), _text(df, "customer_id")]
+    cols += [_text(df, c) for c in ("timezone", "subdivision", "phones")]
+    cols.append(_text(df, "country").str.to_uppercase())
+    return df.select(cols), chk.bad
+
+
+def _drop_bad(df: pl.DataFrame, bad: Sequence[BadRow]) -> pl.DataFrame:
+    if not bad:
+        return df
+    rows = pl.Series("row", sorted({b.row for b in bad}), dtype=pl.Int64)
+    return df.filter(~pl.col("row").is_in(rows.implode()))
+
+
+def load_log(
+    contacts: str | Path,
+    events: str | Path | None = None,
+    *,
+    customers: str | Path | None = None,
+    mapping: Mapping_ | None = None,
+    strict: bool = False,
+) -> Log:
+    """Read, map and validate the logs into one timeline (see the module docstring)."""
+    mapping = mapping or {}
+    cfile = str(contacts)
+    cdf = _apply_mapping(read_table(contacts), "contacts", mapping, cfile)
+    _require(cdf, CONTACT_REQUIRED, cfile, "contacts")
+    contact_rows, bad = _contacts(cdf, cfile)
+    frames = [_drop_bad(contact_rows, bad)]
+    n_contacts, n_events = cdf.height, 0
+    del cdf, contact_rows  # the raw rows are not needed once checked
+    if events is not None:
+        efile = str(events)
+        edf = _apply_mapping(read_table(events), "events", mapping, efile)
+        _require(edf, EVENT_REQUIRED, efile, "events")
+        event_rows, ebad = _events(edf, efile)
+        frames.append(_drop_bad(event_rows, ebad))
+        bad += ebad
+        n_events = edf.height
+        del edf, event_rows
+    profiles: pl.DataFrame | None = None
+    if customers is not None:
+        pfile = str(customers)
+        pdf = _apply_mapping(read_table(customers), "customers", mapping, pfile)
+        _require(pdf, CUSTOMER_REQUIRED, pfile, "customers")
+        profiles, pbad = _profiles(pdf, pfile)
+        profiles = _drop_bad(profiles, pbad).unique("customer_id", keep="first").drop("row")
+        bad += pbad
+    if strict and bad:
+        shown = "\n".join(f"  {b}" for b in bad[:20])
+        more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+        raise InputError(f"{len(bad)} bad row(s) (--strict):\n{shown}{more}")
+    timeline = build_timeline(frames, profiles)
+    n_profiles = 0 if profiles is None else profiles.height
+    return Log(timeline, bad, contacts=n_contacts, events=n_events, profiles=n_profiles)
+
+
+def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None) -> pl.DataFrame:
+    """Stack contact and event rows into the timeline schema, profiles joined, sorted."""
+    # One lazy query, so Polars need not materialise a copy of the log at every step.
+    stacked = pl.concat([f.lazy() for f in frames], how="diagonal_relaxed")
+    if profiles is not None and profiles.height:
+        stacked = stacked.join(profiles.lazy(), on="customer_id", how="left")
+    present = set(stacked.collect_schema().names())
+    types: dict[str, Any] = {
+        "string": pl.String,
+        "int64": pl.Int64,
+        "bool": pl.Boolean,
+    }
+    cols = []
+    for name, kind in TIMELINE_COLUMNS.items():
+        if name in present:
+            cols.append(pl.col(name).cast(types[kind]))
+        else:
+            cols.append(pl.lit(None, dtype=types[kind]).alias(name))
+    timeline = stacked.select(cols).with_columns(
+        pl.col("discount").fill_null(False), pl.col("priority").fill_null(0)
+    )
+    order = ["customer_id", "at_us", "is_contact", "row"]
+    return timeline.sort(order, maintain_order=True).collect()

@@ -1,0 +1,156 @@
+"""Replay on this machine: the timeline cut into chunks of whole customers, folded in
+worker processes (one per core by default), verdicts gathered in row order.
+
+Each worker compiles the policies once from their text, then folds chunk after chunk;
+a customer never spans two chunks, so no state crosses a process and nothing is cached
+across customers. A Rich progress bar shows rows/s.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+import polars as pl
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from tactful.policy.document import Policy
+from tactful.replay.timeline import TIMELINE_COLUMNS, VERDICT_COLUMNS, fold_columns
+
+#: Rows per chunk sent to a worker (whole customers, so a chunk may run a little over).
+CHUNK_ROWS = 50_000
+_POLARS_TYPES: dict[str, pl.DataType] = {
+    "string": pl.String(),
+    "int64": pl.Int64(),
+    "bool": pl.Boolean(),
+    "float64": pl.Float64(),
+}
+VERDICT_SCHEMA = {name: _POLARS_TYPES[kind] for name, kind in VERDICT_COLUMNS.items()}
+
+PolicySource = tuple[str, str]  # (text, file) as Policy.from_text takes them
+
+
+def policy_source(policy: Policy) -> PolicySource:
+    return policy.text, policy.file
+
+
+def chunks(timeline: pl.DataFrame, rows: int = CHUNK_ROWS) -> Iterator[tuple[int, int]]:
+    """(offset, length) slices of about `rows` rows that never split a customer."""
+    n = timeline.height
+    if n == 0:
+        return
+    ids = timeline.get_column("customer_id")
+    # Row indices where a new customer starts.
+    starts = (ids != ids.shift(1)).fill_null(True).arg_true()
+    cut_at = starts.search_sorted(pl.Series(range(rows, n, rows), dtype=starts.dtype))
+    offset = 0
+    for idx in cut_at.unique(maintain_order=True).to_list():
+        if idx >= len(starts):
+            break
+        end = int(starts[idx])
+        if end > offset:
+            yield offset, end - offset
+            offset = end
+    if offset < n:
+        yield offset, n - offset
+
+
+def fold_frame(frame: pl.DataFrame, policies: Sequence[Policy]) -> pl.DataFrame:
+    """Fold a timeline slice of whole customers; the verdicts as a frame."""
+    columns = {name: frame.get_column(name).to_list() for name in TIMELINE_COLUMNS}
+    return pl.DataFrame(fold_columns(columns, policies), schema=VERDICT_SCHEMA)
+
+
+# -- worker processes --------------------------------------------------------------------------
+
+_worker_policies: list[Policy] = []
+
+
+def _init_worker(sources: Sequence[PolicySource]) -> None:
+    _worker_policies[:] = [Policy.from_text(text, file) for text, file in sources]
+
+
+def _work(frame: pl.DataFrame) -> pl.DataFrame:
+    return fold_frame(frame, _worker_policies)
+
+
+class RowsPerSecond(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} rows/s" if speed else "", style="progress.data.speed")
+
+
+def progress_bar(console: Console | None = None, *, disable: bool = False) -> Progress:
+    return Progress(
+        TextColumn("[bold]replay[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RowsPerSecond(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=disable,
+        transient=False,
+    )
+
+
+def replay_local(
+    timeline: pl.DataFrame,
+    policies: Sequence[Policy],
+    *,
+    workers: int | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    on_rows: Callable[[int], None] | None = None,
+) -> list[pl.DataFrame]:
+    """Verdicts of each policy (in order), one row per logged contact, sorted by row.
+
+    `workers`: processes to fold in (default: one per core; 1 folds in this process).
+    `on_rows` is told how many timeline rows each finished chunk held (for progress)."""
+    workers = workers or os.cpu_count() or 1
+    slices = list(chunks(timeline, chunk_rows))
+    results: list[pl.DataFrame] = []
+    if workers <= 1 or len(slices) <= 1:
+        for offset, length in slices:
+            results.append(fold_frame(timeline.slice(offset, length), policies))
+            if on_rows:
+                on_rows(length)
+    else:
+        sources = [policy_source(p) for p in policies]
+        # Fresh interpreters: forking a process that runs Polars' thread pool can hang.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker, initargs=(sources,)
+        ) as pool:
+            pending: dict[Future[pl.DataFrame], int] = {}
+            todo = iter(slices)
+            # A few chunks in flight per worker: busy workers, bounded memory.
+            for offset, length in todo:
+                pending[pool.submit(_work, timeline.slice(offset, length))] = length
+                if len(pending) >= 3 * workers:
+                    break
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    length = pending.pop(future)
+                    results.append(future.result())
+                    if on_rows:
+                        on_rows(length)
+                    nxt = next(todo, None)
+                    if nxt is not None:
+                        pending[pool.submit(_work, timeline.slice(*nxt))] = nxt[1]
+    merged = pl.concat(results, how="vertical") if results else pl.DataFrame(schema=VERDICT_SCHEMA)
+    merged = merged.sort(["run", "row"])
+    return [merged.filter(pl.col("run") == run).drop("run") for run in range(len(policies))]

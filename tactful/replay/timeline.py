@@ -1,0 +1,217 @@
+"""The timeline: a log's events and contacts as one table of plain columns, and back.
+
+`io` builds it (validated, mapped, one row per event or contact, profile columns joined
+on); the local and Spark engines both cut it by customer and hand each customer's rows
+to `fold_columns`, which turns them into events and proposals, runs `fold`, and returns
+the verdicts as plain columns again. Times are integer epoch microseconds (UTC) so that
+every engine reads exactly the same instants.
+
+Rows are ordered per customer by time; at the same instant events come before contacts
+(a signal logged at the moment of a contact is one the sender could have seen), and
+rows of one kind keep their order in the file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tactful.model import ContactProposal, Content, CustomerProfile, Event, Trigger
+from tactful.policy.document import Policy
+from tactful.replay.fold import Item, LoggedContact, ReplayVerdict, fold
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: The timeline's columns and their types (Arrow/Polars/Spark names alike).
+TIMELINE_COLUMNS: dict[str, str] = {
+    "customer_id": "string",
+    "at_us": "int64",
+    "is_contact": "bool",
+    "row": "int64",  # 1-based data row in the file the row came from
+    # events
+    "event": "string",
+    "event_id": "string",
+    "properties": "string",  # JSON object; null values mean "absent"
+    # contacts
+    "channel": "string",
+    "purpose": "string",
+    "trigger": "string",
+    "trigger_at_us": "int64",
+    "offer": "string",
+    "campaign": "string",
+    "source": "string",
+    "outcome": "string",
+    "subject": "string",
+    "body": "string",
+    "flags": "string",  # ";"-separated content flags (greeting, chat_offer, ...)
+    "discount": "bool",
+    "priority": "int64",
+    "tags": "string",  # JSON object of extra keys to count by
+    # the customer's profile, the same on every row of a customer
+    "timezone": "string",
+    "country": "string",
+    "subdivision": "string",
+    "phones": "string",  # ";"-separated
+}
+
+#: The verdict columns every engine returns, one row per logged contact and policy.
+VERDICT_COLUMNS: dict[str, str] = {
+    "run": "int64",  # 0: --policy, 1: --compare
+    "row": "int64",
+    "customer_id": "string",
+    "at_us": "int64",
+    "channel": "string",
+    "purpose": "string",
+    "source": "string",
+    "campaign": "string",
+    "trigger": "string",
+    "offer": "string",
+    "outcome": "string",
+    "verdict": "string",
+    "not_before_us": "int64",
+    "rules": "string",  # ";"-separated ids of the rules that held it back
+    "reasons": "string",  # JSON: [{rule, kind, message, until}]
+    "flags": "string",  # ";"-separated ids of rules that flagged it
+    "outcome_observed": "bool",
+    "pressure_logged": "float64",
+    "pressure_replayed": "float64",
+}
+
+
+def to_datetime(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
+
+
+def to_us(value: datetime) -> int:
+    delta = value - EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(p.strip() for p in value.split(";") if p.strip())
+
+
+def _json_object(value: str | None) -> dict[str, Any]:
+    if not value or value == "{}":
+        return {}
+    data = json.loads(value)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def profile_at(columns: Mapping[str, Sequence[Any]], i: int) -> CustomerProfile:
+    """The profile carried by row `i` (UTC and nothing else when none was given)."""
+    return CustomerProfile(
+        columns["customer_id"][i],
+        timezone=columns["timezone"][i] or None,
+        country=columns["country"][i] or None,
+        subdivision=columns["subdivision"][i] or None,
+        phones=_split(columns["phones"][i]),
+    )
+
+
+def items_of(columns: Mapping[str, Sequence[Any]], start: int, end: int) -> list[Item]:
+    """Rows [start, end) as events and logged contacts."""
+    c = columns
+    cid, at_us, is_contact, row = c["customer_id"], c["at_us"], c["is_contact"], c["row"]
+    event, event_id, properties = c["event"], c["event_id"], c["properties"]
+    channel, purpose, trigger, trigger_at = (
+        c["channel"],
+        c["purpose"],
+        c["trigger"],
+        c["trigger_at_us"],
+    )
+    offer, campaign, source, outcome = c["offer"], c["campaign"], c["source"], c["outcome"]
+    subject, body, flags, discount = c["subject"], c["body"], c["flags"], c["discount"]
+    priority, tags = c["priority"], c["tags"]
+    items: list[Item] = []
+    append = items.append
+    for i in range(start, end):
+        at_ = EPOCH + timedelta(microseconds=at_us[i])
+        if not is_contact[i]:
+            append(Event(cid[i], event[i], at_, event_id[i], _json_object(properties[i])))
+            continue
+        trig = None
+        if trigger[i]:
+            t_at = trigger_at[i]
+            trig = Trigger(trigger[i], None if t_at is None else to_datetime(t_at))
+        content = None
+        if subject[i] or body[i] or flags[i] or discount[i]:
+            content = Content(subject[i], body[i], bool(discount[i]), _split(flags[i]))
+        proposal = ContactProposal(
+            cid[i],
+            channel[i],
+            purpose[i],
+            at=at_,
+            trigger=trig,
+            offer=offer[i],
+            campaign=campaign[i],
+            source=source[i],
+            priority=priority[i] or 0,
+            content=content,
+            tags=_json_object(tags[i]) if tags[i] else {},
+        )
+        append(LoggedContact(row[i], proposal, outcome[i]))
+    return items
+
+
+def customer_runs(customer_ids: Sequence[str]) -> list[tuple[int, int]]:
+    """[start, end) of each customer's rows in a timeline sorted by customer."""
+    runs: list[tuple[int, int]] = []
+    start = 0
+    n = len(customer_ids)
+    for i in range(1, n + 1):
+        if i == n or customer_ids[i] != customer_ids[start]:
+            runs.append((start, i))
+            start = i
+    return runs
+
+
+def empty_verdicts() -> dict[str, list[Any]]:
+    return {name: [] for name in VERDICT_COLUMNS}
+
+
+def add_verdicts(out: dict[str, list[Any]], run: int, verdicts: Sequence[ReplayVerdict]) -> None:
+    """Append verdicts to `out` as plain column values."""
+    for v in verdicts:
+        p = v.contact.proposal
+        d = v.decision
+        assert p.at is not None
+        out["run"].append(run)
+        out["row"].append(v.contact.row)
+        out["customer_id"].append(p.customer_id)
+        out["at_us"].append(to_us(p.at))
+        out["channel"].append(p.channel)
+        out["purpose"].append(p.purpose)
+        out["source"].append(p.source)
+        out["campaign"].append(p.campaign)
+        out["trigger"].append(p.trigger.event if p.trigger else None)
+        out["offer"].append(p.offer)
+        out["outcome"].append(v.contact.outcome)
+        out["verdict"].append(d.verdict.value)
+        out["not_before_us"].append(to_us(d.not_before) if d.not_before else None)
+        out["rules"].append(";".join(r.rule for r in d.reasons) if d.reasons else None)
+        out["reasons"].append(
+            json.dumps([r.as_dict() for r in d.reasons], ensure_ascii=False) if d.reasons else None
+        )
+        out["flags"].append(";".join(r.rule for r in d.flags) if d.flags else None)
+        out["outcome_observed"].append(v.outcome_observed)
+        out["pressure_logged"].append(v.pressure_logged)
+        out["pressure_replayed"].append(v.pressure_replayed)
+
+
+def fold_columns(
+    columns: Mapping[str, Sequence[Any]], policies: Sequence[Policy]
+) -> dict[str, list[Any]]:
+    """Fold every customer in a timeline slice (sorted by customer, then time) through each
+    policy; the verdicts as columns (see `VERDICT_COLUMNS`)."""
+    out = empty_verdicts()
+    for start, end in customer_runs(columns["customer_id"]):
+        profile = profile_at(columns, start)
+        items = items_of(columns, start, end)
+        for run, policy in enumerate(policies):
+            add_verdicts(out, run, fold(profile, items, policy))
+    return out

@@ -1,0 +1,115 @@
+"""`tactful replay` and `tactful demo --log` from the command line."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import polars as pl
+from typer.testing import CliRunner
+
+from tactful.cli import app
+from tests.replay.conftest import LogBuilder
+
+runner = CliRunner()
+
+
+def test_demo_log_then_replay_with_compare(tmp_path: Path) -> None:
+    made = runner.invoke(
+        app, ["demo", "--log", str(tmp_path / "log"), "--customers", "8", "--seed", "2"]
+    )
+    assert made.exit_code == 0, made.output
+    assert "for 8 customers" in made.output
+    log = tmp_path / "log"
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        [
+            "replay",
+            "--contacts",
+            str(log / "contacts.parquet"),
+            "--events",
+            str(log / "events.parquet"),
+            "--customers",
+            str(log / "customers.parquet"),
+            "--policy",
+            "courtesy",
+            "--compare",
+            "us-tcpa",
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert re.search(r"courtesy v1 .* \d", result.output)
+    for name in ("verdicts.parquet", "verdicts.csv", "verdicts-compare.parquet", "report.html"):
+        assert (out / name).exists()
+    verdicts = pl.read_parquet(out / "verdicts.parquet")
+    assert verdicts.height == pl.read_parquet(log / "contacts.parquet").height
+    assert set(verdicts.get_column("policy")) == {"courtesy"}
+    assert set(pl.read_parquet(out / "verdicts-compare.parquet").get_column("policy")) == {
+        "us-tcpa"
+    }
+    csv = pl.read_csv(out / "verdicts.csv")
+    assert csv.height == verdicts.height
+
+
+def test_bad_rows_are_listed_and_strict_fails(log: LogBuilder, tmp_path: Path) -> None:
+    log.contact("a", "2026-03-02T10:00:00Z", "email", "marketing")
+    log.contact("a", "not a time", "email", "marketing")
+    contacts, events, _ = log.write()
+    args = [
+        "replay",
+        "--contacts",
+        str(contacts),
+        "--events",
+        str(events),
+        "--policy",
+        "courtesy",
+        "--out",
+        str(tmp_path / "out"),
+        "--workers",
+        "1",
+        "--no-report",
+    ]
+    ok = runner.invoke(app, args)
+    assert ok.exit_code == 0, ok.output
+    assert "1 bad rows left out" in ok.output
+    assert "row 2, column 'at'" in ok.output
+    assert "not a time" in (tmp_path / "out" / "bad-rows.csv").read_text()
+    strict = runner.invoke(app, [*args, "--strict"])
+    assert strict.exit_code == 1
+    assert "row 2, column 'at'" in strict.output
+
+
+def test_mapping_and_missing_columns(tmp_path: Path) -> None:
+    contacts = tmp_path / "c.csv"
+    contacts.write_text("user,at,channel,purpose\na,2026-03-02T10:00:00Z,email,marketing\n")
+    args = [
+        "replay",
+        "--contacts",
+        str(contacts),
+        "--policy",
+        "courtesy",
+        "--out",
+        str(tmp_path / "out"),
+        "--workers",
+        "1",
+        "--no-report",
+    ]
+    missing = runner.invoke(app, args)
+    assert missing.exit_code == 1
+    assert "missing column 'customer_id'" in missing.output
+    mapped = runner.invoke(app, [*args, "--map", "customer_id=user"])
+    assert mapped.exit_code == 0, mapped.output
+
+
+def test_an_unknown_engine_or_policy(tmp_path: Path) -> None:
+    contacts = tmp_path / "c.csv"
+    contacts.write_text("customer_id,at,channel,purpose\n")
+    base = ["replay", "--contacts", str(contacts), "--out", str(tmp_path / "o")]
+    assert runner.invoke(app, [*base, "--policy", "courtesy", "--engine", "dask"]).exit_code == 2
+    assert runner.invoke(app, [*base, "--policy", "nope"]).exit_code == 1

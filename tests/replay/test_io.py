@@ -1,0 +1,210 @@
+"""Reading logs: formats, column mapping, and every bad row reported with file, row and
+column, left out (or fatal under --strict), never dropped silently."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tactful.replay.io import InputError, Log, load_log, parse_mapping
+from tactful.replay.timeline import to_datetime
+from tests.replay.conftest import LogBuilder, write_csv
+
+
+def _load(log: LogBuilder, *, strict: bool = False) -> Log:
+    contacts, events, customers = log.write()
+    return load_log(contacts, events, customers=customers, strict=strict)
+
+
+def test_reads_csv_and_orders_each_customer_by_time(log: LogBuilder) -> None:
+    log.contact("b", "2026-03-02T10:00:00Z", "email", "marketing")
+    log.contact("a", "2026-03-02T12:00:00+01:00", "email", "marketing")
+    log.event("a", "2026-03-02 11:00:00", "page_viewed", session_id="s1")
+    loaded = _load(log)
+    t = loaded.timeline
+    assert t.get_column("customer_id").to_list() == ["a", "a", "b"]
+    # +01:00 is converted; a time without an offset is UTC; the event comes first.
+    assert [to_datetime(us) for us in t.get_column("at_us")] == [
+        datetime(2026, 3, 2, 11, tzinfo=UTC),
+        datetime(2026, 3, 2, 11, tzinfo=UTC),
+        datetime(2026, 3, 2, 10, tzinfo=UTC),
+    ]
+    assert t.get_column("is_contact").to_list() == [False, True, True]
+    assert t.row(0, named=True)["properties"] == '{"session_id":"s1"}'
+    assert loaded.bad_rows == []
+    assert (loaded.contacts, loaded.events) == (2, 1)
+
+
+def test_reads_typed_parquet(tmp_path: Path) -> None:
+    contacts = pl.DataFrame(
+        {
+            "customer_id": ["a"],
+            "at": pl.Series([datetime(2026, 3, 2, 10)]).dt.replace_time_zone("Europe/Paris"),
+            "channel": ["email"],
+            "purpose": ["marketing"],
+            "priority": [3],
+            "discount": [True],
+        }
+    )
+    events = pl.DataFrame(
+        {"customer_id": ["a"], "at": [1_772_442_000.0], "event": ["signed_in"], "n": [2]}
+    )
+    contacts.write_parquet(tmp_path / "c.parquet")
+    events.write_parquet(tmp_path / "e.parquet")
+    t = load_log(tmp_path / "c.parquet", tmp_path / "e.parquet").timeline
+    contact = t.filter(pl.col("is_contact")).row(0, named=True)
+    assert to_datetime(contact["at_us"]) == datetime(2026, 3, 2, 9, tzinfo=UTC)
+    assert (contact["priority"], contact["discount"]) == (3, True)
+    event = t.filter(~pl.col("is_contact")).row(0, named=True)
+    assert to_datetime(event["at_us"]) == datetime.fromtimestamp(1_772_442_000, UTC)
+    assert event["properties"] == '{"n":2}'
+
+
+def test_column_mapping(tmp_path: Path) -> None:
+    contacts = write_csv(
+        tmp_path / "c.csv",
+        ["user", "sent_at", "medium", "goal"],
+        [{"user": "a", "sent_at": "2026-03-02T10:00:00Z", "medium": "email", "goal": "sales"}],
+    )
+    events = write_csv(
+        tmp_path / "e.csv",
+        ["user", "timestamp", "type"],
+        [{"user": "a", "timestamp": "2026-03-02T09:00:00Z", "type": "opted_out"}],
+    )
+    mapping = parse_mapping(
+        [
+            "customer_id=user,channel=medium",
+            "purpose=goal",
+            "contacts.at=sent_at",
+            "events.at=timestamp,events.event=type",
+        ]
+    )
+    loaded = load_log(contacts, events, mapping=mapping, strict=True)
+    assert loaded.timeline.get_column("event").to_list() == ["opted_out", None]
+    assert loaded.timeline.get_column("channel").to_list() == [None, "email"]
+
+
+def test_a_missing_column_names_file_column_and_the_fix(tmp_path: Path) -> None:
+    contacts = write_csv(tmp_path / "c.csv", ["customer_id", "when", "channel", "purpose"], [])
+    with pytest.raises(InputError) as exc:
+        load_log(contacts)
+    message = str(exc.value)
+    assert "c.csv" in message and "'at'" in message and "--map contacts.at=" in message
+
+
+def test_a_mapping_to_a_column_that_is_not_there(tmp_path: Path) -> None:
+    contacts = write_csv(tmp_path / "c.csv", ["customer_id", "at", "channel", "purpose"], [])
+    with pytest.raises(InputError, match="no column 'sent'"):
+        load_log(contacts, mapping=parse_mapping(["contacts.at=sent"]))
+
+
+def test_bad_mapping_syntax() -> None:
+    with pytest.raises(InputError, match="COLUMN=NAME_IN_FILE"):
+        parse_mapping(["at"])
+
+
+def bad_log(log: LogBuilder) -> LogBuilder:
+    log.contact("a", "2026-03-02T10:00:00Z", "email", "marketing")  # fine
+    log.contact("", "2026-03-02T10:00:00Z", "email", "marketing")  # 2: no customer
+    log.contact("a", "yesterday", "email", "marketing")  # 3: bad time
+    log.contact("a", "2026-03-02T10:00:00Z", "e-mail", "marketing")  # 4: bad channel
+    log.contact("a", "2026-03-02T10:00:00Z", "email", "", outcome="opened")  # 5: two problems
+    log.contact("a", "2026-03-02T10:00:00Z", "email", "sales", priority="high")  # 6
+    log.contact("a", "2026-03-02T10:00:00Z", "email", "sales", discount="maybe")  # 7
+    log.contact("a", "2026-03-02T11:00:00", "EMAIL", " Sales ", outcome="Replied")  # fine
+    log.event("a", "2026-03-02T09:00:00Z", "")  # events row 1: no kind
+    log.event("a", "2026-03-02T09:00:00Z", "signed_in")  # fine
+    return log
+
+
+def test_bad_rows_are_reported_with_file_row_and_column(log: LogBuilder) -> None:
+    loaded = _load(bad_log(log))
+    got = sorted((Path(b.file).name, b.row, b.column) for b in loaded.bad_rows)
+    assert got == [
+        ("contacts.csv", 2, "customer_id"),
+        ("contacts.csv", 3, "at"),
+        ("contacts.csv", 4, "channel"),
+        ("contacts.csv", 5, "outcome"),
+        ("contacts.csv", 5, "purpose"),
+        ("contacts.csv", 6, "priority"),
+        ("contacts.csv", 7, "discount"),
+        ("events.csv", 1, "event"),
+    ]
+    # Left out of the replay, and nothing else is.
+    t = loaded.timeline
+    assert sorted(t.filter(pl.col("is_contact")).get_column("row").to_list()) == [1, 8]
+    assert t.filter(~pl.col("is_contact")).get_column("row").to_list() == [2]
+    normalised = t.filter(pl.col("row") == 8).row(0, named=True)
+    assert (normalised["channel"], normalised["purpose"], normalised["outcome"]) == (
+        "email",
+        "sales",
+        "replied",
+    )
+    text = str(next(b for b in loaded.bad_rows if b.column == "at"))
+    assert "contacts.csv row 3, column 'at': 'yesterday' is not a time" in text
+    assert loaded.bad_rows_frame().height == 8
+
+
+def test_strict_makes_bad_rows_fatal(log: LogBuilder) -> None:
+    with pytest.raises(InputError) as exc:
+        _load(bad_log(log), strict=True)
+    assert "8 bad row(s)" in str(exc.value)
+    assert "contacts.csv row 3, column 'at'" in str(exc.value)
+
+
+def test_properties_json_and_columns_merge(tmp_path: Path) -> None:
+    contacts = write_csv(tmp_path / "c.csv", ["customer_id", "at", "channel", "purpose"], [])
+    events = write_csv(
+        tmp_path / "e.csv",
+        ["customer_id", "at", "event", "properties", "session_id", "messageId"],
+        [
+            {
+                "customer_id": "a",
+                "at": "2026-03-02T09:00:00Z",
+                "event": "offer_declined",
+                "properties": '{"offer": "gold"}',
+                "session_id": "s1",
+                "messageId": "m1",
+            },
+            {
+                "customer_id": "a",
+                "at": "2026-03-02T09:00:00Z",
+                "event": "offer_declined",
+                "properties": "[1, 2]",
+                "session_id": "",
+                "messageId": "",
+            },
+        ],
+    )
+    loaded = load_log(contacts, events)
+    assert [(b.row, b.column) for b in loaded.bad_rows] == [(2, "properties")]
+    row = loaded.timeline.row(0, named=True)
+    assert row["properties"] == '{"offer": "gold", "session_id": "s1"}'
+    assert row["event_id"] == "m1"
+
+
+def test_customers_file(log: LogBuilder) -> None:
+    log.contact("a", "2026-03-02T10:00:00Z", "call", "service")
+    log.contact("b", "2026-03-02T10:00:00Z", "call", "service")
+    log.profile("a", timezone="America/Chicago", country="us", phones="+13125550142")
+    log.profile("b", timezone="Mars/Olympus", country="USA")
+    log.profile("a", timezone="Europe/Paris")
+    loaded = _load(log)
+    assert sorted((b.row, b.column) for b in loaded.bad_rows) == [
+        (2, "country"),
+        (2, "timezone"),
+        (3, "customer_id"),
+    ]
+    rows = loaded.timeline.select("customer_id", "timezone", "country", "phones").rows()
+    assert rows == [("a", "America/Chicago", "US", "+13125550142"), ("b", None, None, None)]
+
+
+def test_unknown_formats_and_missing_files(tmp_path: Path) -> None:
+    (tmp_path / "c.json").write_text("{}")
+    with pytest.raises(InputError, match="unknown format"):
+        load_log(tmp_path / "c.json")
+    with pytest.raises(InputError, match="no such file"):
+        load_log(tmp_path / "nope.csv")

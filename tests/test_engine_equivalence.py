@@ -1,0 +1,251 @@
+"""The engine's memos and shortcuts never change an answer.
+
+Every decision of the seeded scenarios in `tests/engine_cases.py` must equal, field for
+field (verdict, `at`, `not_before`, every reason's rule, kind, message and `until`, flags,
+policy), the decision the engine gave before the speed work, stored as a snapshot:
+
+- on a freshly built state for each decision (nothing memoised);
+- on one state reused for all of a scenario's decisions, the clock moving forward a little
+  or a lot, onto hold expiries and window edges, and sometimes back (memos per hold epoch);
+- on copies that share memos with their original until one of them changes.
+
+Beyond the snapshot: after changes to a reused state (holds, outcomes, events, a new
+profile) its decisions equal those on a state built afresh with the same ledger; the
+rules the engine runs for a proposal are exactly those whose `applies` says so; and every
+threshold the engine uses agrees with the rule's own `check` where it is valid.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tactful import Contact, ContactStatus, CustomerState, Event, Verdict
+from tactful.engine import ASK, Rules, build_steps, decide, steps
+from tactful.rules.base import NEVER, Context, Rule
+from tests.engine_cases import (
+    Scenario,
+    cold,
+    policy,
+    read_snapshot,
+    render,
+    scenarios,
+)
+
+SNAPSHOT_HELP = (
+    "a decision differs from the stored snapshot (tests/snapshots/engine_decisions.jsonl.gz). "
+    "If semantics changed on purpose, rewrite it: .venv/bin/python -m tests.engine_cases --write"
+)
+
+
+def _expected() -> dict[tuple[int, int], dict[str, Any]]:
+    out = {}
+    for line in read_snapshot():
+        item = json.loads(line)
+        out[tuple(item.pop("case"))] = item
+    return out
+
+
+EXPECTED = _expected()
+SCENARIOS = list(scenarios())
+
+
+def _compare(sc: Scenario, i: int, got: dict[str, Any]) -> None:
+    want = EXPECTED[(sc.index, i)]
+    assert got == want, f"scenario {sc.index} step {i} ({sc.policy}): {SNAPSHOT_HELP}"
+
+
+def test_the_snapshot_covers_every_scenario() -> None:
+    assert len(EXPECTED) == sum(len(sc.steps) for sc in SCENARIOS)
+    verdicts = {v["verdict"] for v in EXPECTED.values()}
+    assert verdicts == {"allow", "defer", "deny"}
+
+
+@pytest.mark.parametrize("part", range(4))
+def test_fresh_states_decide_as_before(part: int) -> None:
+    for sc in SCENARIOS[part::4]:
+        for i, got in enumerate(cold(sc)):
+            _compare(sc, i, got)
+
+
+@pytest.mark.parametrize("part", range(4))
+def test_a_reused_state_decides_as_before_while_the_clock_moves(part: int) -> None:
+    for sc in SCENARIOS[part::4]:
+        state = sc.state()
+        pol = policy(sc.policy)
+        for i, step in enumerate(sc.steps):
+            # The first time every rule is asked; the second, memoised thresholds answer.
+            _compare(sc, i, render(decide(state, step.proposal, pol, step.now)))
+            _compare(sc, i, render(decide(state, step.proposal, pol, step.now)))
+
+
+def test_copies_decide_as_before_and_as_their_original() -> None:
+    for sc in SCENARIOS[::3]:
+        original = sc.state()
+        pol = policy(sc.policy)
+        for i, step in enumerate(sc.steps):
+            copy = original.copy()  # shares the original's memo
+            first = render(decide(copy, step.proposal, pol, step.now))
+            _compare(sc, i, first)
+            _compare(sc, i, render(decide(original, step.proposal, pol, step.now)))
+
+
+def _hold(sc: Scenario, n: int, rng: random.Random) -> Contact:
+    step = rng.choice(sc.steps)
+    at = step.now - timedelta(minutes=rng.choice((0, 1, 20)))
+    return Contact.from_proposal(
+        f"hold-{n}",
+        step.proposal,
+        at,
+        status=ContactStatus.HELD,
+        hold_expires=at + timedelta(minutes=rng.choice((1, 15, 60))),
+    )
+
+
+@pytest.mark.parametrize("part", range(2))
+def test_a_reused_state_follows_its_changes(part: int) -> None:
+    """Holds placed, confirmed, cancelled and answered, events arriving, the profile
+    replaced: each decision after a change equals one on a state built afresh."""
+    rng = random.Random(11 + part)
+    changes = 0
+    for sc in SCENARIOS[part::4]:
+        pol = policy(sc.policy)
+        live = sc.state()
+        events: list[Event] = list(sc.events)
+        contacts: dict[str, Contact] = {c.contact_id: c for c in sc.contacts}
+        profile = sc.profile
+        for i, step in enumerate(sc.steps):
+            roll = rng.random()
+            if roll < 0.35:
+                hold = _hold(sc, i, rng)
+                contacts[hold.contact_id] = hold
+                live.add_contact(hold)
+            elif roll < 0.5 and contacts:
+                c = contacts[rng.choice(sorted(contacts))]
+                changed = replace(
+                    c,
+                    status=rng.choice(list(ContactStatus)),
+                    hold_expires=None,
+                    outcome=rng.choice((None, "answered", "no_answer", "declined")),
+                )
+                contacts[c.contact_id] = changed
+                live.add_contact(changed)
+            elif roll < 0.65:
+                kind = rng.choice(("page_viewed", "contact_replied", "opted_in", "signed_in"))
+                e = Event(sc.profile.customer_id, kind, step.now - timedelta(minutes=2), f"x{i}")
+                events.append(e)
+                live.add_event(e)
+            elif roll < 0.7:
+                profile = replace(profile, timezone="Europe/Paris", country="FR")
+                live.profile = profile
+            else:
+                continue
+            changes += 1
+            fresh = CustomerState(profile, events, contacts.values())
+            want = render(decide(fresh, step.proposal, pol, step.now))
+            got = render(decide(live, step.proposal, pol, step.now))
+            assert got == want, f"scenario {sc.index} step {i} after a change"
+    assert changes > 100
+
+
+def test_the_engine_runs_exactly_the_rules_that_apply() -> None:
+    for sc in SCENARIOS[::2]:
+        pol = policy(sc.policy)
+        state = sc.state()
+        for step in sc.steps:
+            p = step.proposal
+            ctx = Context(state, p, pol, step.now.timestamp())
+            plan = pol.plan(
+                ctx.channel, ctx.purpose, p.source, p.campaign, ctx.trigger_event, ctx.flags
+            )
+            for prepared in (steps(plan, ctx), steps(plan, ctx)):  # asking, then memoised
+                rules = prepared.requested if ctx.requested else prepared.unrequested
+                _same_rules(pol.rules, ctx, rules)
+
+
+def _same_rules(all_rules: tuple[Rule, ...], ctx: Context, rules: Rules) -> None:
+    applying = [r for r in all_rules if r.applies(ctx)]
+    deciding = [s[0].id for s in rules.deciding]
+    assert deciding == [r.id for r in applying if r.effective_mode != "flag"]
+    assert [s[0].id for s in rules.flagging] == [
+        r.id for r in applying if r.effective_mode == "flag"
+    ]
+    assert [s[0].id for s in rules.searching] == [
+        s[0].id for s in rules.deciding if not s[0].timeless
+    ]
+
+
+#: The policies' windows and gaps: instants this far from a ledger item are where rule
+#: answers change.
+SPANS = (0.0, 1800.0, 3600.0, 20 * 3600.0, 86400.0, 48 * 3600.0, 7 * 86400.0, 14 * 86400.0)
+
+
+def _probes(
+    rng: random.Random, state: CustomerState, now: float, since: float, until: float
+) -> list[float]:
+    """Instants to compare a threshold with `check` at: its edges, around ledger items
+    (contacts and events dated after `now` are where a wrong `since` would show), and a
+    few at random, from `since` on (or a few days before `now` when it has none)."""
+    lo = since if since > -math.inf else now - 3 * 86400.0
+    out = [lo, lo + 0.25, lo + 61.0, now, now + 3600.0, now + 86400.0, now + 9 * 86400.0]
+    if lo < until < NEVER:
+        out += [until, math.nextafter(until, -math.inf), math.nextafter(until, math.inf)]
+        out += [until - 1.0, until + 1.0, (lo + until) / 2]
+    items = [c.ts for c in state.contacts] + [e.ts for e in state.events]
+    for ts in rng.sample(items, min(6, len(items))):
+        span = rng.choice(SPANS)
+        out += [ts + span, math.nextafter(ts + span, -math.inf), ts - span]
+    out += [lo + rng.uniform(0, 20 * 86400.0) for _ in range(4)]
+    return [t for t in out if t >= lo]
+
+
+@pytest.mark.parametrize("part", range(4))
+def test_every_threshold_agrees_with_its_rule(part: int) -> None:
+    """Where the engine compares with a threshold instead of asking `check`, the answer
+    is the same: for every decision it may serve (any `now` in the same hold epoch, with
+    t = now, past `since`), at the edges, just before and after them, around the ledger's
+    items."""
+    rng = random.Random(part)
+    used = 0
+    for sc in SCENARIOS[part::4]:
+        pol = policy(sc.policy)
+        state = sc.state()
+        for step in sc.steps:
+            p = step.proposal
+            ctx = Context(state, p, pol, step.now.timestamp())
+            plan = pol.plan(
+                ctx.channel, ctx.purpose, p.source, p.campaign, ctx.trigger_event, ctx.flags
+            )
+            prepared = build_steps(plan, ctx, thresholds=True)
+            rules = prepared.requested if ctx.requested else prepared.unrequested
+            for rule, check, since, until in rules.deciding + rules.flagging:
+                if (since, until) == ASK:
+                    continue
+                for t in _probes(rng, state, ctx.now, since, until):
+                    later = Context(state, p, pol, t)  # a decision at now = t
+                    if later.epoch != ctx.epoch or later.requested != ctx.requested:
+                        continue  # the memo would not serve it
+                    used += 1
+                    want = check(later, t)
+                    got = until if t < until else t
+                    assert got == want, f"{rule.id} at {t!r}: threshold {until!r}, check {want!r}"
+    assert used > 2_500
+
+
+def test_decisions_are_the_same_objects_of_data_however_often_asked() -> None:
+    """A memoised reason is the same value as one made afresh (and a deny stays a deny)."""
+    for sc in SCENARIOS[::5]:
+        pol = policy(sc.policy)
+        state = sc.state()
+        step = sc.steps[0]
+        first = decide(state, step.proposal, pol, step.now)
+        for _ in range(3):
+            again = decide(state, step.proposal, pol, step.now)
+            assert again == first
+            assert (again.verdict is Verdict.DENY) == (first.verdict is Verdict.DENY)
