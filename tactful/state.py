@@ -292,6 +292,13 @@ class CustomerState:
         other.memo = self.memo
         return other
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A pickled state (for another process) leaves its memo behind: it holds markers
+        # compared by identity, and every fact in it is rebuilt on demand.
+        fields = self.__dict__.copy()
+        fields["memo"] = {}
+        return fields
+
     def forget(self) -> None:
         """Drop every memoised fact (they are rebuilt on demand): for tests and benchmarks
         that compare a warm state with a cold one."""

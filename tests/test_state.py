@@ -271,6 +271,48 @@ def test_copy_is_independent() -> None:
     assert other.derived.optouts != {} and len(other.contacts) == 2
 
 
+# -- memoised facts ------------------------------------------------------------------------
+
+
+def test_hold_epoch_counts_the_hold_expiries_passed() -> None:
+    st = state(
+        contact("email", "marketing", T, status=ContactStatus.HELD, hold_expires=T + HOUR),
+        contact("sms", "marketing", T, status=ContactStatus.HELD, hold_expires=T + 2 * HOUR),
+        contact("call", "sales", T, status=ContactStatus.HELD, hold_expires=T + HOUR),
+        contact("push", "marketing", T),
+    )
+    epochs = [st.hold_epoch(ts(at)) for at in (T, T + HOUR - SECOND, T + HOUR, T + 3 * HOUR)]
+    assert epochs == [0, 0, 1, 2]  # which contacts count changes only at an expiry
+    assert state(contact("push", "marketing", T)).hold_epoch(ts(T + DAY)) == 0
+
+
+def test_a_copy_shares_memoised_facts_until_either_changes() -> None:
+    st = state(contact("email", "marketing", T))
+    st.memo["fact"] = 1
+    other = st.copy()
+    assert other.memo is st.memo
+    other.add_contact(Contact("k2", "c", "email", "marketing", T + HOUR))
+    assert other.memo == {} and st.memo == {"fact": 1}  # replaced, not cleared
+    st.add_event(ev("page_viewed", T))
+    assert st.memo == {}
+
+
+def test_a_new_profile_forgets_memoised_facts() -> None:
+    st = state()
+    st.memo["zones"] = "stale"
+    st.profile = CustomerProfile("c", timezone="Europe/Paris")
+    assert st.memo == {}
+
+
+def test_a_pickled_state_leaves_its_memo_behind() -> None:
+    import pickle
+
+    st = state(ev("page_viewed", T), contact("email", "marketing", T))
+    st.memo["fact"] = object()
+    back = pickle.loads(pickle.dumps(st))
+    assert back.memo == {} and len(back.contacts) == 1 and back.derived.activity == [ts(T)]
+
+
 def test_events_keep_their_properties() -> None:
     e = Event("c", "page_viewed", T, "p1", {"url": "/pricing"})
     st = CustomerState(CustomerProfile("c"), [e])
