@@ -289,3 +289,27 @@ class Decision:
             "flags": [r.as_dict() for r in self.flags],
             "policy": {"name": self.policy.name, "version": self.policy.version},
         }
+
+
+_OUTCOME_SIGNALS = {
+    Outcome.UNSUBSCRIBED: EventKind.UNSUBSCRIBED,
+    Outcome.COMPLAINED: EventKind.COMPLAINED,
+    Outcome.DECLINED: EventKind.OFFER_DECLINED,
+}
+
+
+def outcome_signal(contact: Contact, outcome: str, at: datetime) -> Event | None:
+    """The customer signal an outcome also is: an unsubscribe or complaint through a contact
+    stops that channel (for that purpose), a decline is a declined offer. One definition for
+    the service and the replay, so both fold the same ledger."""
+    kind = _OUTCOME_SIGNALS.get(Outcome(outcome))
+    if kind is None:
+        return None
+    props: dict[str, str] = {"channel": contact.channel, "decision_id": contact.contact_id}
+    if kind is EventKind.UNSUBSCRIBED and contact.purpose != "transactional":
+        props["purpose"] = contact.purpose
+    if kind is EventKind.OFFER_DECLINED:
+        props = {"offer": contact.offer} if contact.offer else {}
+    return Event(
+        contact.customer_id, kind, at, event_id=f"outcome:{contact.contact_id}", properties=props
+    )

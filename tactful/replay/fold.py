@@ -26,9 +26,8 @@ from tactful.model import (
     CustomerProfile,
     Decision,
     Event,
-    EventKind,
-    Outcome,
     Verdict,
+    outcome_signal,
 )
 from tactful.policy.document import Policy
 from tactful.rules.pressure import PressureRule
@@ -75,28 +74,9 @@ class ReplayVerdict:
 
 
 def outcome_event(contact: Contact, outcome: str) -> Event | None:
-    """The signal an outcome also is, exactly as the service records it
-    (`Runtime.record_outcome`): an unsubscribe or complaint stops that channel, a decline
-    is a declined offer. The differential test holds the two to the same answer."""
-    kind = {
-        Outcome.UNSUBSCRIBED: EventKind.UNSUBSCRIBED,
-        Outcome.COMPLAINED: EventKind.COMPLAINED,
-        Outcome.DECLINED: EventKind.OFFER_DECLINED,
-    }.get(Outcome(outcome))
-    if kind is None:
-        return None
-    props: dict[str, str] = {"channel": contact.channel, "decision_id": contact.contact_id}
-    if kind is EventKind.UNSUBSCRIBED and contact.purpose != "transactional":
-        props["purpose"] = contact.purpose
-    if kind is EventKind.OFFER_DECLINED:
-        props = {"offer": contact.offer} if contact.offer else {}
-    return Event(
-        contact.customer_id,
-        kind,
-        contact.at,
-        event_id=f"outcome:{contact.contact_id}",
-        properties=props,
-    )
+    """The signal an outcome also is, timed at the contact (the service times it on
+    arrival): the same definition as the service's, `tactful.model.outcome_signal`."""
+    return outcome_signal(contact, outcome, contact.at)
 
 
 class PressureGauge:

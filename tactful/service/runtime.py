@@ -20,12 +20,11 @@ from tactful.model import (
     Contact,
     ContactProposal,
     Decision,
-    Event,
-    EventKind,
     Outcome,
     PolicyRef,
     Reason,
     Verdict,
+    outcome_signal,
 )
 from tactful.policy.document import Policy, read_policy
 from tactful.service.config import Settings
@@ -130,21 +129,9 @@ class Runtime:
         that stops that channel (for that purpose) at once."""
         now = self.clock()
         contact = self.store.record_outcome(decision_id, outcome.value, now=now)
-        kind = {
-            Outcome.UNSUBSCRIBED: EventKind.UNSUBSCRIBED,
-            Outcome.COMPLAINED: EventKind.COMPLAINED,
-            Outcome.DECLINED: EventKind.OFFER_DECLINED,
-        }.get(outcome)
-        if kind is not None:
-            props: dict[str, str] = {"channel": contact.channel, "decision_id": decision_id}
-            if kind is EventKind.UNSUBSCRIBED and contact.purpose != "transactional":
-                props["purpose"] = contact.purpose
-            if kind is EventKind.OFFER_DECLINED:
-                props = {"offer": contact.offer} if contact.offer else {}
-            event = Event(
-                contact.customer_id, kind, now, event_id=f"outcome:{decision_id}", properties=props
-            )
-            self.store.add_events([event], received_at=now)
+        signal = outcome_signal(contact, outcome.value, now)
+        if signal is not None:
+            self.store.add_events([signal], received_at=now)
         return contact
 
     def unavailable_decision(self, proposal: ContactProposal) -> Decision | None:
