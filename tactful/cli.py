@@ -74,6 +74,13 @@ def serve(
         ),
     ] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    worker: Annotated[
+        bool,
+        typer.Option(
+            help="Run the deferred-delivery loops (queue releases, call-back reminders, "
+            "webhook deliveries) in each process; --no-worker leaves them to `tactful worker`."
+        ),
+    ] = True,
 ) -> None:
     """Run the HTTP service (OpenAPI docs at /docs)."""
     import os
@@ -101,6 +108,7 @@ def serve(
     os.environ["TACTFUL_PORT"] = str(port)
     # A long-running service: keep the collector's full passes short (see service/heap.py).
     os.environ.setdefault("TACTFUL_GC_FREEZE_SECONDS", "1")
+    os.environ["TACTFUL_WORKER"] = "1" if worker else "0"
     out.print(f"tactful on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     uvicorn.run(
         "tactful.service.asgi:app",
@@ -110,6 +118,51 @@ def serve(
         log_level=log_level,
         access_log=False,
     )
+
+
+@app.command("worker")
+def worker_command(
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    policy: Annotated[
+        str, typer.Option(help="Policy to start with when the store has none: pack or file.")
+    ] = "courtesy",
+    once: Annotated[
+        bool, typer.Option(help="Work until nothing is due, then exit (else run until stopped).")
+    ] = False,
+    name: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="This worker's name in claims and delivery attempts."),
+    ] = None,
+) -> None:
+    """Run the deferred-delivery loops alone: release queued proposals, fire call-back
+    reminders, deliver webhooks. Run several at once for larger deployments (settings:
+    TACTFUL_WORKER_* environment variables)."""
+    import signal
+    import threading
+
+    from tactful.service.config import Settings
+    from tactful.service.runtime import Runtime
+    from tactful.worker import Worker
+
+    store = _open(database_url)
+    try:
+        settings = Settings(database_url=database_url, policy=policy)
+        runtime = Runtime(settings, store)
+        w = Worker(runtime, name=name, follow_policy=True)
+        if once:
+            t = w.run_until_idle()
+            out.print(
+                f"released {t.released}, deferred {t.deferred}, dropped {t.dropped}, "
+                f"reminders fired {t.fired}, delivered {t.delivered}, failed {t.failed}"
+            )
+            return
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        err.print(f"tactful worker {w.name} on {database_url}")
+        w.run(stop)
+    finally:
+        store.close()
 
 
 # -- keys ----------------------------------------------------------------------------------
@@ -488,7 +541,7 @@ def replay(
             f"{out_dir / 'bad-rows.csv'}; --strict stops at them):"
         )
         for b in log.bad_rows[:10]:
-            err.print(f"  {b}", highlight=False)
+            err.print(f"  {b}", highlight=False, soft_wrap=True)
         if len(log.bad_rows) > 10:
             err.print(f"  ... and {len(log.bad_rows) - 10:,} more")
     table = Table("policy", "contacts", "allowed", "deferred", "denied")
@@ -504,6 +557,169 @@ def replay(
     out.print(table)
     for name, path in result.files.items():
         out.print(f"  {name}: {path}")
+
+
+# -- audience ------------------------------------------------------------------------------
+
+audience_app = typer.Typer(
+    help="Audiences: check one proposal for many customers.", no_args_is_help=True
+)
+app.add_typer(audience_app, name="audience")
+
+
+def _audience_ids(path: Path) -> list[str]:
+    """Ids from a file: one per line, or a CSV with a `customer_id` column."""
+    from tactful.audience.ids import IdsFileError, read_ids
+
+    try:
+        return read_ids(path)
+    except IdsFileError as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@audience_app.command("check")
+def audience_check(
+    ids_file: Annotated[
+        Path, typer.Argument(help="Customer ids, one per line (or CSV with customer_id).")
+    ],
+    channel: Annotated[str, typer.Option(help="email, sms, call, push, ...")],
+    purpose: Annotated[str, typer.Option(help="marketing, sales, service, ...")],
+    campaign: Annotated[Optional[str], typer.Option()] = None,  # noqa: UP045
+    source: Annotated[Optional[str], typer.Option(help="Team or rep.")] = None,  # noqa: UP045
+    offer: Annotated[Optional[str], typer.Option()] = None,  # noqa: UP045
+    at: Annotated[
+        Optional[str], typer.Option(help="When it would be sent (ISO 8601).")  # noqa: UP045
+    ] = None,
+    hold: Annotated[
+        bool, typer.Option(help="Hold every allowed customer, as single decisions would.")
+    ] = False,
+    out_file: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--out", help="Write per-customer lines: .csv or .ndjson."),
+    ] = None,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    policy: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Check under this pack or file instead of the store's active policy."),
+    ] = None,
+) -> None:
+    """Who may receive this now, who later (and when), who never, and why."""
+    import csv
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from tactful.durations import parse_datetime
+    from tactful.model import ContactProposal, Decision, Verdict
+    from tactful.service.config import Settings
+    from tactful.service.identity import address_check
+    from tactful.service.runtime import ERASED, Runtime
+    from tactful.state import CustomerState
+    from tactful.store.audience import Summary, check_store
+
+    if not ids_file.is_file():
+        err.print(f"[red]{ids_file}: no such file[/red]")
+        raise typer.Exit(2)
+    if out_file is not None and out_file.suffix not in (".csv", ".ndjson", ".jsonl"):
+        err.print("[red]--out: name a .csv or .ndjson file[/red]")
+        raise typer.Exit(2)
+    try:
+        when = parse_datetime(at) if at else None
+    except ValueError as exc:
+        err.print(f"[red]--at: {exc}[/red]")
+        raise typer.Exit(2) from None
+    ids = _audience_ids(ids_file)
+    template = ContactProposal(
+        "",
+        channel,
+        purpose,
+        at=when,
+        offer=offer,
+        campaign=campaign,
+        source=source,
+    )
+    store = _open(database_url)
+    summary = Summary()
+    try:
+        runtime = Runtime(Settings(database_url=database_url), store)
+        if policy:
+            runtime.policy = _load_policy(policy)
+        pol = runtime.policy
+
+        def erased(state: CustomerState, p: ContactProposal, now: datetime) -> Decision:
+            return Decision(Verdict.DENY, (ERASED,), pol.ref, max(now, p.at) if p.at else now)
+
+        def held(p: ContactProposal) -> Decision:
+            return runtime.decide(p, hold=True)[0]
+
+        lines = check_store(
+            store,
+            ids,
+            template,
+            pol,
+            runtime.clock,
+            if_suppressed=erased,
+            address_check=address_check,
+            hold=held if hold else None,
+            summary=summary,
+        )
+        sink = out_file.open("w", encoding="utf-8", newline="") if out_file else None
+        writer = None
+        if sink is not None and out_file is not None and out_file.suffix == ".csv":
+            writer = csv.writer(sink)
+            writer.writerow(
+                ["customer_id", "verdict", "not_before", "rules", "reasons", "decision_id"]
+            )
+        started = time.perf_counter()
+        with Progress(
+            TextColumn("checking"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            console=err,
+        ) as progress:
+            task = progress.add_task("check", total=len(ids), rate="")
+            for n, line in enumerate(lines, 1):
+                if writer is not None:
+                    writer.writerow(
+                        [
+                            line.customer_id,
+                            line.verdict.value,
+                            line.not_before.isoformat() if line.not_before else "",
+                            " ".join(r.rule for r in line.reasons),
+                            " | ".join(r.message for r in line.reasons),
+                            line.decision_id or "",
+                        ]
+                    )
+                elif sink is not None:
+                    sink.write(json.dumps(line.as_dict()) + "\n")
+                if n % 2000 == 0 or n == len(ids):
+                    rate = n / max(time.perf_counter() - started, 1e-9)
+                    progress.update(task, completed=n, rate=f"{rate:,.0f} customers/s")
+        if sink is not None:
+            sink.close()
+        elapsed = time.perf_counter() - started
+    finally:
+        store.close()
+    title = f"{len(ids):,} customers, {channel} {purpose}, policy {pol.name} v{pol.version}"
+    table = Table(title=title)
+    table.add_column("verdict")
+    table.add_column("customers", justify="right")
+    for verdict in ("allow", "defer", "deny"):
+        table.add_row(verdict, f"{summary.counts[verdict]:,}")
+    out.print(table)
+    if summary.by_rule:
+        rules = Table(title="held back by rule")
+        rules.add_column("rule")
+        rules.add_column("customers", justify="right")
+        for rule_id, count in summary.by_rule.most_common():
+            rules.add_row(rule_id, f"{count:,}")
+        out.print(rules)
+    paths = ", ".join(f"{k} {v:,}" for k, v in summary.paths.items())
+    out.print(f"{elapsed:.2f} s ({len(ids) / max(elapsed, 1e-9):,.0f} customers/s); {paths}")
+    if out_file is not None:
+        out.print(f"  lines: {out_file}")
 
 
 def main() -> None:

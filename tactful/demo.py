@@ -61,6 +61,10 @@ STORIES = [
 ]
 
 
+def _index(customer_id: str) -> int:
+    return next(i for i, s in enumerate(STORIES) if s.customer_id == customer_id)
+
+
 class _DemoClock:
     def __init__(self, now: datetime) -> None:
         self.now = now
@@ -104,7 +108,9 @@ def _play(cid: str, store: Store, runtime: Runtime, clock: _DemoClock, now: date
             cid,
             timezone="America/Chicago",
             country="US",
-            phones=("+13125550142",),
+            # Each customer a number of their own in the fictional 555-01xx range: an
+            # opt-out follows its phone number to every record holding it.
+            phones=(f"+1312555{100 + _index(cid):04d}",),
             emails=(f"{cid}@example.com",),
         )
     )

@@ -180,6 +180,9 @@ class ContactProposal:
     idempotency_key: str | None = None
     #: Extra keys a policy may count by (e.g. a debt's `account` under Reg F).
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: The phone number (E.164) or email address the contact will use, if named: checked
+    #: against the suppression list by address (see docs/identity.md).
+    to: str | None = None
 
 
 class ContactStatus(enum.StrEnum):

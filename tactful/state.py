@@ -153,6 +153,34 @@ class Derived:
     orders: list[float] = field(default_factory=list)
     engagements: list[float] = field(default_factory=list)
     by_kind: dict[str, list[float]] = field(default_factory=dict)
+    #: Where the fold stands, so a later event can be folded in without starting over:
+    #: sessions by key, and the visit the last activity belonged to.
+    session_keys: dict[str, Session] = field(default_factory=dict)
+    current: Session | None = None
+
+    def clone(self) -> Derived:
+        """A copy that can be folded on without touching this one (sessions included)."""
+        fresh = {id(s): _copy_session(s) for s in self.session_keys.values()}
+        return Derived(
+            optouts=dict(self.optouts),
+            declines=list(self.declines),
+            snooze=self.snooze,
+            callback=self.callback,
+            sessions=[fresh[id(s)] for s in self.sessions],
+            activity=list(self.activity),
+            checkouts=list(self.checkouts),
+            orders=list(self.orders),
+            engagements=list(self.engagements),
+            by_kind={k: list(v) for k, v in self.by_kind.items()},
+            session_keys={k: fresh[id(s)] for k, s in self.session_keys.items()},
+            current=None if self.current is None else fresh[id(self.current)],
+        )
+
+
+def _copy_session(s: Session) -> Session:
+    return Session(
+        s.key, s.start, s.last, s.ended, s.engaged_at, s.chat_dismissed_at, s.checkout_started_at
+    )
 
 
 #: Tie-break for events at the same instant: a visit starts before, and ends after, what
@@ -212,6 +240,8 @@ class CustomerState:
         self.contacts: list[LedgerContact] = []
         self._event_ids: set[str] = set()
         self._derived: Derived | None = None
+        #: Whether `_derived` may be shared with a copy (then it is cloned before a change).
+        self._derived_shared = False
         #: Facts the rules derive from this state, keyed by whatever identifies them (a
         #: rule's token, a hold epoch, ...): valid until the state changes, when it is
         #: replaced by a fresh dict. Read it with `.get`; write through `cached`/`matching`
@@ -249,10 +279,12 @@ class CustomerState:
         le = LedgerEvent(event.at.timestamp(), event.kind, event.event_id, event.properties)
         if not self.events or self.events[-1].ts < le.ts:
             self.events.append(le)
+            self._fold_last(le)
         else:
-            # Events at the same instant fold in a fixed order, not in arrival order.
+            # Events at the same instant fold in a fixed order, not in arrival order; an
+            # event before others changes what follows it: fold again when asked.
             bisect.insort_right(self.events, le, key=_event_order)
-        self._derived = None
+            self._derived = None
         self.memo = {}
         return True
 
@@ -260,14 +292,20 @@ class CustomerState:
         """Add a contact, or replace the one with the same id (status or outcome changed)."""
         lc = LedgerContact.of(contact)
         engaged = lc.outcome in ENGAGED_OUTCOMES
+        replaced = False
         for i, existing in enumerate(self.contacts):
             if existing.contact_id == lc.contact_id:
+                replaced = True
                 engaged = engaged or existing.outcome in ENGAGED_OUTCOMES
                 del self.contacts[i]
                 break
         if engaged:
             # Answered or replied contacts are engagement, which `derived` folds in.
-            self._derived = None
+            d = None if replaced else self._own_derived()
+            if d is None:
+                self._derived = None
+            else:
+                bisect.insort(d.engagements, lc.ts)
         if not self.contacts or self.contacts[-1].ts < lc.ts:
             self.contacts.append(lc)
         else:
@@ -289,6 +327,7 @@ class CustomerState:
         other.contacts = list(self.contacts)
         other._event_ids = set(self._event_ids)
         other._derived = self._derived
+        other._derived_shared = self._derived_shared = True
         other.memo = self.memo
         return other
 
@@ -303,6 +342,7 @@ class CustomerState:
         """Drop every memoised fact (they are rebuilt on demand): for tests and benchmarks
         that compare a warm state with a cold one."""
         self._derived = None
+        self._derived_shared = False
         self.memo = {}
 
     # -- derived facts -------------------------------------------------------------------
@@ -311,67 +351,93 @@ class CustomerState:
     def derived(self) -> Derived:
         if self._derived is None:
             self._derived = self._derive()
+            self._derived_shared = False
         return self._derived
 
     def _derive(self) -> Derived:
         d = Derived()
-        by_key: dict[str, Session] = {}
-        current: Session | None = None
         for e in self.events:
-            kind, ts, props = e.kind, e.ts, e.properties
-            d.by_kind.setdefault(kind, []).append(ts)
-            if kind in ACTIVITY_EVENTS or kind == EventKind.SESSION_ENDED:
-                current = self._sessionize(d, by_key, current, e)
-            if kind in ACTIVITY_EVENTS:
-                d.activity.append(ts)
-            if kind in ENGAGEMENT_EVENTS:
-                d.engagements.append(ts)
-            if kind == EventKind.CHECKOUT_STARTED:
-                d.checkouts.append(ts)
-            elif kind == EventKind.ORDER_COMPLETED:
-                d.orders.append(ts)
-            elif kind in (EventKind.OPTED_OUT, EventKind.UNSUBSCRIBED, EventKind.COMPLAINED):
-                scope = _scope_of(props)
-                if kind == EventKind.COMPLAINED and scope == (None, None):
-                    # A spam complaint stops marketing on the channel it came from.
-                    scope = (scope[0] or "email", "marketing")
-                if kind == EventKind.OPTED_OUT:
-                    scope = (None, None) if not props.get("channel") else scope
-                d.optouts[scope] = (ts, kind)
-            elif kind in (EventKind.OPTED_IN, EventKind.SUBSCRIBED):
-                scope = _scope_of(props)
-                if scope == (None, None):
-                    # Opting in again, without naming a scope, lifts every earlier opt-out.
-                    d.optouts.clear()
-                else:
-                    d.optouts.pop(scope, None)
-            elif kind in (EventKind.OFFER_DECLINED, EventKind.NOT_INTERESTED):
-                offer = props.get("offer")
-                d.declines.append((ts, str(offer) if offer else None))
-            elif kind == EventKind.SNOOZE_REQUESTED:
-                until = _snooze_until(ts, props)
-                d.snooze = (ts, until) if until is not None else None
-            elif kind == EventKind.CALLBACK_REQUESTED:
-                when = props.get("at") or props.get("callback_at")
-                if when:
-                    channel = props.get("channel")
-                    d.callback = (
-                        ts,
-                        parse_datetime(when).timestamp(),
-                        str(channel) if channel else None,
-                    )
-                elif props.get("cancelled"):
-                    d.callback = None
+            self._fold(d, e)
+        d.sessions = sorted(d.session_keys.values(), key=lambda s: s.start)
         # Contacts that got an answer or a reply are engagement too.
         for c in self.contacts:
             if c.outcome in ENGAGED_OUTCOMES:
                 bisect.insort(d.engagements, c.ts)
-        d.sessions = sorted(by_key.values(), key=lambda s: s.start)
         return d
+
+    def _own_derived(self) -> Derived | None:
+        """The derived facts, ready to be folded on (a copy if another state shares them),
+        or None when they are not built yet."""
+        d = self._derived
+        if d is not None and self._derived_shared:
+            d = self._derived = d.clone()
+            self._derived_shared = False
+        return d
+
+    def _fold_last(self, e: LedgerEvent) -> None:
+        """Fold `e`, later than every other event, into the derived facts if they are
+        built: the same facts a full fold gives, in time proportional to one event."""
+        d = self._own_derived()
+        if d is None:
+            return
+        sessions = len(d.session_keys)
+        self._fold(d, e)
+        if len(d.session_keys) != sessions:
+            # A new visit starts at `e`, after every other one began.
+            d.sessions.append(next(reversed(d.session_keys.values())))
+
+    @classmethod
+    def _fold(cls, d: Derived, e: LedgerEvent) -> None:
+        """Fold one event into `d`; events must come in ledger order."""
+        kind, ts, props = e.kind, e.ts, e.properties
+        d.by_kind.setdefault(kind, []).append(ts)
+        if kind in ACTIVITY_EVENTS or kind == EventKind.SESSION_ENDED:
+            d.current = cls._sessionize(d.session_keys, d.current, e)
+        if kind in ACTIVITY_EVENTS:
+            d.activity.append(ts)
+        if kind in ENGAGEMENT_EVENTS:
+            # Engaged contacts are in the list too, possibly later than this event.
+            bisect.insort(d.engagements, ts)
+        if kind == EventKind.CHECKOUT_STARTED:
+            d.checkouts.append(ts)
+        elif kind == EventKind.ORDER_COMPLETED:
+            d.orders.append(ts)
+        elif kind in (EventKind.OPTED_OUT, EventKind.UNSUBSCRIBED, EventKind.COMPLAINED):
+            scope = _scope_of(props)
+            if kind == EventKind.COMPLAINED and scope == (None, None):
+                # A spam complaint stops marketing on the channel it came from.
+                scope = (scope[0] or "email", "marketing")
+            if kind == EventKind.OPTED_OUT:
+                scope = (None, None) if not props.get("channel") else scope
+            d.optouts[scope] = (ts, kind)
+        elif kind in (EventKind.OPTED_IN, EventKind.SUBSCRIBED):
+            scope = _scope_of(props)
+            if scope == (None, None):
+                # Opting in again, without naming a scope, lifts every earlier opt-out.
+                d.optouts.clear()
+            else:
+                d.optouts.pop(scope, None)
+        elif kind in (EventKind.OFFER_DECLINED, EventKind.NOT_INTERESTED):
+            offer = props.get("offer")
+            d.declines.append((ts, str(offer) if offer else None))
+        elif kind == EventKind.SNOOZE_REQUESTED:
+            until = _snooze_until(ts, props)
+            d.snooze = (ts, until) if until is not None else None
+        elif kind == EventKind.CALLBACK_REQUESTED:
+            when = props.get("at") or props.get("callback_at")
+            if when:
+                channel = props.get("channel")
+                d.callback = (
+                    ts,
+                    parse_datetime(when).timestamp(),
+                    str(channel) if channel else None,
+                )
+            elif props.get("cancelled"):
+                d.callback = None
 
     @staticmethod
     def _sessionize(
-        d: Derived, by_key: dict[str, Session], current: Session | None, e: LedgerEvent
+        by_key: dict[str, Session], current: Session | None, e: LedgerEvent
     ) -> Session | None:
         sid = e.properties.get("session_id")
         if sid is not None:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import bisect
+import copy
 import os
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -36,7 +37,7 @@ from tactful.engine import decide
 from tactful.rules.base import contact_key
 from tactful.rules.cap import CapRule
 from tactful.rules.gap import GapRule
-from tactful.state import LedgerContact
+from tactful.state import Derived, LedgerContact
 from tests.conftest import CHICAGO, Clock
 
 COURTESY = Policy.load("courtesy")
@@ -356,3 +357,47 @@ def test_decisions_do_not_depend_on_arrival_order(
     assert _summary(decide(plain, proposal, COURTESY, NOW)) == _summary(
         decide(shuffled, proposal, COURTESY, NOW)
     )
+
+
+# -- the incremental fold ---------------------------------------------------------------------
+
+
+def _refolded(state: CustomerState) -> Derived:
+    fresh = CustomerState(state.profile)
+    fresh.events, fresh.contacts = list(state.events), list(state.contacts)
+    return fresh.derived
+
+
+@given(
+    items=st.lists(
+        st.tuples(
+            st.one_of(events(), contacts()),
+            st.integers(0, 3),  # contact id: a few, so contacts get replaced too
+            st.booleans(),  # look at the facts after this item
+            st.booleans(),  # fork: go on with a copy taken before this item
+        ),
+        max_size=40,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_folding_as_the_ledger_grows_gives_the_facts_of_a_fresh_fold(
+    items: list[tuple[Event | Contact, int, bool, bool]],
+) -> None:
+    """Derived facts kept up item by item (events in and out of order, contacts new and
+    replaced, on copies sharing facts with the state they came from) equal a full fold of
+    the same ledger, and a change to a copy never leaks into its original."""
+    live = CustomerState(CustomerProfile("ann", timezone="America/Chicago"))
+    for item, cid, look, fork in items:
+        original = live
+        snapshot = copy.deepcopy(original.derived) if fork else None
+        target = original.copy() if fork else original
+        if isinstance(item, Event):
+            target.add_event(item)
+        else:
+            target.add_contact(replace(item, contact_id=f"k{cid}"))
+        if look:
+            assert target.derived == _refolded(target)
+        if snapshot is not None:
+            assert original.derived == snapshot
+        live = target
+    assert live.derived == _refolded(live)

@@ -10,6 +10,8 @@ A bad payload raises, or for batches reports, an `IngestError` naming the field.
 
 from __future__ import annotations
 
+from tactful.addresses import email_or_none as normalize_email
+from tactful.addresses import phone_or_none as normalize_phone
 from tactful.ingest.errors import IngestError
 from tactful.ingest.segment import (
     MAX_BATCH_BYTES,
@@ -20,8 +22,6 @@ from tactful.ingest.segment import (
     SegmentMessage,
     check_size,
     event_kind,
-    normalize_email,
-    normalize_phone,
     translate_batch,
     translate_message,
 )

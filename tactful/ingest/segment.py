@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
+from tactful.addresses import email_or_none, phone_or_none
 from tactful.durations import parse_datetime, parse_duration
 from tactful.ingest.errors import IngestError, json_size, parse_json
 from tactful.model import CHANNELS, PURPOSES, CustomerProfile, Event, EventKind, utc
@@ -619,7 +620,7 @@ def _profile_patch(
         ("context.traits.phone", context_traits.get("phone")),
     ):
         if value is not None:
-            phone = normalize_phone(value, country)
+            phone = phone_or_none(value, country)
             if phone is None:
                 warnings.append(f"{prefix}{field}: not a phone number: {value!r}; ignored")
             elif phone not in phones:
@@ -631,7 +632,7 @@ def _profile_patch(
         ("context.traits.email", context_traits.get("email")),
     ):
         if value is not None:
-            email = normalize_email(value)
+            email = email_or_none(value)
             if email is None:
                 warnings.append(f"{prefix}{field}: not an email address: {value!r}; ignored")
             elif email not in emails:
@@ -683,34 +684,6 @@ def _country(value: Any, field: str, warnings: list[str]) -> str | None:
             return code
     warnings.append(f"{field}: not a country (ISO 3166 code or English name): {value!r}; ignored")
     return None
-
-
-def normalize_phone(value: Any, region: str | None = None) -> str | None:
-    """`value` in E.164 (`+13125550142`), reading national numbers in `region`; None if
-    it is not a possible phone number."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        number = phonenumbers.parse(value.strip(), region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    formatted: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return formatted
-
-
-def normalize_email(value: Any) -> str | None:
-    """The address lower-cased and stripped; None if it does not look like one."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip().lower()
-    local, at, domain = text.rpartition("@")
-    if not at or not local or not domain or " " in text or "." not in domain:
-        return None
-    return text
 
 
 def _union(first: Sequence[str], second: Sequence[str]) -> tuple[str, ...]:

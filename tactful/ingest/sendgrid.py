@@ -38,8 +38,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from tactful.addresses import email_or_none
 from tactful.ingest.errors import IngestError, parse_json
-from tactful.ingest.segment import normalize_email
 from tactful.model import Event, EventKind, Outcome, utc
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ def _translate(
     at = min(_unix_time(item.get("timestamp"), fail), received_at)
 
     raw_email = item.get("email")
-    email = normalize_email(raw_email) if raw_email is not None else None
+    email = email_or_none(raw_email) if raw_email is not None else None
     if raw_email is not None and email is None:
         raise fail("email", f"not an email address: {raw_email!r}")
     custom = _custom_args(item)

@@ -33,8 +33,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from tactful.addresses import phone_or_none
 from tactful.ingest.errors import IngestError
-from tactful.ingest.segment import normalize_phone
 from tactful.model import Event, EventKind, utc
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -119,7 +119,7 @@ def translate_twilio_inbound(
         elif scheme.lower() != "rcs":  # Twilio unifies RCS and SMS opt-outs
             raise IngestError("From", f"not a phone number: {sender!r}")
         sender = address
-    phone = normalize_phone(sender, default_region)
+    phone = phone_or_none(sender, default_region)
     if phone is None:
         raise IngestError("From", f"not a phone number: {sender!r}")
     sid = _field(params, "MessageSid") or _field(params, "SmsSid")
@@ -128,7 +128,7 @@ def translate_twilio_inbound(
     raw_to = _field(params, "To")
     to = None
     if raw_to:
-        to = normalize_phone(raw_to.partition(":")[2] or raw_to, default_region) or raw_to
+        to = phone_or_none(raw_to.partition(":")[2] or raw_to, default_region) or raw_to
     body = _field(params, "Body") or ""
     word = keyword(body)
 

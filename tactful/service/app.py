@@ -11,23 +11,27 @@ from fastapi import FastAPI
 from tactful import __version__
 from tactful.service import errors
 from tactful.service.config import Settings
+from tactful.service.fastpath import DecideFastPath
 from tactful.service.heap import keep_heap_frozen
 from tactful.service.routes import (
+    audiences,
     audit,
     customers,
     decisions,
     events,
     health,
     policy,
+    queue,
     segment,
     unsubscribe,
     webhooks,
+    webhooks_out,
 )
 from tactful.service.runtime import Clock, Runtime, system_clock
 from tactful.service.schemas import ErrorOut
 from tactful.store import open_store
 from tactful.store.base import Store
-from tactful.web import dashboard, preferences
+from tactful.web import dashboard, deliveries, preferences
 
 DESCRIPTION = """
 Ask before you reach out. `POST /v1/decisions` answers **allow**, **defer** (with
@@ -58,7 +62,14 @@ def create_app(
             if store is not None
             else open_store(settings.database_url, state_cache=settings.state_cache_size)
         )
-        app.state.runtime = Runtime(settings, the_store, clock=clock)
+        app.state.runtime = runtime = Runtime(settings, the_store, clock=clock)
+        # Deferred delivery (tactful/worker.py): `tactful serve` runs it unless --no-worker.
+        worker = None
+        if settings.worker:
+            from tactful.worker import Worker
+
+            worker = Worker(runtime)
+            worker.start()
         heap = None
         if settings.gc_freeze_seconds > 0:
             heap = asyncio.create_task(keep_heap_frozen(settings.gc_freeze_seconds))
@@ -67,6 +78,8 @@ def create_app(
         finally:
             if heap is not None:
                 heap.cancel()
+            if worker is not None:
+                await asyncio.to_thread(worker.stop)
             if own:
                 the_store.close()
 
@@ -81,8 +94,12 @@ def create_app(
         },
     )
     errors.install(app)
+    if settings.decide_fast_path:
+        # The decide call skips FastAPI's routing and dependencies (see service/fastpath.py).
+        app.add_middleware(DecideFastPath)
     for module in (
         decisions,
+        audiences,
         events,
         segment,
         webhooks,
@@ -91,8 +108,11 @@ def create_app(
         audit,
         health,
         unsubscribe,
+        queue,
+        webhooks_out,
         preferences,
         dashboard,
+        deliveries,
     ):
         app.include_router(module.router)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -38,6 +39,12 @@ class Settings(BaseSettings):
         description="When the store is unreachable, non-transactional decisions fail closed "
         "(503); transactional ones follow this setting.",
     )
+    audience_dir: Path | None = Field(
+        default=None,
+        description="A directory of audience files (ids one per line, or CSV with "
+        "customer_id) that `POST /v1/audiences/check` may name as `file`; unset, file "
+        "references are refused and ids must be sent in the request.",
+    )
     state_cache_size: int = Field(
         default=20_000,
         ge=0,
@@ -58,6 +65,12 @@ class Settings(BaseSettings):
         description="Worker threads per process that run the store work of decisions; 0 runs "
         "it on the event loop (fastest when the store answers in well under a millisecond).",
     )
+    decide_fast_path: bool = Field(
+        default=True,
+        description="Answer a valid, authorised `POST /v1/decisions` without FastAPI's routing "
+        "and dependencies (service/fastpath.py; same answer, about a third less CPU); "
+        "false sends every request through the route.",
+    )
     sendgrid_verification_key: str | None = Field(
         default=None, description="SendGrid's signed-webhook public key (base64 or PEM)."
     )
@@ -67,6 +80,44 @@ class Settings(BaseSettings):
     sendgrid_group_purposes: dict[str, str] = Field(
         default_factory=dict,
         description="SendGrid unsubscribe group id -> purpose (default: marketing).",
+    )
+
+    worker: bool = Field(
+        default=False,
+        description="Run the deferred-delivery loops (queue releases, call-back reminders, "
+        "webhook deliveries) in this process; `tactful serve` turns it on unless --no-worker.",
+    )
+    worker_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often an idle worker looks for due work."
+    )
+    worker_batch: int = Field(
+        default=50, ge=1, le=10_000, description="Customers (or deliveries) per claim."
+    )
+    worker_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long claimed work stays a worker's; a worker that dies leaves it "
+        "to the others after this.",
+    )
+    worker_http_timeout: float = Field(
+        default=10.0, gt=0, description="Timeout of one webhook POST, in seconds."
+    )
+    worker_retry_base_seconds: float = Field(
+        default=30.0, gt=0, description="First wait after a failed delivery (then doubling)."
+    )
+    worker_retry_cap_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest wait between two delivery attempts."
+    )
+    worker_give_up_hours: float = Field(
+        default=72.0,
+        gt=0,
+        description="A delivery still failing this long after it was made "
+        "is given up (dead; redeliver by hand).",
+    )
+    callback_owner: str = Field(
+        default="sales",
+        min_length=1,
+        description="Team that owns call-back reminders whose request names no `source`.",
     )
 
     @property

@@ -50,6 +50,16 @@ def install(app: FastAPI) -> None:
             }
             for e in exc.errors()
         ]
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if (
+            len(problems) == 1
+            and problems[0]["field"] == "body"
+            and kind in ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
+        ):
+            # curl's -d sends a form: say what the service reads instead.
+            problems[0]["message"] = (
+                f"the body must be JSON with Content-Type: application/json (it came as {kind})"
+            )
         return JSONResponse({"error": "invalid_request", "detail": problems}, 422)
 
     @app.exception_handler(NotFound)

@@ -28,10 +28,11 @@ from tactful.model import (
 )
 from tactful.policy.document import Policy, read_policy
 from tactful.service.config import Settings
+from tactful.service.identity import address_check
 from tactful.service.metrics import Metrics
 from tactful.service.tokens import LinkToken, sign
 from tactful.state import CustomerState
-from tactful.store.base import Store
+from tactful.store.base import AlsoFn, Store
 
 Clock = Callable[[], datetime]
 P = ParamSpec("P")
@@ -98,8 +99,11 @@ class Runtime:
 
     # -- deciding ----------------------------------------------------------------------
 
-    def decide(self, proposal: ContactProposal, *, hold: bool = True) -> tuple[Decision, bool]:
-        """Decide and (for an allow) place the hold atomically. Returns (decision, replayed)."""
+    def decide(
+        self, proposal: ContactProposal, *, hold: bool = True, also: AlsoFn | None = None
+    ) -> tuple[Decision, bool]:
+        """Decide and (for an allow) place the hold atomically, with `also`'s writes in the
+        same transaction. Returns (decision, replayed)."""
         started = time.perf_counter()
         policy = self.policy
 
@@ -117,6 +121,8 @@ class Runtime:
             hold_ttl_seconds=self.settings.hold_ttl_seconds,
             hold=hold,
             if_suppressed=erased,
+            also=also,
+            address_check=address_check,
         )
         if not replayed:
             self.metrics.observe(

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -16,8 +15,10 @@ from pydantic import (
     Field,
     StrictBool,
     field_validator,
+    model_validator,
 )
 
+from tactful.addresses import parse_address, parse_email, parse_phone
 from tactful.model import (
     Contact,
     ContactProposal,
@@ -95,16 +96,45 @@ PROPOSAL_EXAMPLE: dict[str, Any] = {
 }
 
 
+#: A call to a number tactful may never have seen: decided on the address alone.
+COLD_OUTREACH_EXAMPLE: dict[str, Any] = {
+    "to": "+13125550142",
+    "channel": "call",
+    "purpose": "sales",
+    "source": "outbound-team",
+}
+
+
 class ProposalIn(Strict):
     """A contact someone would like to make."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [PROPOSAL_EXAMPLE]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [PROPOSAL_EXAMPLE, COLD_OUTREACH_EXAMPLE],
+            "anyOf": [{"required": ["customer_id"]}, {"required": ["to"]}],
+        },
+    )
 
-    customer_id: str = Field(min_length=1, max_length=ID_MAX)
+    customer_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=ID_MAX,
+        description="Any id of the customer (aliases resolve). May be left out when `to` "
+        "is given: the customer holding that address is meant, or, if nobody does, a "
+        "customer known only by the address (cold outreach).",
+    )
     channel: str = Field(pattern=NAME, description="email, sms, call, push, in_app, chat, ...")
     purpose: str = Field(pattern=NAME, description="transactional, service, marketing, sales, ...")
     at: Instant | None = Field(
         default=None, description="When the contact would happen (default now)."
+    )
+    to: str | None = Field(
+        default=None,
+        max_length=320,
+        pattern=r"^(\+[1-9][0-9 ().-]{7,24}|[^@\s]+@[^@\s]+\.[^@\s]+)$",
+        description="The phone number (with its country code) or email address the contact "
+        "will use; checked against the suppression list by address.",
     )
     trigger: TriggerIn | None = None
     offer: str | None = Field(default=None, max_length=200)
@@ -114,6 +144,33 @@ class ProposalIn(Strict):
     content: ContentIn | None = None
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
     tags: dict[str, str] = Field(default_factory=dict, description="Extra keys to count by.")
+    on_defer: Literal["drop", "queue"] = Field(
+        default="drop",
+        description='On a defer: "drop" (you ask again later) or "queue" (tactful keeps it, '
+        "decides it again at `not_before` and, once allowed, places the hold and notifies "
+        "your webhook).",
+    )
+    expires_at: Instant | None = Field(
+        default=None,
+        description='With on_defer "queue": drop it if it is not allowed by then.',
+    )
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, v: str | None) -> str | None:
+        return None if v is None else parse_address(v, "to")[1]
+
+    @model_validator(mode="after")
+    def _someone(self) -> ProposalIn:
+        if self.customer_id is None and self.to is None:
+            raise ValueError("customer_id: required unless `to` names the phone or email")
+        return self
+
+    @model_validator(mode="after")
+    def _expiry_needs_queue(self) -> ProposalIn:
+        if self.expires_at is not None and self.on_defer != "queue":
+            raise ValueError('expires_at applies only with on_defer "queue"')
+        return self
 
     def to_model(self) -> ContactProposal:
         trigger = None
@@ -125,7 +182,8 @@ class ProposalIn(Strict):
             c = self.content
             content = Content(c.subject, c.body, c.discount, tuple(c.flags))
         return ContactProposal(
-            customer_id=self.customer_id,
+            # "" until `tactful.service.identity.addressed` finds the holder of `to`.
+            customer_id=self.customer_id or "",
             channel=self.channel,
             purpose=self.purpose,
             at=utc(self.at) if self.at else None,
@@ -137,6 +195,7 @@ class ProposalIn(Strict):
             content=content,
             idempotency_key=self.idempotency_key,
             tags=dict(self.tags),
+            to=self.to,
         )
 
 
@@ -170,6 +229,14 @@ class UnsubscribeOut(BaseModel):
     )
 
 
+class QueuedOut(BaseModel):
+    """A deferred proposal kept in the queue (`on_defer: "queue"`)."""
+
+    id: str
+    due_at: datetime = Field(description="When it is decided again (its `not_before`).")
+    expires_at: datetime | None = None
+
+
 class DecisionOut(BaseModel):
     decision_id: str
     verdict: Literal["allow", "defer", "deny"]
@@ -183,6 +250,9 @@ class DecisionOut(BaseModel):
     )
     replayed: bool = Field(default=False, description="True when an idempotency key repeated.")
     unsubscribe: UnsubscribeOut | None = None
+    queued: QueuedOut | None = Field(
+        default=None, description='Set when a defer was kept in the queue (on_defer "queue").'
+    )
 
     @classmethod
     def of(
@@ -299,26 +369,6 @@ def _valid_zone(value: str | None) -> str | None:
     return value
 
 
-def normalize_phone(value: str) -> str:
-    """E.164 form of a phone number written with its country code."""
-    try:
-        parsed = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(
-            f"phone {value!r}: write it with its country code, e.g. +13125550142"
-        ) from exc
-    if not phonenumbers.is_possible_number(parsed):
-        raise ValueError(f"phone {value!r} is not a possible phone number")
-    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
-
-
-def normalize_email(value: str) -> str:
-    text = value.strip().lower()
-    if "@" not in text or text.startswith("@") or text.endswith("@") or " " in text:
-        raise ValueError(f"email {value!r} is not an email address")
-    return text
-
-
 class PaceIn(Strict):
     count: Whole = Field(ge=1, le=1000)
     per: str = Field(pattern=r"^\d+\s*[smhdw]$", description="e.g. 7d, 30d")
@@ -349,12 +399,12 @@ class ProfilePatch(Strict):
     @field_validator("phones")
     @classmethod
     def _phones(cls, v: list[str] | None) -> list[str] | None:
-        return None if v is None else [normalize_phone(p) for p in v]
+        return None if v is None else [parse_phone(p, f"phones[{i}]") for i, p in enumerate(v)]
 
     @field_validator("emails")
     @classmethod
     def _emails(cls, v: list[str] | None) -> list[str] | None:
-        return None if v is None else [normalize_email(e) for e in v]
+        return None if v is None else [parse_email(e, f"emails[{i}]") for i, e in enumerate(v)]
 
     def apply(self, profile: CustomerProfile) -> CustomerProfile:
         from dataclasses import replace
@@ -399,12 +449,58 @@ class ProfileOut(BaseModel):
 
 
 class CustomerOut(BaseModel):
+    canonical_id: str | None = Field(
+        default=None, description="The id this customer's ids resolve to (see aliases)."
+    )
+    aliases: list[str] = Field(
+        default_factory=list, description="Other ids merged into this customer."
+    )
     profile: ProfileOut
     events: int
     contacts: list[ContactOut]
     opt_outs: list[dict[str, Any]]
     pressure: float | None = None
     snoozed_until: datetime | None = None
+
+
+class MergeIn(Strict):
+    """Ids to join with the one in the path (CRM de-duplication)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"ids": ["crm-88412"], "reference": "dedup-2026-11"}]},
+    )
+
+    ids: list[Annotated[str, Field(min_length=1, max_length=ID_MAX)]] = Field(
+        min_length=1, max_length=100, description="Other ids of the same customer."
+    )
+    at: Instant | None = Field(
+        default=None, description="When they were found to be one customer (default now)."
+    )
+    reference: str | None = Field(
+        default=None, max_length=200, description="Your reference for the merge (audit)."
+    )
+
+
+class MergeEntryOut(BaseModel):
+    canonical_id: str
+    merged_ids: list[str]
+    at: datetime
+    via: str = Field(description="segment-alias, segment-identify, api or address.")
+    reference: str | None = None
+    recorded_at: datetime
+
+
+class IdentityOut(BaseModel):
+    """The ids one customer is known by, and the merges that joined them."""
+
+    customer_id: str = Field(description="The id asked about.")
+    canonical_id: str
+    aliases: list[str]
+    merged: list[str] = Field(
+        default_factory=list, description="Ids this request joined (empty: nothing new)."
+    )
+    merges: list[MergeEntryOut]
 
 
 class DeadlineOut(BaseModel):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from tactful.addresses import scope_covers
 from tactful.model import (
     Contact,
     ContactProposal,
@@ -40,6 +41,84 @@ class Conflict(ValueError):
 
 #: The engine call a store runs inside its per-customer transaction.
 DecideFn = Callable[[CustomerState, ContactProposal, datetime], Decision]
+#: More writes in a decision's transaction (a DBAPI cursor, the decision): raising undoes
+#: the decision too. Deferred delivery stores queued defers and releases this way.
+AlsoFn = Callable[[Any, Decision], None]
+
+
+@dataclass(frozen=True, slots=True)
+class AddressHit:
+    """An entry of the suppression list by address that one of a customer's addresses (or
+    a proposal's `to`) matches: the address kind, the scope (None: any) and why."""
+
+    kind: str
+    channel: str | None
+    purpose: str | None
+    reason: str
+    at: datetime
+
+    def covers(self, channel: str, purpose: str) -> bool:
+        return scope_covers(self.kind, self.channel, self.purpose, channel, purpose)
+
+
+#: Turns the engine's decision into the final one, given the address entries that the
+#: customer's addresses (and the proposal's `to`) match (called only when there are some).
+AddressCheck = Callable[[Decision, ContactProposal, Sequence[AddressHit]], Decision]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckState:
+    """What a read-only check of one id needs, as `Store.decide` would see it: the state
+    of the customer the id resolves to (its profile carries the canonical id), whether the
+    id itself is erased, and the suppression entries by address that the customer's
+    addresses match. The state is shared with the store's cache: never change it."""
+
+    customer_id: str
+    state: CustomerState
+    erased: bool
+    hits: tuple[AddressHit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MergeResult:
+    """What a merge did: the group's canonical id, the ids it newly joined (empty when
+    everything was merged already) and every id of the group, canonical first."""
+
+    canonical_id: str
+    merged: tuple[str, ...]
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityEntry:
+    """One merge as the identity log keeps it."""
+
+    canonical_id: str
+    merged_ids: tuple[str, ...]
+    at: datetime
+    via: str
+    reference: str | None
+    recorded_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "canonical_id": self.canonical_id,
+            "merged_ids": list(self.merged_ids),
+            "at": self.at.isoformat(),
+            "via": self.via,
+            "reference": self.reference,
+            "recorded_at": self.recorded_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The ids a customer is known by: the canonical id, the ids merged into it, and the
+    merges that joined them (oldest first)."""
+
+    canonical_id: str
+    aliases: tuple[str, ...]
+    merges: tuple[IdentityEntry, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +212,13 @@ class Store(Protocol):
         """Profile, events and contacts of a customer (a blank profile if unknown)."""
         ...
 
+    def load_states(self, customer_ids: Sequence[str]) -> dict[str, CheckState]:
+        """`CheckState` of each id, read in one transaction with a few queries for all of
+        them (states the store's cache holds at their current version are taken from it):
+        for audience checks, which decide as `decide` would without locking or writing.
+        An alias gets its canonical customer's state; an unknown id a blank profile."""
+        ...
+
     def erase(self, customer_id: str, *, now: datetime) -> bool:
         """Delete the customer's profile, events, contacts and decisions; keep a keyed hash
         of the id (and of their addresses) on the suppression list. False if unknown."""
@@ -158,11 +244,45 @@ class Store(Protocol):
         hold_ttl_seconds: float,
         hold: bool = True,
         if_suppressed: DecideFn | None = None,
+        also: AlsoFn | None = None,
+        address_check: AddressCheck | None = None,
     ) -> tuple[Decision, bool]:
         """In one transaction serialized per customer: replay an idempotency key, or load
         the state, run `decide_fn`, write the decision to the audit log and, for an allow
         with `hold`, place the hold. For an id on the suppression list (erased),
-        `if_suppressed` decides instead, when given. Returns (decision, replayed)."""
+        `if_suppressed` decides instead, when given. `also` runs last in the same
+        transaction (not on a replay). Any id resolves to its canonical id first (the
+        decision and the hold are the canonical customer's). When the customer's addresses
+        or the proposal's `to` are on the suppression list by address, `address_check`
+        turns the engine's decision into the final one. Returns (decision, replayed)."""
+        ...
+
+    # -- identity ------------------------------------------------------------------------
+    def merge(
+        self,
+        ids: Sequence[str],
+        *,
+        at: datetime,
+        via: str,
+        reference: str | None = None,
+        now: datetime,
+    ) -> MergeResult:
+        """Join these ids (and every id merged with any of them) into one customer, whose
+        canonical id is the least of them; idempotent; logged in the identity log."""
+        ...
+
+    def identity(self, customer_id: str) -> Identity:
+        """The canonical id the id resolves to, the ids merged into it, and the merges."""
+        ...
+
+    def customer_for_address(self, kind: str, value: str, *, create: bool) -> str | None:
+        """The canonical id of the one customer holding this address; with `create`, a
+        customer known only by the address (id from its keyed hash) if nobody holds it,
+        else None. Conflict if several customers hold it."""
+        ...
+
+    def address_hits(self, customer_id: str, to: str | None = None) -> list[AddressHit]:
+        """The suppression entries matching the customer's addresses (and `to`)."""
         ...
 
     def mark_sent(self, decision_id: str, *, at: datetime | None, now: datetime) -> Contact: ...

@@ -61,25 +61,35 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.dml import Insert
 
+from tactful.addresses import hash_form
+from tactful.durations import parse_datetime
 from tactful.model import (
     Contact,
     ContactProposal,
     ContactStatus,
+    Content,
     CustomerProfile,
     Decision,
     Event,
     Outcome,
     PolicyRef,
+    Trigger,
     Verdict,
     utc,
 )
 from tactful.state import CustomerState
 from tactful.store.base import (
+    AddressCheck,
+    AddressHit,
+    AlsoFn,
     ApiKey,
     AuditQuery,
+    CheckState,
     Conflict,
     DecideFn,
     DecisionRecord,
+    Identity,
+    MergeResult,
     NotFound,
     PolicyVersion,
     StoreError,
@@ -158,6 +168,9 @@ customers = Table(
     #: Bumped by every write to the customer's ledger (see `cache.py`); a new row starts
     #: at a random value, so a customer erased and made again never matches an old one.
     Column("version", BigInteger, nullable=False, server_default=text("0")),
+    #: Set when this id was merged into another customer: the id it resolves to (always
+    #: the group's canonical id, never a chain). See `identity.py`.
+    Column("canonical_id", String(255), index=True),
 )
 
 #: Keyed hashes of a customer's phones and emails: the identity index (never the values).
@@ -293,6 +306,41 @@ suppressions = Table(
     Column("created_at", UtcDateTime, nullable=False),
 )
 
+#: Phones and emails that opted out, as keyed hashes (never the values), with the scope
+#: ("*" for any channel or purpose): a record holding one is suppressed for that scope.
+address_suppressions = Table(
+    "address_suppressions",
+    metadata,
+    Column("value_hash", String(64), primary_key=True),
+    Column("channel", String(64), primary_key=True),
+    Column("purpose", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    #: What set it: unsubscribed, opted_out, complained, erased.
+    Column("reason", String(64), nullable=False),
+    #: When it took effect (the opt-out's event time).
+    Column("at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+#: Every merge of customer ids: who was joined into whom, when, and through what.
+identity_log = Table(
+    "identity_log",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("canonical_id", String(255), nullable=False),
+    #: The ids this merge joined into `canonical_id` (JSON list).
+    Column("merged_ids", json_type(), nullable=False),
+    #: The merge's own time: the Segment message's timestamp, or when it was asked for.
+    Column("at", UtcDateTime, nullable=False),
+    #: segment-alias, segment-identify, api, address.
+    Column("via", String(64), nullable=False),
+    Column("reference", String(255)),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Index(None, "canonical_id"),
+)
+
 
 # -- keyed hashes --------------------------------------------------------------------------
 
@@ -304,10 +352,8 @@ def keyed_hash(secret: bytes, kind: str, value: str) -> str:
 
 
 def normalize_address(kind: str, value: str) -> str:
-    """The form an address is hashed in: emails lower-cased, phones as + and digits."""
-    if kind == "email":
-        return value.strip().lower()
-    return "".join(ch for ch in value if ch.isdigit() or ch == "+")
+    """The form an address is hashed in (`tactful.addresses.hash_form`)."""
+    return hash_form(kind, value)
 
 
 def _address_hashes(secret: bytes, profile: CustomerProfile) -> set[tuple[str, str]]:
@@ -421,7 +467,45 @@ def proposal_data(p: ContactProposal) -> dict[str, Any]:
         ),
         "idempotency_key": p.idempotency_key,
         "tags": dict(p.tags),
+        "to": p.to,
     }
+
+
+def proposal_of(data: Mapping[str, Any]) -> ContactProposal:
+    """The proposal `proposal_data` recorded (the audit log's and the queue's form)."""
+    trigger = data.get("trigger")
+    content = data.get("content")
+    at = data.get("at")
+    return ContactProposal(
+        customer_id=str(data["customer_id"]),
+        channel=str(data["channel"]),
+        purpose=str(data["purpose"]),
+        at=parse_datetime(at) if at else None,
+        trigger=(
+            Trigger(
+                str(trigger["event"]), parse_datetime(trigger["at"]) if trigger.get("at") else None
+            )
+            if trigger
+            else None
+        ),
+        offer=data.get("offer"),
+        campaign=data.get("campaign"),
+        source=data.get("source"),
+        priority=int(data.get("priority") or 0),
+        content=(
+            Content(
+                content.get("subject"),
+                content.get("body"),
+                bool(content.get("discount")),
+                tuple(content.get("flags") or ()),
+            )
+            if content
+            else None
+        ),
+        idempotency_key=data.get("idempotency_key"),
+        tags=dict(data.get("tags") or {}),
+        to=data.get("to"),
+    )
 
 
 def _decision_of(row: Row[Any]) -> Decision:
@@ -553,6 +637,7 @@ class SqlStore:
         self._sql = statements
         #: Customers' folded states between decisions, valid for one row version.
         self.states = StateCache(state_cache)
+        self._identity = identity.DecideStatements(statements.spelling)
         self._key_cache_seconds = key_cache_seconds
         self._keys: dict[str, tuple[float, ApiKey]] = {}
         self._keys_lock = threading.Lock()
@@ -644,10 +729,10 @@ class SqlStore:
         return StoreError(f"database {where} unavailable: {first_line}")
 
     def migrate(self) -> None:
-        """Create the tables on a fresh database, or upgrade an older one (alembic head)."""
+        """Create the tables on a fresh database, or upgrade an older one (every alembic head)."""
         with self._transaction(write=True) as conn:
             self._lock_migrations(conn)
-            command.upgrade(alembic_config(conn), "head")
+            command.upgrade(alembic_config(conn), "heads")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -699,31 +784,62 @@ class SqlStore:
         for i in ids:
             self.states.discard(i)
 
+    def _resolve_rows(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Point ledger rows at their customers' canonical ids and touch those customers
+        (locking them on PostgreSQL); again if a merge moved one before the lock."""
+        ids = {r["customer_id"] for r in rows}
+        for _ in range(5):
+            resolved = identity.resolve(conn, ids)
+            for r in rows:
+                r["customer_id"] = resolved.get(r["customer_id"], r["customer_id"])
+            ids = {r["customer_id"] for r in rows}
+            self._touch_customers(conn, ids)
+            if all(c == i for i, c in identity.resolve(conn, ids).items()):
+                return
+        raise StoreError(f"{self.url}: customers kept being merged while writing to them")
+
     # -- customers -------------------------------------------------------------------------
 
     def get_profile(self, customer_id: str) -> CustomerProfile | None:
+        """The profile of the customer the id resolves to (under the canonical id)."""
         with self._transaction(write=False) as conn:
+            customer_id = identity.resolve(conn, [customer_id])[customer_id]
             data = conn.execute(
                 select(customers.c.profile).where(customers.c.customer_id == customer_id)
             ).first()
         return None if data is None else _profile_of(customer_id, data.profile)
 
     def put_profile(self, profile: CustomerProfile) -> None:
+        """Write the profile of the customer its id resolves to. A customer known only by
+        an address (a cold outreach, an opt-out from an unknown number) that this profile
+        now holds is merged into it, so its contacts and opt-outs count here."""
         with self._transaction(write=True) as conn:
             secret = self._read_secret(conn)
-            self._touch_customers(conn, [profile.customer_id])
+            canonical = identity.resolve(conn, [profile.customer_id])[profile.customer_id]
+            profile = replace(profile, customer_id=canonical)
+            self._touch_customers(conn, [canonical])
             conn.execute(
                 update(customers)
-                .where(customers.c.customer_id == profile.customer_id)
+                .where(customers.c.customer_id == canonical)
                 .values(profile=_profile_data(profile), updated=_wall_clock())
             )
-            conn.execute(delete(addresses).where(addresses.c.customer_id == profile.customer_id))
-            rows = [
-                {"kind": kind, "value_hash": h, "customer_id": profile.customer_id}
-                for kind, h in sorted(_address_hashes(secret, profile))
-            ]
-            if rows:
-                conn.execute(insert(addresses), rows)
+            identity.write_addresses(conn, secret, profile)
+            if not identity.is_address_id(canonical):
+                known_by_address = identity.address_customers(
+                    conn, _address_hashes(secret, profile)
+                )
+                if known_by_address:
+                    now = _wall_clock()
+                    identity.merge(
+                        conn,
+                        [canonical, *known_by_address],
+                        at=now,
+                        via="address",
+                        reference=None,
+                        now=now,
+                        secret=secret,
+                        touch=self._touch_customers,
+                    )
 
     def customers_with_address(self, kind: str, value: str) -> list[str]:
         normal = normalize_address(kind, value)
@@ -737,10 +853,83 @@ class SqlStore:
                 .where(addresses.c.value_hash == keyed_hash(secret, kind, normal))
                 .order_by(addresses.c.customer_id)
             )
-            return list(conn.execute(query).scalars())
+            holders = list(conn.execute(query).scalars())
+            return sorted(set(identity.resolve(conn, holders).values()))
+
+    def customer_for_address(self, kind: str, value: str, *, create: bool) -> str | None:
+        holders = self.customers_with_address(kind, value)
+        if len(holders) > 1:
+            raise Conflict(
+                f"{len(holders)} customers hold this {kind}: name the customer_id, or merge "
+                "the records (POST /v1/customers/{id}/merge)"
+            )
+        if holders:
+            return holders[0]
+        normal = normalize_address(kind, value)
+        if not create or not normal:
+            return None
+        cid = identity.address_customer_id(kind, keyed_hash(self.secret(), kind, normal))
+        if self.get_profile(cid) is None:
+            self.put_profile(identity.pseudo_profile(cid, kind, normal))
+        return cid
+
+    def _to_hash(self, to: str | None) -> str | None:
+        if not to:
+            return None
+        kind = "email" if "@" in to else "phone"
+        normal = normalize_address(kind, to)
+        return keyed_hash(self.secret(), kind, normal) if normal else None
+
+    def address_hits(self, customer_id: str, to: str | None = None) -> list[AddressHit]:
+        to_hash = self._to_hash(to)
+        with self._transaction(write=False) as conn:
+            canonical = identity.resolve(conn, [customer_id])[customer_id]
+            hits = identity.customer_hits(conn, canonical)
+            if to_hash is not None:
+                hits.extend(identity.hits_for(conn, [to_hash]))
+        return hits
+
+    def merge(
+        self,
+        ids: Sequence[str],
+        *,
+        at: datetime,
+        via: str,
+        reference: str | None = None,
+        now: datetime,
+    ) -> MergeResult:
+        if not ids:
+            raise ValueError("ids: give at least one customer id to merge")
+        with self._transaction(write=False) as conn:
+            done = identity.merged_already(conn, list(ids))
+        if done is not None:
+            return done  # nothing to join: no write transaction, no merge lock
+        with self._transaction(write=True) as conn:
+            return identity.merge(
+                conn,
+                list(ids),
+                at=at,
+                via=via,
+                reference=reference,
+                now=now,
+                secret=self._read_secret(conn),
+                touch=self._touch_customers,
+            )
+
+    def identity(self, customer_id: str) -> Identity:
+        with self._transaction(write=False) as conn:
+            canonical = identity.resolve(conn, [customer_id])[customer_id]
+            members = identity.group(conn, canonical)
+            log = identity.log_of(conn, members)
+        return Identity(canonical, tuple(members[1:]), tuple(log))
 
     def list_customers(self, *, limit: int = 100, after: str | None = None) -> list[str]:
-        query = select(customers.c.customer_id).order_by(customers.c.customer_id)
+        """Canonical customer ids in order (ids merged into another are not listed)."""
+        query = (
+            select(customers.c.customer_id)
+            .where(customers.c.canonical_id.is_(None))
+            .order_by(customers.c.customer_id)
+        )
         if after is not None:
             query = query.where(customers.c.customer_id > after)
         with self._transaction(write=False) as conn:
@@ -748,6 +937,7 @@ class SqlStore:
 
     def load_state(self, customer_id: str) -> CustomerState:
         with self._transaction(write=False) as conn:
+            customer_id = identity.resolve(conn, [customer_id])[customer_id]
             row = conn.execute(
                 select(customers.c.profile, customers.c.version).where(
                     customers.c.customer_id == customer_id
@@ -761,6 +951,10 @@ class SqlStore:
             # Not cached from here: only a locked read (in `decide`) fills the cache.
             return self._state(conn.connection.cursor(), customer_id, row.profile)
 
+    def load_states(self, customer_ids: Sequence[str]) -> dict[str, CheckState]:
+        with self._transaction(write=False) as conn:
+            return checks.load_states(conn, self._read_secret(conn), self.states, customer_ids)
+
     def _state(
         self, cur: Any, customer_id: str, profile: Mapping[str, Any] | None
     ) -> CustomerState:
@@ -768,21 +962,29 @@ class SqlStore:
         return CustomerState(_profile_of(customer_id, profile), events_, contacts_)
 
     def erase(self, customer_id: str, *, now: datetime) -> bool:
+        """Erase the customer the id resolves to, under every id merged into it; the ids
+        and addresses stay on the suppression lists as keyed hashes."""
         with self._transaction(write=True) as conn:
             secret = self._read_secret(conn)
+            canonical = identity.resolve(conn, [customer_id])[customer_id]
             row = conn.execute(
                 select(customers.c.profile)
-                .where(customers.c.customer_id == customer_id)
+                .where(customers.c.customer_id == canonical)
                 .with_for_update(key_share=True)
             ).first()
-            keys = {keyed_hash(secret, "id", customer_id)}
+            members = sorted({customer_id, *identity.group(conn, canonical)})
+            keys = {keyed_hash(secret, "id", m) for m in members}
+            held: set[tuple[str, str]] = set()
             if row is not None:
-                keys |= {
-                    h for _, h in _address_hashes(secret, _profile_of(customer_id, row.profile))
-                }
-            for table in (addresses, events, contacts, decisions, customers):
-                conn.execute(delete(table).where(table.c.customer_id == customer_id))
-            self.states.discard(customer_id)
+                held = _address_hashes(secret, _profile_of(canonical, row.profile))
+                keys |= {h for _, h in held}
+            for table in (addresses, events, contacts, decisions, delivery.outbox, customers):
+                # Queue items and reminders go with the customer row (ON DELETE CASCADE);
+                # outbox rows carry the id in their payloads, and take their attempts along.
+                conn.execute(delete(table).where(table.c.customer_id.in_(members)))
+            conn.execute(delete(identity_log).where(identity_log.c.canonical_id.in_(members)))
+            for m in members:
+                self.states.discard(m)
             conn.execute(
                 self._insert_ignoring(suppressions, ["key_hash"]),
                 [
@@ -796,6 +998,8 @@ class SqlStore:
                     for k in sorted(keys)
                 ],
             )
+            # Last: it writes the suppression token (see `identity`).
+            identity.erased_addresses(conn, held, now=now, insert_ignoring=self._insert_ignoring)
         return row is not None
 
     def suppressed(self, customer_id: str) -> bool:
@@ -828,10 +1032,24 @@ class SqlStore:
             )
         if not rows:
             return 0
-        stmt = self._insert_ignoring(events, ["customer_id", "event_id"]).returning(events.c.id)
+        stmt = self._insert_ignoring(events, ["customer_id", "event_id"]).returning(
+            events.c.customer_id, events.c.kind, events.c.at, events.c.properties
+        )
         with self._transaction(write=True) as conn:
-            self._touch_customers(conn, (r["customer_id"] for r in rows))
-            return len(conn.execute(stmt, rows).all())
+            self._resolve_rows(conn, rows)
+            inserted = conn.execute(stmt, rows).all()
+            added = len(inserted)
+            # Call-back reminders follow these events: the worker looks at these customers.
+            delivery.mark_reminder_events(conn, self, rows, received_at)
+            # Opt-outs (and opt-ins) among the new events suppress (lift) their addresses;
+            # last, as it writes the suppression token (see `identity`).
+            identity.record_consent(
+                conn,
+                [dict(r._mapping) for r in inserted],
+                now=received_at,
+                insert_ignoring=self._insert_ignoring,
+            )
+            return added
 
     # -- decisions, holds, outcomes ----------------------------------------------------------
 
@@ -844,30 +1062,55 @@ class SqlStore:
         hold_ttl_seconds: float,
         hold: bool = True,
         if_suppressed: DecideFn | None = None,
+        also: AlsoFn | None = None,
+        address_check: AddressCheck | None = None,
     ) -> tuple[Decision, bool]:
         customer_id = proposal.customer_id
         sql = self._sql
         id_hash = keyed_hash(self.secret(), "id", customer_id)
+        to_hash = self._to_hash(proposal.to)
         decision_id = str(uuid.uuid4())
         recorded = proposal_data(proposal)
         placed: tuple[int, CustomerState] | None = None
         with self._driver_transaction() as cur:
-            # The lock: every decider for this customer waits here for the one before it.
-            found = sql.lock_customer(cur, customer_id, id_hash)
+            # The lock: every decider for this customer (whichever of its ids it names)
+            # waits here for the one before it.
+            found = self._identity.lock(cur, customer_id, id_hash)
             if found is None:
                 sql.create_customer(cur, customer_id, _wall_clock(), _first_version())
-                found = sql.lock_customer(cur, customer_id, id_hash)
+                found = self._identity.lock(cur, customer_id, id_hash)
                 if found is None:
                     raise StoreError(f"{self.url}: customer {customer_id!r} vanished")
-            profile, version, suppressed = found
+            while found[4] is not None:
+                # Merged into another customer while we waited for the lock: lock that one.
+                moved_to = found[4]
+                found = self._identity.lock(cur, moved_to, id_hash)
+                if found is None:
+                    raise StoreError(f"{self.url}: customer {moved_to!r} vanished")
+            canonical, profile, version, suppressed, _, token = found
+            if canonical != customer_id:
+                # Decided, held and logged as the canonical customer's; the audit log keeps
+                # the id the sender named in the proposal.
+                customer_id = canonical
+                proposal = replace(proposal, customer_id=canonical)
             state = self.states.get(customer_id, version)
             if state is None:
                 state = self._state(cur, customer_id, sql.spelling.json_out(profile))
                 self.states.put(customer_id, version, state)
-            # The cached state stays as it is: the engine (and a new hold) get a copy.
-            work = state.copy()
+            # The engine only reads the state (what it memoises is shared by copies anyway),
+            # so it gets the cached one; a new hold goes on a copy (below), which keeps the
+            # cached state at its version until the commit. Copying for every decision cost
+            # more than the engine for customers with a long history.
             run = if_suppressed if suppressed and if_suppressed is not None else decide_fn
-            decision = replace(run(work, proposal, now), decision_id=decision_id)
+            decision = replace(run(state, proposal, now), decision_id=decision_id)
+            if address_check is not None and (
+                to_hash is not None or state.profile.phones or state.profile.emails
+            ):
+                held = (state.profile.phones, state.profile.emails)
+                hits = self._identity.hits(cur, customer_id, to_hash, token, held)
+                if hits:
+                    checked = address_check(decision, proposal, hits)
+                    decision = replace(checked, decision_id=decision_id)
             values = sql.decision_values(
                 decision_id,
                 decision,
@@ -894,7 +1137,10 @@ class SqlStore:
                 if stored is None:
                     raise StoreError(f"{self.url}: idempotency key taken but not readable")
                 return stored, True
+            if also is not None:
+                also(cur, decision)
             if contact is not None:
+                work = state.copy()
                 work.add_contact(contact)
                 placed = (version + 1, work)
         if placed is not None:
@@ -969,7 +1215,7 @@ class SqlStore:
             return 0
         ids = list(by_id)
         with self._transaction(write=True) as conn:
-            self._touch_customers(conn, (r["customer_id"] for r in by_id.values()))
+            self._resolve_rows(conn, list(by_id.values()))
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 conn.execute(delete(contacts).where(contacts.c.contact_id.in_(chunk)))
@@ -989,6 +1235,10 @@ class SqlStore:
         return _record_of(row, _wall_clock())
 
     def audit(self, query: AuditQuery) -> list[DecisionRecord]:
+        if query.customer_id is not None:
+            with self._transaction(write=False) as conn:
+                canonical = identity.resolve(conn, [query.customer_id])[query.customer_id]
+            query = replace(query, customer_id=canonical)
         d = decisions.c
         stmt = select(*_AUDIT_COLUMNS).select_from(_AUDIT_FROM)
         for column, value in (
@@ -1115,3 +1365,9 @@ class SqlStore:
         stmt = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.key_id)
         with self._transaction(write=False) as conn:
             return [_key_of(r) for r in conn.execute(stmt)]
+
+
+# The delivery tables join `metadata` (and `add_events` marks reminders) from their module;
+# identity (merges, suppression by address) and checks (`load_states`) work on the tables
+# above.
+from tactful.store import checks, delivery, identity  # noqa: E402

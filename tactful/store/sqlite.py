@@ -192,8 +192,12 @@ class SqliteStore(SqlStore):
                 cursor.execute(f"PRAGMA synchronous = {self._synchronous}")
                 if self._checkpoint_interval:
                     cursor.execute("PRAGMA wal_autocheckpoint = 0")
-                    # A WAL that grew under load shrinks back when it starts over.
-                    cursor.execute(f"PRAGMA journal_size_limit = {RESTART_FRAMES * 1024}")
+                    # A WAL that grew past twice its usual length shrinks back when it
+                    # starts over. Not less: truncating the file on every restart costs the
+                    # first commit after it tens of milliseconds (a limit of 1 KB a frame,
+                    # below the 4 KB pages, once made that every 3 s: p99 92 ms -> 34 ms).
+                    page = cursor.execute("PRAGMA page_size").fetchone()[0]
+                    cursor.execute(f"PRAGMA journal_size_limit = {2 * RESTART_FRAMES * page}")
         finally:
             cursor.close()
 

@@ -15,10 +15,18 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tactful.engine import next_allowed, pressure
-from tactful.model import ACTIVITY_EVENTS, CustomerProfile, EventKind, Verdict, from_ts
+from tactful.model import (
+    ACTIVITY_EVENTS,
+    ContactProposal,
+    CustomerProfile,
+    EventKind,
+    Verdict,
+    from_ts,
+)
 from tactful.policy.document import Policy
 from tactful.rules.pressure import PressureRule
-from tactful.store.base import AuditQuery, Store
+from tactful.service.identity import address_check
+from tactful.store.base import AuditQuery, Identity, Store
 
 #: Decisions shown (newest); the audit page has them all.
 DECISION_LIMIT = 500
@@ -121,6 +129,11 @@ class CustomerView:
     next_allowed: dict[str, dict[str, NextCell]] = field(default_factory=dict)
     decisions_truncated: bool = False
     events_truncated: bool = False
+    #: The ids this customer is known by, and the merges that joined them.
+    identity: Identity | None = None
+    #: Entries of the suppression list by address that this customer's addresses match:
+    #: (the address kind, the scope, why, since).
+    address_suppressions: list[tuple[str, str, str, datetime]] = field(default_factory=list)
 
     @property
     def pace(self) -> str | None:
@@ -219,6 +232,11 @@ def build(store: Store, policy: Policy, customer_id: str, now: datetime) -> Cust
     if callback and callback[1] > now.timestamp():
         view.callback = (from_ts(callback[1]), callback[2])
 
+    view.identity = store.identity(customer_id)
+    hits = store.address_hits(customer_id)
+    for h in sorted(hits, key=lambda h: h.at):
+        scope = " ".join(x for x in (h.purpose, h.channel) if x) or "everything"
+        view.address_suppressions.append((h.kind, scope, h.reason.replace("_", " "), h.at))
     for channel in NEXT_CHANNELS:
         view.next_allowed[channel] = {}
         for purpose in NEXT_PURPOSES:
@@ -226,8 +244,11 @@ def build(store: Store, policy: Policy, customer_id: str, now: datetime) -> Cust
                 cell = NextCell(None, "deny", "erased on request: suppressed")
             else:
                 when, decision = next_allowed(state, channel, purpose, policy, now)
+                # As a decision would be answered: the suppression list by address too.
+                probe = ContactProposal(state.profile.customer_id, channel, purpose)
+                decision = address_check(decision, probe, hits)
                 reason = decision.reasons[0].message if decision.reasons else ""
-                if decision.verdict is Verdict.ALLOW:
+                if decision.verdict is not Verdict.DEFER:
                     when = None
                 cell = NextCell(when, decision.verdict.value, reason)
             view.next_allowed[channel][purpose] = cell

@@ -14,23 +14,19 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from tactful.durations import parse_datetime
 from tactful.engine import decide
 from tactful.model import (
     Contact,
-    ContactProposal,
     ContactStatus,
-    Content,
     Decision,
     Event,
-    Trigger,
     from_ts,
 )
 from tactful.policy.document import Policy
 from tactful.state import CustomerState
 from tactful.store.base import DecisionRecord, Store
+from tactful.store.sql import proposal_of
 from tactful.web.overview import recent_decisions
 
 #: Days the what-if may look back.
@@ -85,41 +81,6 @@ class WhatIf:
             ((t[0], t[1], rule, n) for (t, rule), n in self.rules.items()),
             key=lambda x: (-x[3], x[0], x[1], x[2]),
         )
-
-
-def proposal_of(data: dict[str, Any]) -> ContactProposal:
-    """The proposal the audit log recorded (in the API's field names)."""
-    trigger = data.get("trigger")
-    content = data.get("content")
-    at = data.get("at")
-    return ContactProposal(
-        customer_id=str(data["customer_id"]),
-        channel=str(data["channel"]),
-        purpose=str(data["purpose"]),
-        at=parse_datetime(at) if at else None,
-        trigger=(
-            Trigger(
-                str(trigger["event"]), parse_datetime(trigger["at"]) if trigger.get("at") else None
-            )
-            if trigger
-            else None
-        ),
-        offer=data.get("offer"),
-        campaign=data.get("campaign"),
-        source=data.get("source"),
-        priority=int(data.get("priority") or 0),
-        content=(
-            Content(
-                content.get("subject"),
-                content.get("body"),
-                bool(content.get("discount")),
-                tuple(content.get("flags") or ()),
-            )
-            if content
-            else None
-        ),
-        tags=dict(data.get("tags") or {}),
-    )
 
 
 def state_as_of(

@@ -260,3 +260,17 @@ def test_optout_audit_shows_the_deadlines_and_that_nothing_followed(service: Ser
     f = findings[0]
     assert f["kind"] == "opted_out" and f["clean"] is True and f["followed_by"] == []
     assert {d["regime"] for d in f["deadlines"]} >= {"CAN-SPAM", "FCC"}
+
+
+def test_a_form_encoded_body_is_told_to_come_as_json(service: Service) -> None:
+    """`curl -d` without a Content-Type sends a form: the 422 says what to send instead."""
+    r = service.client.post(
+        "/v1/decisions",
+        content=b'{"customer_id": "ann", "channel": "email", "purpose": "marketing"}',
+        headers={**service.auth("decide"), "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 422
+    (problem,) = r.json()["detail"]
+    assert problem["field"] == "body"
+    assert "Content-Type: application/json" in problem["message"]
+    assert "application/x-www-form-urlencoded" in problem["message"]

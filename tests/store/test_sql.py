@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -33,6 +34,8 @@ from tactful.store.sql import (
     decisions,
     events,
     metadata,
+    proposal_data,
+    proposal_of,
     suppressions,
 )
 
@@ -78,9 +81,10 @@ def test_migrations_create_a_fresh_database_and_reopen_idempotently(fresh_url: s
     try:
         assert again.secret() == secret  # made once, on the first migration
         assert again.get_profile("ann") == ANN
-        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        heads = ScriptDirectory.from_config(alembic_config()).get_heads()
         with again.engine.connect() as conn:
-            assert MigrationContext.configure(conn).get_current_revision() == head
+            # Independent schema branches (identity, delivery) are all applied.
+            assert set(MigrationContext.configure(conn).get_current_heads()) == set(heads)
             # The migrations build exactly the tables the code defines.
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})
             assert compare_metadata(ctx, metadata) == []
@@ -90,7 +94,10 @@ def test_migrations_create_a_fresh_database_and_reopen_idempotently(fresh_url: s
 
 def test_migrations_ship_inside_the_package() -> None:
     script = ScriptDirectory.from_config(alembic_config())
-    assert [r.revision for r in script.walk_revisions()] == ["0002", "0001"]
+    assert {"0001", "0002", "0003_identity", "0004_delivery", "0005"} <= {
+        r.revision for r in script.walk_revisions()
+    }
+    assert script.get_heads() == ["0005"]  # one head: a new migration has one parent
     assert script.dir and (script.dir + "/script.py.mako")
 
 
@@ -516,3 +523,30 @@ def test_audit_filters_and_pages_newest_first(store: SqlStore) -> None:
     denial = store.get_decision(made[1].decision_id or "")
     assert denial.status is None
     assert denial.reasons[0]["rule"] == "opt-out" and denial.reasons[0]["message"]
+
+
+@pytest.mark.parametrize(
+    "proposal",
+    [
+        ContactProposal("ann", "email", "marketing"),
+        ContactProposal(
+            "ann",
+            "call",
+            "sales",
+            at=datetime(2026, 11, 24, 15, 0, tzinfo=UTC),
+            trigger=Trigger("content_downloaded", datetime(2026, 11, 24, 14, 0, tzinfo=UTC)),
+            offer="premium-plan",
+            campaign="autumn",
+            source="sales-east",
+            priority=7,
+            content=Content("Following up", "Hello", True, ("urgent",)),
+            idempotency_key="k-1",
+            tags={"region": "midwest"},
+            to="+13125550142",
+        ),
+    ],
+)
+def test_a_recorded_proposal_reads_back_as_itself(proposal: ContactProposal) -> None:
+    """The audit log and the queue keep proposals as `proposal_data`; `proposal_of` (the
+    what-if, the worker's releases) must read back every field, `to` included."""
+    assert proposal_of(json.loads(json.dumps(proposal_data(proposal)))) == proposal

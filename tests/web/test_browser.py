@@ -317,3 +317,82 @@ def test_dashboard_reads_without_javascript(browser: Any, site: Site) -> None:
         reader.shoot("overview-nojs")
     finally:
         reader.close()
+
+
+TWO_SECOND_GAP = """
+name: two-second-gap
+version: "1"
+rules:
+  - id: email-gap
+    kind: gap
+    scope: {channels: [email]}
+    gap: 2s
+    message: "Emails are at least 2 seconds apart."
+"""
+
+
+def test_ops_sees_a_release_delivered_and_sends_it_again(browser: Any, tmp_path: Path) -> None:
+    """A queued email is released by the server's own worker and delivered to a signed
+    webhook; the Deliveries page shows it with its attempt, and an admin sends it again."""
+    from tests.delivery.receiver import Receiver
+
+    url = f"sqlite:///{tmp_path}/tactful.db"
+    store = open_store(url)
+    keys = {}
+    for scope in ("admin", "decide"):
+        _, keys[scope] = store.create_key([scope], name=f"ops-{scope}", now=datetime.now(UTC))
+    store.close()
+    (tmp_path / "policy.yaml").write_text(TWO_SECOND_GAP)
+    env = {"TACTFUL_WORKER_POLL_SECONDS": "0.2"}
+    with (
+        Receiver() as receiver,
+        Server(url, policy=str(tmp_path / "policy.yaml"), env=env, log=tmp_path / "s.log") as s,
+    ):
+        admin = {"Authorization": f"Bearer {keys['admin']}"}
+        hook = httpx.post(
+            f"{s.base}/v1/webhooks",
+            json={"url": receiver.url, "secret": receiver.secret, "source": "newsletter"},
+            headers=admin,
+            timeout=30,
+        )
+        assert hook.status_code < 300, hook.text
+        answers = [
+            httpx.post(
+                f"{s.base}/v1/decisions",
+                json={
+                    "customer_id": "ops-ann",
+                    "channel": "email",
+                    "purpose": "marketing",
+                    "source": "newsletter",
+                    "on_defer": "queue",
+                },
+                headers={"Authorization": f"Bearer {keys['decide']}"},
+                timeout=30,
+            ).json()
+            for _ in range(2)
+        ]
+        assert [a["verdict"] for a in answers] == ["allow", "defer"]
+        assert answers[1]["queued"]
+        assert receiver.arrived.wait(30), "the worker did not deliver the release"
+        (first,) = receiver.deliveries.values()
+        assert first.kind == "queue.released"
+
+        page = Page(browser, Site(s.base, keys))
+        try:
+            page.sign_in("admin", "/ui/deliveries")
+            p = page.page
+            assert "newsletter" in p.locator("#webhooks-table").inner_text()
+            row = p.locator("#deliveries-table tbody tr", has_text=first.delivery_id)
+            assert "delivered" in row.inner_text() and "200" in row.inner_text()
+            page.shoot("deliveries")
+            row.get_by_role("button", name="Send again").click()
+            p.wait_for_selector("p.notice")
+            assert first.delivery_id in p.locator("p.notice").inner_text()
+            deadline = datetime.now(UTC) + timedelta(seconds=30)
+            while first.delivery_id not in receiver.duplicates and datetime.now(UTC) < deadline:
+                p.wait_for_timeout(200)
+            # Sent again under the same id: a careful receiver sees a duplicate, not news.
+            assert receiver.duplicates == [first.delivery_id]
+            assert not page.errors, page.errors
+        finally:
+            page.close()

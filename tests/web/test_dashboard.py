@@ -173,3 +173,29 @@ def test_plotly_is_served_from_the_package_with_caching(web: Web) -> None:
     assert again.status_code == 304
     assert web.client.get("/ui/static/../app.py").status_code == 404
     assert web.client.get("/ui/static/nothing.js").status_code == 404
+
+
+def test_customer_view_shows_merges_and_suppression_by_address(web: Web) -> None:
+    """Where they stand: the ids the customer is known by, the merges, and an opt-out
+    another record made for a number this customer holds, which also closes the
+    next-allowed cells it covers (as a decision would be answered)."""
+    from tactful import CustomerProfile, Event
+
+    now = web.clock()
+    web.sign_in()
+    phone = "+13125550177"
+    for cid in ("crm-1", "crm-2", "other-team"):
+        web.store.put_profile(
+            CustomerProfile(cid, timezone="America/Chicago", country="US", phones=(phone,))
+        )
+    web.store.merge(["crm-2", "crm-1"], at=now, via="api", reference="dedup-7", now=now)
+    web.store.add_events(
+        [Event("other-team", "opted_out", now, "stop-1", {"channel": "sms"})], received_at=now
+    )
+    page = web.client.get("/ui/customer", params={"id": "crm-2"}).text
+    assert "Known as" in page and "<code>crm-1</code>, <code>crm-2</code>" in page
+    assert "crm-2 merged in" in page and "dedup-7" in page
+    assert "Addresses" in page and "phone" in page
+    nxt = {row[0]: row[1:] for row in cells(page, "next-table")}
+    assert "deny" in nxt["sms"][0] and "deny" in nxt["call"][0]
+    assert "deny" not in nxt["email"][0]

@@ -8,15 +8,19 @@ from fastapi import APIRouter, Path, Query, Response
 
 from tactful.compliance import optout_audit
 from tactful.engine import next_allowed, pressure
-from tactful.model import CustomerProfile, from_ts
+from tactful.model import ContactProposal, CustomerProfile, Verdict, from_ts
 from tactful.service.deps import AdminKey, ReadKey, RuntimeDep
 from tactful.service.errors import ApiError
+from tactful.service.identity import address_check
 from tactful.service.runtime import ERASED
 from tactful.service.schemas import (
     NAME,
     ContactOut,
     CustomerOut,
     ErrorOut,
+    IdentityOut,
+    MergeEntryOut,
+    MergeIn,
     NextOut,
     OptOutOut,
     ProfileOut,
@@ -24,6 +28,7 @@ from tactful.service.schemas import (
     ReasonOut,
     Responses,
 )
+from tactful.store.base import Identity
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
@@ -58,7 +63,10 @@ def get_customer(customer_id: CustomerId, runtime: RuntimeDep, key: ReadKey) -> 
         )
         for c in state.contacts
     ]
+    ids = runtime.store.identity(customer_id)
     return CustomerOut(
+        canonical_id=ids.canonical_id,
+        aliases=list(ids.aliases),
         profile=ProfileOut.of(state.profile),
         events=len(state.events),
         contacts=contacts,
@@ -115,6 +123,11 @@ def next_time(
             reasons=[ReasonOut(**ERASED.as_dict())],
         )
     when, decision = next_allowed(state, channel, purpose, runtime.policy, now)
+    # As a decision would be answered: the suppression list by address too.
+    probe = ContactProposal(customer_id, channel, purpose)
+    decision = address_check(decision, probe, runtime.store.address_hits(customer_id))
+    if decision.verdict is Verdict.DENY:
+        when = None
     return NextOut(
         customer_id=customer_id,
         channel=channel,
@@ -123,6 +136,56 @@ def next_time(
         verdict_now=decision.verdict.value,
         reasons=[ReasonOut(**r.as_dict()) for r in decision.reasons],
     )
+
+
+def _identity_out(customer_id: str, ids: Identity, merged: tuple[str, ...] = ()) -> IdentityOut:
+    return IdentityOut(
+        customer_id=customer_id,
+        canonical_id=ids.canonical_id,
+        aliases=list(ids.aliases),
+        merged=list(merged),
+        merges=[MergeEntryOut.model_validate(m.as_dict()) for m in ids.merges],
+    )
+
+
+@router.post(
+    "/{customer_id}/merge",
+    response_model=IdentityOut,
+    responses={**ERRORS, 422: {"model": ErrorOut}},
+    summary="Join other ids of the same customer (CRM de-duplication)",
+)
+def merge_customers(
+    customer_id: CustomerId, body: MergeIn, runtime: RuntimeDep, key: AdminKey
+) -> IdentityOut:
+    """Join `ids` with this one: from now on every id of the group decides, counts caps and
+    honours opt-outs as one customer, whose canonical id is the least of them (ids known
+    only by an address come last). Their events, contacts and decisions fold together by
+    event time; the profiles merge (opt-outs and refused consent always carry over).
+    Idempotent: ids merged already change nothing. Logged in the identity log
+    (`merges`, also at `GET /v1/customers/{id}/identity`). Needs the `admin` scope: a merge
+    cannot be undone."""
+    now = runtime.clock()
+    result = runtime.store.merge(
+        [customer_id, *body.ids],
+        at=body.at or now,
+        via="api",
+        reference=body.reference or f"key:{key.key_id}",
+        now=now,
+    )
+    return _identity_out(customer_id, runtime.store.identity(customer_id), result.merged)
+
+
+@router.get(
+    "/{customer_id}/identity",
+    response_model=IdentityOut,
+    responses=ERRORS,
+    summary="The ids a customer is known by, and the merges that joined them",
+)
+def customer_identity(customer_id: CustomerId, runtime: RuntimeDep, key: ReadKey) -> IdentityOut:
+    """The canonical id this id resolves to, the other ids merged into it, and the identity
+    log of those merges (Segment alias and identify, the merge API, and customers known
+    only by an address that a profile later claimed)."""
+    return _identity_out(customer_id, runtime.store.identity(customer_id))
 
 
 @router.get(

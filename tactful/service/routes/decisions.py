@@ -7,8 +7,11 @@ from datetime import timedelta
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from tactful.arbitration import priority_order
 from tactful.model import ContactProposal, Decision, Verdict, utc
 from tactful.service.deps import DecideKey, RuntimeDep
+from tactful.service.identity import addressed
+from tactful.service.routes.queue import decide_or_queue
 from tactful.service.runtime import Runtime
 from tactful.service.schemas import (
     BatchIn,
@@ -56,7 +59,15 @@ def _render(
     )
 
 
-def _decide(runtime: Runtime, proposal: ContactProposal) -> DecisionOut:
+def decide_and_render(
+    runtime: Runtime, proposal: ContactProposal, body: ProposalIn | None = None
+) -> DecisionOut:
+    """Decide (placing the hold) and render the answer; the route and `fastpath` share it.
+    A `body` asking `on_defer: "queue"` keeps a defer in the queue (see routes/queue.py)."""
+    # A proposal naming only `to` is decided for the customer holding that address.
+    proposal = addressed(runtime.store, proposal)
+    if body is not None and body.on_defer == "queue":
+        return decide_or_queue(runtime, proposal, body.expires_at, _render)
     try:
         decision, replayed = runtime.decide(proposal)
     except StoreError:
@@ -76,8 +87,10 @@ def _decide(runtime: Runtime, proposal: ContactProposal) -> DecisionOut:
 async def create_decision(body: ProposalIn, runtime: RuntimeDep, key: DecideKey) -> Response:
     """Decide a proposal: `allow` (a hold is placed: confirm with `/sent` or release with
     `/cancel`), `defer` (with `not_before`, the earliest time every rule allows it) or
-    `deny`, always with reasons. A repeated `idempotency_key` returns the first answer."""
-    out = await runtime.run_store(_decide, runtime, body.to_model())
+    `deny`, always with reasons. A repeated `idempotency_key` returns the first answer.
+    With `on_defer: "queue"` a defer is kept and decided again at `not_before` (see
+    `/v1/queue`); the answer's `queued` says so."""
+    out = await runtime.run_store(decide_and_render, runtime, body.to_model(), body)
     # Serialized once here, rather than validated again against the response model.
     return Response(out.model_dump_json(), media_type="application/json")
 
@@ -93,12 +106,9 @@ def create_batch(body: BatchIn, runtime: RuntimeDep, key: DecideKey) -> BatchOut
     then as listed), so the most valuable one gets a scarce slot. Answers come back in the
     order the proposals were sent."""
     proposals = [p.to_model() for p in body.proposals]
-    order = sorted(
-        range(len(proposals)), key=lambda i: (proposals[i].customer_id, -proposals[i].priority, i)
-    )
     out: dict[int, DecisionOut] = {}
-    for i in order:
-        out[i] = _decide(runtime, proposals[i])
+    for i in priority_order(proposals):
+        out[i] = decide_and_render(runtime, proposals[i], body.proposals[i])
     return BatchOut(decisions=[out[i] for i in range(len(proposals))])
 
 

@@ -129,31 +129,32 @@ async def _body(request: Request) -> bytes:
 
 
 def store_messages(runtime: Runtime, messages: tuple[SegmentMessage, ...]) -> int:
-    """Apply profile changes and store the events of translated messages."""
+    """Join ids (alias; identify with both ids), apply profile changes and store the events
+    of translated messages. A join makes the anonymous browsing count for the signed-in
+    customer (sessions, checkouts) and both ids' contacts count against the same caps."""
     store = runtime.store
     now = runtime.clock()
     events: list[Event] = []
     for m in messages:
+        if m.alias is not None:
+            previous, user = m.alias
+            store.merge(
+                [previous, user], at=m.at, via="segment-alias", reference=m.message_id, now=now
+            )
+        elif m.user_id and m.anonymous_id and m.user_id != m.anonymous_id:
+            # Any message carrying both ids says they are one visitor (Segment sends both
+            # from the moment of identify on).
+            store.merge(
+                [m.anonymous_id, m.user_id],
+                at=m.at,
+                via=f"segment-{m.type}",
+                reference=m.message_id,
+                now=now,
+            )
         if not m.profile_patch.empty:
             current = store.get_profile(m.customer_id) or CustomerProfile(m.customer_id)
             store.put_profile(m.profile_patch.apply(current))
         events.extend(m.events)
-        if m.alias is not None:
-            # Kept so the identity work can join the histories; no rule reads it yet.
-            previous, user = m.alias
-            events.append(
-                Event(user, "aliased", m.at, f"alias:{m.message_id}", {"previous_id": previous})
-            )
-        elif m.user_id and m.anonymous_id and m.type == "identify":
-            events.append(
-                Event(
-                    m.user_id,
-                    "aliased",
-                    m.at,
-                    f"identify:{m.message_id}",
-                    {"previous_id": m.anonymous_id},
-                )
-            )
     accepted = store.add_events(events, received_at=now) if events else 0
     runtime.metrics.events.labels("segment").inc(accepted)
     return accepted

@@ -21,9 +21,10 @@ from tactful.ingest import (
     verify_sendgrid_signature,
 )
 from tactful.ingest.sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from tactful.model import CustomerProfile, Event
+from tactful.model import Event
 from tactful.service.deps import RuntimeDep, authorize
 from tactful.service.errors import ApiError
+from tactful.service.identity import customers_for
 from tactful.service.runtime import Runtime
 from tactful.service.schemas import ErrorOut
 from tactful.store.base import Conflict, NotFound
@@ -46,23 +47,6 @@ class WebhookOut(BaseModel):
 def _authorize(request: Request, runtime: Runtime, signed: bool) -> None:
     if not signed:
         authorize(request, runtime, "ingest")
-
-
-def customer_for(runtime: Runtime, kind: str, address: str) -> str:
-    """The customer holding `address`; a new customer keyed by the address if nobody does,
-    so that an opt-out from an unknown number or address is kept, not dropped."""
-    found = runtime.store.customers_with_address(kind, address)
-    if found:
-        return found[0]
-    cid = f"{kind}:{address}"
-    if runtime.store.get_profile(cid) is None:
-        profile = (
-            CustomerProfile(cid, phones=(address,))
-            if kind == "phone"
-            else CustomerProfile(cid, emails=(address,))
-        )
-        runtime.store.put_profile(profile)
-    return cid
 
 
 SENDGRID_BODY = {
@@ -129,15 +113,18 @@ async def sendgrid(request: Request, runtime: RuntimeDep) -> WebhookOut:
     unresolved: list[str] = []
     outcomes = 0
     for item in batch.events:
-        cid = item.customer_id
-        if cid is None and item.email:
-            cid = customer_for(runtime, "email", item.email)
-        if cid is None:
+        # Sent with a customer id (custom args), or from an address: every record holding
+        # it gets the signal (an unsubscribe suppresses the address either way).
+        cids = [item.customer_id] if item.customer_id else []
+        if not cids and item.email:
+            cids = customers_for(runtime.store, "email", item.email)
+        if not cids:
             unresolved.append(item.email or item.event_id)
             continue
-        event = item.event(cid)
-        if event is not None:
-            events.append(event)
+        for cid in cids:
+            event = item.event(cid)
+            if event is not None:
+                events.append(event)
         if item.outcome is not None and item.decision_id:
             try:
                 runtime.store.record_outcome(
@@ -207,8 +194,9 @@ async def twilio(request: Request, runtime: RuntimeDep) -> Response:
         sms = translate_twilio_inbound(flat, runtime.clock())
     except IngestError as exc:
         raise ApiError(400, "invalid_payload", exc.as_dict()) from None
-    cid = customer_for(runtime, "phone", sms.phone)
-    accepted = runtime.store.add_events(list(sms.events(cid)), received_at=runtime.clock())
+    # Every record holding the number hears it (STOP suppresses the number for them all).
+    found = [e for cid in customers_for(runtime.store, "phone", sms.phone) for e in sms.events(cid)]
+    accepted = runtime.store.add_events(found, received_at=runtime.clock())
     runtime.metrics.events.labels("twilio").inc(accepted)
     # Twilio itself answers STOP/START with its standard message; tactful adds nothing.
     return Response(TWIML_EMPTY, media_type="application/xml")
