@@ -29,13 +29,12 @@ from __future__ import annotations
 import argparse
 import gc
 import random
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from report import Figure, Result, Table, arguments, command_line, emit, log
+from report import Figure, Result, Table, arguments, command_line, log, run
 
 from tactful.engine import decide
 from tactful.model import (
@@ -465,11 +464,7 @@ def main(argv: Sequence[str]) -> Result:
     arguments(parser)
     args = parser.parse_args(argv)
     duration = 0.5 if args.quick else args.duration
-    shown = list(argv)
-    if "--json" in shown:  # `--json PATH` is two words
-        i = shown.index("--json")
-        del shown[i : i + 2]
-    command = command_line("bench_engine.py", shown)
+    command = command_line("bench_engine.py", argv)
 
     rng = random.Random(args.seed)
     policy = Policy.load(args.policy)
@@ -579,7 +574,4 @@ def main(argv: Sequence[str]) -> Result:
 
 
 if __name__ == "__main__":
-    cli = argparse.ArgumentParser(add_help=False)
-    arguments(cli)
-    known, _ = cli.parse_known_args()
-    emit(main(sys.argv[1:]), known.json)
+    run(main)

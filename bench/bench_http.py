@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import cast
 
 import load
-from report import Figure, Result, Table, arguments, command_line, emit, log
-from tactful_server import Server
+from profile_summary import summarise
+from report import Figure, Result, Table, arguments, command_line, log, run, without
 
 from tactful.model import Contact, ContactStatus, CustomerProfile, Event, Outcome
+from tactful.service.testing import Server
 from tactful.store import open_store
 from tactful.store.base import Store
 
@@ -346,21 +347,18 @@ def measure(kind: str, args: argparse.Namespace, workdir: Path) -> tuple[load.Lo
         return result, info
 
 
-def _without(argv: Sequence[str], *options: str) -> list[str]:
-    """argv less --json and `options` (with their values), for the command to print."""
-    drop = {"--json", *options}
-    out: list[str] = []
-    skip = False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        name = a.partition("=")[0]
-        if name in drop:
-            skip = "=" not in a
-            continue
-        out.append(a)
-    return out
+def profile_tables(kind: str, files: list[Path], folder: Path) -> list[Table]:
+    """The py-spy recording of the server's first window, summarised (profile_summary.py)."""
+    if not files:
+        return []
+    layers, functions, seconds = summarise(files)
+    where = f"{kind}, {seconds:.1f} s of server samples, first window; files in {folder}"
+    return [
+        Table(f"Profile ({where}): share of samples by layer (self time)",
+              ["layer", "% of samples"], layers),
+        Table(f"Profile ({kind}): tactful functions by inclusive share",
+              ["function", "% of samples"], functions),
+    ]  # fmt: skip
 
 
 def main(argv: Sequence[str]) -> Result:
@@ -418,17 +416,22 @@ def main(argv: Sequence[str]) -> Result:
             log("note: " + notes[-1])
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-    command = command_line("bench_http.py", _without(argv))
+    command = command_line("bench_http.py", argv)
     result = Result("http", "HTTP decide with a durable hold", command, notes=notes)
     rows = []
     with tempfile.TemporaryDirectory(prefix="tactful-bench-") as tmp:
         for kind in [s.strip() for s in args.stores.split(",") if s.strip()]:
+            started = time.time()
             load_result, info = measure(kind, args, Path(tmp))
+            if args.profile:
+                recorded = [f for f in sorted(args.profile.glob(f"http-{kind}-*.speedscope.json"))
+                            if f.stat().st_mtime >= started]  # fmt: skip
+                result.tables += profile_tables(kind, recorded, args.profile)
             lat = load_result.latency_ms
             rate_met = load_result.per_second >= TARGET_RATE
             p99_met = lat["p99"] <= TARGET_P99_MS
             store_command = command_line(
-                "bench_http.py", [*_without(argv, "--stores"), "--stores", kind]
+                "bench_http.py", [*without(argv, "--stores"), "--stores", kind]
             )
             result.figures += [
                 Figure(f"{kind}: decisions/s", round(load_result.per_second, 1), "decisions/s",
@@ -491,7 +494,4 @@ def main(argv: Sequence[str]) -> Result:
 if __name__ == "__main__":
     # Stopped from outside: still stop the server and drop the database on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    cli = argparse.ArgumentParser(add_help=False)
-    arguments(cli)
-    known, _ = cli.parse_known_args()
-    emit(main(sys.argv[1:]), known.json)
+    run(main)

@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from report import Figure, Result, Table, arguments, command_line, emit, log
+from report import Figure, Result, Table, arguments, command_line, log, run
 
 from tactful.policy.document import Policy
 from tactful.replay.io import load_log
@@ -82,21 +82,6 @@ class PeakMemory:
         self._thread.join()
 
 
-def _without(argv: Sequence[str], *options: str) -> list[str]:
-    drop = {"--json", *options}
-    out: list[str] = []
-    skip = False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a.partition("=")[0] in drop:
-            skip = "=" not in a
-            continue
-        out.append(a)
-    return out
-
-
 def main(argv: Sequence[str]) -> Result:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
@@ -122,7 +107,7 @@ def main(argv: Sequence[str]) -> Result:
     )
     arguments(parser)
     args = parser.parse_args(argv)
-    command = command_line("bench_replay.py", _without(argv, "--log-dir"))
+    command = command_line("bench_replay.py", argv, "--log-dir")
     policy = Policy.load(args.policy)
     with tempfile.TemporaryDirectory(prefix="tactful-replay-") as tmp:
         folder = args.log_dir or Path(tmp) / "log"
@@ -264,7 +249,4 @@ def main(argv: Sequence[str]) -> Result:
 
 
 if __name__ == "__main__":
-    cli = argparse.ArgumentParser(add_help=False)
-    arguments(cli)
-    known, _ = cli.parse_known_args()
-    emit(main(sys.argv[1:]), known.json)
+    run(main)

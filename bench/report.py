@@ -14,7 +14,7 @@ import platform
 import shlex
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,19 +107,25 @@ def machine() -> dict[str, Any]:
     }
 
 
-def command_line(script: str, argv: Sequence[str]) -> str:
-    """The command that reproduces a run, as typed from the repository root (less the
-    `--json PATH` that `run.py` adds)."""
+def without(argv: Sequence[str], *options: str) -> list[str]:
+    """`argv` less `--json` and `options`, each with its value (`--opt V` or `--opt=V`)."""
+    drop = {"--json", *options}
     kept: list[str] = []
     skip = False
     for a in argv:
         if skip:
             skip = False
-        elif a == "--json":
-            skip = True
-        elif not a.startswith("--json="):
+        elif a.partition("=")[0] in drop:
+            skip = "=" not in a
+        else:
             kept.append(a)
-    return shlex.join([".venv/bin/python", f"bench/{script}", *kept])
+    return kept
+
+
+def command_line(script: str, argv: Sequence[str], *leave_out: str) -> str:
+    """The command that reproduces a run, as typed from the repository root, less the
+    `--json PATH` that `run.py` adds and the options in `leave_out` (with their values)."""
+    return shlex.join([".venv/bin/python", f"bench/{script}", *without(argv, *leave_out)])
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -135,6 +141,15 @@ def emit(result: Result, path: str | None) -> None:
         Path(path).write_text(data + "\n")
     else:
         sys.stdout.write(data + "\n")
+
+
+def run(main: Callable[[Sequence[str]], Result]) -> None:
+    """A benchmark script's entry point: `main` on the command line, its result emitted
+    (to `--json PATH`, else as the last stdout line)."""
+    cli = argparse.ArgumentParser(add_help=False)
+    arguments(cli)
+    known, _ = cli.parse_known_args()
+    emit(main(sys.argv[1:]), known.json)
 
 
 def log(message: str) -> None:
