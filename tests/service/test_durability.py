@@ -120,7 +120,12 @@ def test_kill_9_loses_no_acknowledged_opt_out_or_confirmed_contact(
     threads = [threading.Thread(target=f, args=(n,)) for n in range(4) for f in (opt_outs, sends)]
     for t in threads:
         t.start()
-    time.sleep(2.0)
+    # Kill mid-stream, once both kinds of write have been acknowledged a few times (not
+    # after a fixed time: a slow machine must not leave nothing to check).
+    deadline = time.monotonic() + 60
+    while (len(acked_optouts) < 20 or len(confirmed) < 20) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
     server.kill()
     stop.set()
     for t in threads:
