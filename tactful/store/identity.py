@@ -12,8 +12,11 @@ id first. The pointer lives in the customer row itself because the row lock that
 serializes deciders (`Statements.lock_customer`) then also sees a merge that committed
 while a decider waited: the decider starts over on the new canonical id.
 
-Merges queue behind each other (they lock the `settings` secret row) and lock every row
-of the ids they join, so no decision or event for them runs half before, half after.
+Merges queue behind each other on the identity lock (`lock_groups`, the `settings`
+secret row), which erasures and profiles that merge also take, so a group only changes
+under it; then they lock every row of the ids they join (in id order, after the identity
+lock: the store's lock order, see `tactful.store.sql`), so no decision or event for them
+runs half before, half after.
 
 **Suppression by address.** An opt-out (global, by channel or by purpose) is recorded
 against the customer and against the addresses it covers, as keyed hashes with the scope:
@@ -25,9 +28,11 @@ customer's addresses, if it came after them. Erasure adds a global suppression o
 customer's addresses and keeps every hash.
 
 **The suppression token.** Every transaction that changes the suppression list by address
-also writes a new random value to the `settings` row `address-suppressions`, as its last
-statement (the row lock it takes is then never held while waiting for another, so it
-cannot deadlock). `decide` reads the token in its locking statement and keeps each
+also writes a new random value to the `settings` row `address-suppressions`, after its
+customer row locks and before it touches `address_suppressions` (`new_token`): writers
+of the list queue on the token, never on each other's entries in opposite orders, and
+none waits for a customer row while holding it. `decide` reads the token in its locking
+statement (without locking it) and keeps each
 customer's matching entries for as long as the token and the customer's addresses stay
 the same, so a customer decided again costs no suppression query, and a suppression
 committed by any process is seen by every later decision. Every process writing to a
@@ -127,6 +132,22 @@ def group(conn: Connection, canonical_id: str) -> list[str]:
 # -- merging -------------------------------------------------------------------------------
 
 
+def lock_groups(conn: Connection) -> None:
+    """Take the identity lock for the rest of the transaction: merges, erasures and
+    profiles that merge queue here, so no group of ids changes while it is held. First
+    of all locks (see the lock order in `tactful.store.sql`)."""
+    conn.execute(select(settings.c.key).where(settings.c.key == "secret").with_for_update())
+
+
+def members_of(conn: Connection, ids: Iterable[str]) -> set[str]:
+    """The ids and every id in a group with any of them (stable under `lock_groups`)."""
+    wanted = set(ids)
+    members = set(wanted)
+    for canonical in set(resolve(conn, wanted).values()):
+        members.update(group(conn, canonical))
+    return members
+
+
 def merged_already(conn: Connection, ids: Sequence[str]) -> MergeResult | None:
     """What `merge` would answer if these ids are one customer already (it would change
     nothing); None if a merge has work to do. A read: Segment sends both ids with every
@@ -191,18 +212,16 @@ def merge(
 ) -> MergeResult:
     """Join `ids` (and every id already merged with any of them) into one customer, in the
     caller's write transaction. Idempotent: merging ids already merged changes nothing and
-    logs nothing. `touch` makes missing customer rows, bumps versions and locks the rows."""
-    # Merges queue here, one at a time: a group only changes under this lock.
-    conn.execute(select(settings.c.key).where(settings.c.key == "secret").with_for_update())
-    resolved = resolve(conn, ids)
-    members: set[str] = set(ids)
-    for canonical in set(resolved.values()):
-        members.update(group(conn, canonical))
+    logs nothing. `touch` makes missing customer rows, bumps versions and locks the rows
+    (all of them in one call: the lock order). A caller holding customer rows already
+    must hold the identity lock and those of all `members_of(ids)`."""
+    lock_groups(conn)  # merges queue here, one at a time: a group only changes under it
+    members = members_of(conn, ids)
     target = min(members, key=canonical_order)
     existing = {
         r.customer_id: r
         for r in conn.execute(
-            select(customers.c.customer_id, customers.c.canonical_id, customers.c.profile).where(
+            select(customers.c.customer_id, customers.c.canonical_id).where(
                 customers.c.customer_id.in_(sorted(members))
             )
         )
@@ -223,7 +242,16 @@ def merge(
 
     touch(conn, members)  # rows exist from here, locked on PostgreSQL, versions bumped
     order = sorted(members, key=canonical_order)
-    profiles = [_profile_of(m, existing[m].profile if m in existing else None) for m in order]
+    # Read under the locks: a profile written just before the merge is not lost.
+    stored = {
+        cid: profile
+        for cid, profile in conn.execute(
+            select(customers.c.customer_id, customers.c.profile).where(
+                customers.c.customer_id.in_(order)
+            )
+        )
+    }
+    profiles = [_profile_of(m, stored.get(m)) for m in order]
     merged_profile = merge_profiles(target, profiles)
     duplicates = select(events.c.event_id).where(
         events.c.customer_id == target, events.c.event_id.is_not(None)
@@ -346,19 +374,23 @@ def record_consent(
     insert_ignoring: InsertIgnoring,
 ) -> None:
     """Suppress (or lift) the addresses covered by the opt-outs (opt-ins) among stored
-    event rows (`customer_id`, `kind`, `at`, `properties`), in the caller's transaction;
-    then a new suppression token (call it last in the transaction: see the module)."""
+    event rows (`customer_id`, `kind`, `at`, `properties`), in the caller's transaction,
+    which holds those customers' row locks; a new suppression token first (see the
+    module)."""
     relevant = [r for r in rows if r["kind"] in OPT_OUTS or r["kind"] in OPT_INS]
     if not relevant:
         return
     held = customer_hashes(conn, sorted({r["customer_id"] for r in relevant}))
-    changed = False
+    changes = []
     for r in sorted(relevant, key=lambda r: r["at"]):
         channel, purpose = optout_scope(r["kind"], r["properties"])
         covered = _covered(held[r["customer_id"]], channel)
-        if not covered:
-            continue
-        changed = True
+        if covered:
+            changes.append((r, channel, purpose, covered))
+    if not changes:
+        return
+    new_token(conn, insert_ignoring)
+    for r, channel, purpose, covered in changes:
         if r["kind"] in OPT_OUTS:
             suppress(
                 conn,
@@ -372,12 +404,11 @@ def record_consent(
             )
         else:
             lift(conn, [h for _, h in covered], channel, purpose, at=r["at"])
-    if changed:
-        new_token(conn, insert_ignoring)
 
 
 def new_token(conn: Connection, insert_ignoring: InsertIgnoring) -> None:
-    """Write a new suppression token (after every change to the list, last)."""
+    """Write a new suppression token: in every transaction that changes the list, before
+    the change (its row lock queues those writers; see the module)."""
     token = secrets.token_bytes(16)
     conn.execute(insert_ignoring(settings, ["key"]), [{"key": TOKEN_KEY, "value": token}])
     conn.execute(update(settings).where(settings.c.key == TOKEN_KEY).values(value=token))
@@ -440,11 +471,12 @@ def erased_addresses(
     now: datetime,
     insert_ignoring: InsertIgnoring,
 ) -> None:
-    """An erased customer's addresses: suppressed for everything, kept for good; then a
-    new suppression token (call it last in the transaction: see the module)."""
+    """An erased customer's addresses: suppressed for everything, kept for good, after a
+    new suppression token (see the module)."""
     covered = sorted(hashes)
     if not covered:
         return
+    new_token(conn, insert_ignoring)
     suppress(
         conn,
         covered,
@@ -455,7 +487,6 @@ def erased_addresses(
         now=now,
         insert_ignoring=insert_ignoring,
     )
-    new_token(conn, insert_ignoring)
 
 
 def hits_for(conn: Connection, value_hashes: Sequence[str]) -> list[AddressHit]:
@@ -600,7 +631,9 @@ __all__ = [
     "hits_for",
     "is_address_id",
     "lift",
+    "lock_groups",
     "log_of",
+    "members_of",
     "merge",
     "merge_profiles",
     "record_consent",

@@ -9,6 +9,31 @@ two deciders for one customer run one after the other and never both take the la
 Deciding is the hot path: it runs as plain SQL on the driver (`statements.py`) and keeps
 each customer's folded state in memory between decisions (`cache.py`), checked against
 the customer row's `version`, which every write to that customer's ledger bumps.
+
+**Locking.** On PostgreSQL every write transaction takes its row locks in one order, so
+that no two writers can each hold what the other waits for:
+
+1. the `settings` row `secret`, the identity lock (`identity.lock_groups`): merges,
+   erasures and profiles that merge records known by an address, so a group of ids only
+   changes under it (policy saves take it too);
+2. `customers` rows, in id order (Python's string order), all in one statement
+   (`_touch_customers`) or one by one in that order (`erase`). A writer never locks
+   another customer row once it holds one: if the row it locked was merged into another
+   customer meanwhile, it starts its transaction over (`StartOver`), where the id now
+   resolves to the canonical row (`decide`, `add_events`, `put_profile`, holds);
+3. a customer's own rows (events, contacts, decisions, addresses), written only under
+   that customer's lock (the delivery workers' updates of queue and outbox rows take no
+   customer lock after them, see `delivery`);
+4. the `settings` row `address-suppressions` (the suppression token), then the
+   suppression lists (`address_suppressions`; `suppressions` is written by erasures
+   alone).
+
+What this order cannot rule out (a lock the server takes for a constraint check, a
+client on older code) the database breaks by rolling one transaction back (deadlock,
+serialization failure): the store then runs that transaction again, a few times with a
+short random pause (`_retrying`). Nothing was committed by the attempt rolled back, and
+only a committed write is acknowledged. On SQLite one writer runs at a time and none of
+this arises.
 """
 
 from __future__ import annotations
@@ -16,17 +41,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import random
 import re
 import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -580,12 +606,42 @@ _AUDIT_FROM = decisions.outerjoin(contacts, contacts.c.contact_id == decisions.c
 
 #: Errors that mean the database is unreachable or refused: the service answers 503.
 _UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, exc.TimeoutError, exc.DisconnectionError)
+#: SQLSTATEs of a transaction the server rolled back to break a deadlock or a
+#: serialization conflict: running it again is safe, and usually succeeds.
+_ROLLED_BACK = frozenset({"40P01", "40001"})
+#: How many times a write transaction runs before its contention is reported (503).
+WRITE_ATTEMPTS = 8
+#: The first pause before running a rolled-back transaction again, in seconds; it
+#: doubles with each attempt, and each pause is a random fraction of it.
+RETRY_PAUSE = 0.004
+
+T = TypeVar("T")
+
+
+class Contention(StoreError):
+    """The database rolled the transaction back to break a deadlock or a serialization
+    conflict; it committed nothing and may be run again."""
+
+
+class StartOver(Exception):
+    """Raised inside a write transaction that must be rolled back and run again from the
+    start, e.g. when the customer row it locked was merged away while it waited."""
+
+
+def _rolled_back(error: BaseException) -> bool:
+    detail = getattr(error, "orig", None) or error
+    return getattr(detail, "sqlstate", None) in _ROLLED_BACK
 
 
 def _unavailable(error: exc.SQLAlchemyError) -> bool:
     if isinstance(error, _UNAVAILABLE):
         return True
     return isinstance(error, exc.DBAPIError) and error.connection_invalidated
+
+
+def _first_line(error: BaseException) -> str:
+    detail = getattr(error, "orig", None) or error
+    return str(detail).strip().splitlines()[0] if str(detail).strip() else repr(detail)
 
 
 def _like_escape(value: str) -> str:
@@ -684,10 +740,14 @@ class SqlStore:
             with self._begin(write=write) as conn:
                 yield conn
         except exc.SQLAlchemyError as error:
+            if _rolled_back(error):
+                raise self._contention(error) from error
             if _unavailable(error):
                 raise self._store_error(error) from error
             raise
         except self._driver_errors as error:
+            if _rolled_back(error):
+                raise self._contention(error) from error
             if isinstance(error, self._driver_unavailable):
                 raise self._store_error(error) from error
             raise
@@ -714,19 +774,52 @@ class SqlStore:
                 finally:
                     conn.close()
         except exc.SQLAlchemyError as error:
+            if _rolled_back(error):
+                raise self._contention(error) from error
             if _unavailable(error):
                 raise self._store_error(error) from error
             raise
         except self._driver_errors as error:
+            if _rolled_back(error):
+                raise self._contention(error) from error
             if isinstance(error, self._driver_unavailable):
                 raise self._store_error(error) from error
             raise
 
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        """Run `attempt` (one whole write transaction: it begins, and commits before it
+        returns) again when the database rolled it back for contention or it asked to
+        start over; after `WRITE_ATTEMPTS` runs, a StoreError (503). Only the run that
+        committed had any effect, so each run must do everything afresh."""
+        for n in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                return attempt()
+            except Contention as error:
+                if n == WRITE_ATTEMPTS:
+                    raise StoreError(f"{error} (gave up after {n} attempts)") from error
+                # Both sides of a deadlock would otherwise meet again at once.
+                time.sleep(random.uniform(0, RETRY_PAUSE * 2 ** (n - 1)))
+            except StartOver as error:
+                if n == WRITE_ATTEMPTS:
+                    raise StoreError(f"{self.url}: {error} (gave up after {n} attempts)") from error
+        raise AssertionError("unreachable")
+
+    def _write(self, work: Callable[[Connection], T]) -> T:
+        """`work` in a write transaction, run again as `_retrying` says."""
+
+        def attempt() -> T:
+            with self._transaction(write=True) as conn:
+                return work(conn)
+
+        return self._retrying(attempt)
+
     def _store_error(self, error: BaseException) -> StoreError:
         where = self.engine.url.render_as_string(hide_password=True)
-        detail = getattr(error, "orig", None) or error
-        first_line = str(detail).strip().splitlines()[0] if str(detail).strip() else repr(detail)
-        return StoreError(f"database {where} unavailable: {first_line}")
+        return StoreError(f"database {where} unavailable: {_first_line(error)}")
+
+    def _contention(self, error: BaseException) -> Contention:
+        where = self.engine.url.render_as_string(hide_password=True)
+        return Contention(f"database {where} rolled the transaction back: {_first_line(error)}")
 
     def migrate(self) -> None:
         """Create the tables on a fresh database, or upgrade an older one (every alembic head)."""
@@ -764,7 +857,9 @@ class SqlStore:
     def _touch_customers(self, conn: Connection, customer_ids: Iterable[str]) -> None:
         """Make sure the customers' rows exist and bump their versions: every write to a
         customer's ledger does this in its transaction. On PostgreSQL it also locks the
-        rows (in id order, so two writers never deadlock) until the transaction ends."""
+        rows (in id order, so two writers never deadlock) until the transaction ends: a
+        transaction locks all its customers in one call (see the module); calling it
+        again for rows it holds already only bumps their versions."""
         ids = sorted(set(customer_ids))
         if not ids:
             return
@@ -784,19 +879,24 @@ class SqlStore:
         for i in ids:
             self.states.discard(i)
 
+    def _lock_canonical(self, conn: Connection, ids: Iterable[str]) -> dict[str, str]:
+        """Each id -> its canonical id, with those customers touched (and locked on
+        PostgreSQL). StartOver if a merge or an erasure changed what an id resolves to
+        before the lock: locking another row now could break the lock order (see the
+        module), and once the rows are locked nothing changes it."""
+        wanted = set(ids)
+        resolved = identity.resolve(conn, wanted)
+        self._touch_customers(conn, resolved.values())
+        if identity.resolve(conn, wanted) != resolved:
+            raise StartOver("a customer written to was merged or erased meanwhile")
+        return resolved
+
     def _resolve_rows(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        """Point ledger rows at their customers' canonical ids and touch those customers
-        (locking them on PostgreSQL); again if a merge moved one before the lock."""
-        ids = {r["customer_id"] for r in rows}
-        for _ in range(5):
-            resolved = identity.resolve(conn, ids)
-            for r in rows:
-                r["customer_id"] = resolved.get(r["customer_id"], r["customer_id"])
-            ids = {r["customer_id"] for r in rows}
-            self._touch_customers(conn, ids)
-            if all(c == i for i, c in identity.resolve(conn, ids).items()):
-                return
-        raise StoreError(f"{self.url}: customers kept being merged while writing to them")
+        """Point ledger rows at their customers' canonical ids and lock those customers
+        (`_lock_canonical`); give a fresh copy of the rows to each attempt."""
+        resolved = self._lock_canonical(conn, {r["customer_id"] for r in rows})
+        for r in rows:
+            r["customer_id"] = resolved[r["customer_id"]]
 
     # -- customers -------------------------------------------------------------------------
 
@@ -813,33 +913,53 @@ class SqlStore:
         """Write the profile of the customer its id resolves to. A customer known only by
         an address (a cold outreach, an opt-out from an unknown number) that this profile
         now holds is merged into it, so its contacts and opt-outs count here."""
-        with self._transaction(write=True) as conn:
-            secret = self._read_secret(conn)
-            canonical = identity.resolve(conn, [profile.customer_id])[profile.customer_id]
-            profile = replace(profile, customer_id=canonical)
-            self._touch_customers(conn, [canonical])
-            conn.execute(
-                update(customers)
-                .where(customers.c.customer_id == canonical)
-                .values(profile=_profile_data(profile), updated=_wall_clock())
+        hashes = _address_hashes(self.secret(), profile)
+        self._write(lambda conn: self._put_profile(conn, profile, hashes))
+
+    def _put_profile(
+        self, conn: Connection, profile: CustomerProfile, hashes: set[tuple[str, str]]
+    ) -> None:
+        secret = self._read_secret(conn)
+        named = profile.customer_id
+        canonical = identity.resolve(conn, [named])[named]
+        merging = not identity.is_address_id(canonical)
+        known = identity.address_customers(conn, hashes) if merging else []
+        if known:
+            # A merge follows: the identity lock before any customer row, and the rows of
+            # everyone the merge joins in one go (the lock order, see the module).
+            identity.lock_groups(conn)
+            joining = identity.members_of(conn, [canonical, *known])
+            self._touch_customers(conn, joining)
+            locked = identity.resolve(conn, [named])[named]
+        else:
+            locked = self._lock_canonical(conn, [named])[named]
+        if locked != canonical:
+            raise StartOver(f"customer {named!r} was merged or erased meanwhile")
+        profile = replace(profile, customer_id=canonical)
+        conn.execute(
+            update(customers)
+            .where(customers.c.customer_id == canonical)
+            .values(profile=_profile_data(profile), updated=_wall_clock())
+        )
+        identity.write_addresses(conn, secret, profile)
+        if not merging:
+            return
+        still = identity.address_customers(conn, hashes)  # fewer if merged meanwhile
+        if not set(still) <= set(known):
+            # Known by an address since the read above: their rows are not locked yet.
+            raise StartOver(f"a customer holding an address of {named!r} appeared meanwhile")
+        if still:
+            now = _wall_clock()
+            identity.merge(
+                conn,
+                [canonical, *still],
+                at=now,
+                via="address",
+                reference=None,
+                now=now,
+                secret=secret,
+                touch=self._touch_customers,
             )
-            identity.write_addresses(conn, secret, profile)
-            if not identity.is_address_id(canonical):
-                known_by_address = identity.address_customers(
-                    conn, _address_hashes(secret, profile)
-                )
-                if known_by_address:
-                    now = _wall_clock()
-                    identity.merge(
-                        conn,
-                        [canonical, *known_by_address],
-                        at=now,
-                        via="address",
-                        reference=None,
-                        now=now,
-                        secret=secret,
-                        touch=self._touch_customers,
-                    )
 
     def customers_with_address(self, kind: str, value: str) -> list[str]:
         normal = normalize_address(kind, value)
@@ -904,8 +1024,8 @@ class SqlStore:
             done = identity.merged_already(conn, list(ids))
         if done is not None:
             return done  # nothing to join: no write transaction, no merge lock
-        with self._transaction(write=True) as conn:
-            return identity.merge(
+        return self._write(
+            lambda conn: identity.merge(
                 conn,
                 list(ids),
                 at=at,
@@ -915,6 +1035,7 @@ class SqlStore:
                 secret=self._read_secret(conn),
                 touch=self._touch_customers,
             )
+        )
 
     def identity(self, customer_id: str) -> Identity:
         with self._transaction(write=False) as conn:
@@ -963,44 +1084,70 @@ class SqlStore:
 
     def erase(self, customer_id: str, *, now: datetime) -> bool:
         """Erase the customer the id resolves to, under every id merged into it; the ids
-        and addresses stay on the suppression lists as keyed hashes."""
-        with self._transaction(write=True) as conn:
-            secret = self._read_secret(conn)
-            canonical = identity.resolve(conn, [customer_id])[customer_id]
-            row = conn.execute(
+        and addresses stay on the suppression lists as keyed hashes. A decision racing
+        the erasure either commits first (and is erased with the customer) or runs after
+        it, on an erased id."""
+        return self._write(lambda conn: self._erase(conn, customer_id, now))
+
+    def _erase(self, conn: Connection, customer_id: str, now: datetime) -> bool:
+        secret = self._read_secret(conn)
+        identity.lock_groups(conn)  # no merge joins or moves an id until this commits
+        canonical = identity.resolve(conn, [customer_id])[customer_id]
+        members = sorted({customer_id, *identity.group(conn, canonical)})
+        # A row for an id never seen, so that a first decision for it waits for the
+        # erasure (and then finds it erased) instead of slipping in beside it.
+        placeholder = conn.execute(
+            self._insert_ignoring(customers, ["customer_id"])
+            .values(
+                customer_id=customer_id,
+                profile={},
+                created=now,
+                updated=now,
+                version=_first_version(),
+            )
+            .returning(customers.c.customer_id)
+        ).first()
+        # Lock every row before deleting anything (in id order, as every writer does:
+        # FOR NO KEY UPDATE), so that writers holding one of them finish first and their
+        # rows go too. The deletes below need more, which waits for nothing then: a writer
+        # of these customers waits for the rows this transaction holds.
+        rows = {}
+        for m in members:
+            rows[m] = conn.execute(
                 select(customers.c.profile)
-                .where(customers.c.customer_id == canonical)
+                .where(customers.c.customer_id == m)
                 .with_for_update(key_share=True)
             ).first()
-            members = sorted({customer_id, *identity.group(conn, canonical)})
-            keys = {keyed_hash(secret, "id", m) for m in members}
-            held: set[tuple[str, str]] = set()
-            if row is not None:
-                held = _address_hashes(secret, _profile_of(canonical, row.profile))
-                keys |= {h for _, h in held}
-            for table in (addresses, events, contacts, decisions, delivery.outbox, customers):
-                # Queue items and reminders go with the customer row (ON DELETE CASCADE);
-                # outbox rows carry the id in their payloads, and take their attempts along.
-                conn.execute(delete(table).where(table.c.customer_id.in_(members)))
-            conn.execute(delete(identity_log).where(identity_log.c.canonical_id.in_(members)))
-            for m in members:
-                self.states.discard(m)
-            conn.execute(
-                self._insert_ignoring(suppressions, ["key_hash"]),
-                [
-                    {
-                        "key_hash": k,
-                        "scope_channel": None,
-                        "scope_purpose": None,
-                        "reason": "erased",
-                        "created_at": now,
-                    }
-                    for k in sorted(keys)
-                ],
-            )
-            # Last: it writes the suppression token (see `identity`).
-            identity.erased_addresses(conn, held, now=now, insert_ignoring=self._insert_ignoring)
-        return row is not None
+        row = rows[canonical]
+        existed = row is not None and placeholder is None
+        keys = {keyed_hash(secret, "id", m) for m in members}
+        held: set[tuple[str, str]] = set()
+        if row is not None:
+            held = _address_hashes(secret, _profile_of(canonical, row.profile))
+            keys |= {h for _, h in held}
+        for table in (addresses, events, contacts, decisions, delivery.outbox, customers):
+            # Queue items and reminders go with the customer row (ON DELETE CASCADE);
+            # outbox rows carry the id in their payloads, and take their attempts along.
+            conn.execute(delete(table).where(table.c.customer_id.in_(members)))
+        conn.execute(delete(identity_log).where(identity_log.c.canonical_id.in_(members)))
+        for m in members:
+            self.states.discard(m)
+        conn.execute(
+            self._insert_ignoring(suppressions, ["key_hash"]),
+            [
+                {
+                    "key_hash": k,
+                    "scope_channel": None,
+                    "scope_purpose": None,
+                    "reason": "erased",
+                    "created_at": now,
+                }
+                for k in sorted(keys)
+            ],
+        )
+        # Last: the suppression token, then the addresses (see `identity`).
+        identity.erased_addresses(conn, held, now=now, insert_ignoring=self._insert_ignoring)
+        return existed
 
     def suppressed(self, customer_id: str) -> bool:
         key = keyed_hash(self.secret(), "id", customer_id)
@@ -1035,21 +1182,24 @@ class SqlStore:
         stmt = self._insert_ignoring(events, ["customer_id", "event_id"]).returning(
             events.c.customer_id, events.c.kind, events.c.at, events.c.properties
         )
-        with self._transaction(write=True) as conn:
-            self._resolve_rows(conn, rows)
-            inserted = conn.execute(stmt, rows).all()
-            added = len(inserted)
+
+        def work(conn: Connection) -> int:
+            resolved = [dict(r) for r in rows]  # each attempt resolves the ids afresh
+            self._resolve_rows(conn, resolved)
+            inserted = conn.execute(stmt, resolved).all()
             # Call-back reminders follow these events: the worker looks at these customers.
-            delivery.mark_reminder_events(conn, self, rows, received_at)
+            delivery.mark_reminder_events(conn, self, resolved, received_at)
             # Opt-outs (and opt-ins) among the new events suppress (lift) their addresses;
-            # last, as it writes the suppression token (see `identity`).
+            # last, as it takes the suppression token (see `identity`).
             identity.record_consent(
                 conn,
                 [dict(r._mapping) for r in inserted],
                 now=received_at,
                 insert_ignoring=self._insert_ignoring,
             )
-            return added
+            return len(inserted)
+
+        return self._write(work)
 
     # -- decisions, holds, outcomes ----------------------------------------------------------
 
@@ -1065,28 +1215,63 @@ class SqlStore:
         also: AlsoFn | None = None,
         address_check: AddressCheck | None = None,
     ) -> tuple[Decision, bool]:
-        customer_id = proposal.customer_id
-        sql = self._sql
-        id_hash = keyed_hash(self.secret(), "id", customer_id)
+        """Decide and place the hold in one transaction, run again if a merge or an
+        erasure of the customer commits while it waits for the customer's lock: it then
+        follows the merge to the canonical id, or decides for the erased id (suppressed).
+        `also` runs in each attempt; only the committed one's writes count."""
+        id_hash = keyed_hash(self.secret(), "id", proposal.customer_id)
         to_hash = self._to_hash(proposal.to)
         decision_id = str(uuid.uuid4())
         recorded = proposal_data(proposal)
+        return self._retrying(
+            lambda: self._decide_once(
+                proposal,
+                decide_fn,
+                now=now,
+                hold_ttl_seconds=hold_ttl_seconds,
+                hold=hold,
+                if_suppressed=if_suppressed,
+                also=also,
+                address_check=address_check,
+                ids=(id_hash, to_hash, decision_id),
+                recorded=recorded,
+            )
+        )
+
+    def _decide_once(
+        self,
+        proposal: ContactProposal,
+        decide_fn: DecideFn,
+        *,
+        now: datetime,
+        hold_ttl_seconds: float,
+        hold: bool,
+        if_suppressed: DecideFn | None,
+        also: AlsoFn | None,
+        address_check: AddressCheck | None,
+        ids: tuple[str, str | None, str],
+        recorded: dict[str, Any],
+    ) -> tuple[Decision, bool]:
+        customer_id = proposal.customer_id
+        sql = self._sql
+        id_hash, to_hash, decision_id = ids
         placed: tuple[int, CustomerState] | None = None
         with self._driver_transaction() as cur:
             # The lock: every decider for this customer (whichever of its ids it names)
             # waits here for the one before it.
             found = self._identity.lock(cur, customer_id, id_hash)
             if found is None:
+                # A new customer, or one erased while we waited: a row, then its lock (a
+                # later statement, which sees the erasure's suppression of the id).
                 sql.create_customer(cur, customer_id, _wall_clock(), _first_version())
                 found = self._identity.lock(cur, customer_id, id_hash)
                 if found is None:
-                    raise StoreError(f"{self.url}: customer {customer_id!r} vanished")
-            while found[4] is not None:
-                # Merged into another customer while we waited for the lock: lock that one.
-                moved_to = found[4]
-                found = self._identity.lock(cur, moved_to, id_hash)
-                if found is None:
-                    raise StoreError(f"{self.url}: customer {moved_to!r} vanished")
+                    raise StartOver(f"customer {customer_id!r} was erased meanwhile")
+            if found[4] is not None:
+                # Merged into another customer while we waited for the lock. Locking that
+                # row while holding this one breaks the lock order (a merge takes them the
+                # other way round): run again, and the id resolves to it.
+                raise StartOver(f"customer {customer_id!r} was merged meanwhile")
             canonical, profile, version, suppressed, _, token = found
             if canonical != customer_id:
                 # Decided, held and logged as the canonical customer's; the audit log keeps
@@ -1149,12 +1334,16 @@ class SqlStore:
         return decision, False
 
     def _locked_contact(self, conn: Connection, decision_id: str) -> Contact:
-        row = conn.execute(
-            select(contacts)
-            .where(contacts.c.contact_id == decision_id)
-            .with_for_update(key_share=True)
-        ).first()
+        """The contact, with its customer's row locked first (the lock order: a merge
+        moving the contact holds that row and then writes the contact)."""
+        where = contacts.c.contact_id == decision_id
+        owner = conn.execute(select(contacts.c.customer_id).where(where)).scalar()
+        if owner is not None:
+            self._lock_canonical(conn, [owner])
+        row = conn.execute(select(contacts).where(where).with_for_update(key_share=True)).first()
         if row is not None:
+            if row.customer_id != owner:
+                raise StartOver(f"contact {decision_id!r} moved to another customer meanwhile")
             return _contact_of(row)
         verdict = conn.execute(
             select(decisions.c.verdict).where(decisions.c.decision_id == decision_id)
@@ -1171,55 +1360,65 @@ class SqlStore:
                 {k: (v.value if isinstance(v, ContactStatus) else v) for k, v in changes.items()}
             )
         )
-        self._touch_customers(conn, [contact.customer_id])
+        self._touch_customers(conn, [contact.customer_id])  # locked already: a version bump
         return replace(contact, **changes)
 
     def mark_sent(self, decision_id: str, *, at: datetime | None, now: datetime) -> Contact:
-        with self._transaction(write=True) as conn:
-            contact = self._locked_contact(conn, decision_id)
-            if contact.status is ContactStatus.CANCELLED:
-                raise Conflict(f"contact {decision_id!r} was cancelled; it cannot be sent")
-            changes: dict[str, Any] = {}
-            if contact.status is not ContactStatus.SENT or contact.hold_expires is not None:
-                # Even a hold that expired: the contact was made, and the ledger says so.
-                changes.update(status=ContactStatus.SENT, hold_expires=None)
-            if at is not None and utc(at) != contact.at:
-                changes["at"] = utc(at)
-            if not changes:
-                return contact
-            return self._update_contact(conn, contact, **changes)
+        return self._write(lambda conn: self._mark_sent(conn, decision_id, at))
+
+    def _mark_sent(self, conn: Connection, decision_id: str, at: datetime | None) -> Contact:
+        contact = self._locked_contact(conn, decision_id)
+        if contact.status is ContactStatus.CANCELLED:
+            raise Conflict(f"contact {decision_id!r} was cancelled; it cannot be sent")
+        changes: dict[str, Any] = {}
+        if contact.status is not ContactStatus.SENT or contact.hold_expires is not None:
+            # Even a hold that expired: the contact was made, and the ledger says so.
+            changes.update(status=ContactStatus.SENT, hold_expires=None)
+        if at is not None and utc(at) != contact.at:
+            changes["at"] = utc(at)
+        if not changes:
+            return contact
+        return self._update_contact(conn, contact, **changes)
 
     def cancel(self, decision_id: str, *, now: datetime) -> Contact:
-        with self._transaction(write=True) as conn:
-            contact = self._locked_contact(conn, decision_id)
-            if contact.status is ContactStatus.SENT:
-                raise Conflict(f"contact {decision_id!r} was already sent; it cannot be cancelled")
-            if contact.status is ContactStatus.CANCELLED:
-                return contact
-            return self._update_contact(conn, contact, status=ContactStatus.CANCELLED)
+        return self._write(lambda conn: self._cancel(conn, decision_id))
+
+    def _cancel(self, conn: Connection, decision_id: str) -> Contact:
+        contact = self._locked_contact(conn, decision_id)
+        if contact.status is ContactStatus.SENT:
+            raise Conflict(f"contact {decision_id!r} was already sent; it cannot be cancelled")
+        if contact.status is ContactStatus.CANCELLED:
+            return contact
+        return self._update_contact(conn, contact, status=ContactStatus.CANCELLED)
 
     def record_outcome(self, decision_id: str, outcome: str, *, now: datetime) -> Contact:
         value = Outcome(outcome).value
-        with self._transaction(write=True) as conn:
-            contact = self._locked_contact(conn, decision_id)
-            if contact.status is ContactStatus.CANCELLED:
-                raise Conflict(f"contact {decision_id!r} was cancelled; it has no outcome")
-            changes: dict[str, Any] = {"outcome": value}
-            if contact.status is ContactStatus.HELD:
-                changes.update(status=ContactStatus.SENT, hold_expires=None)
-            return self._update_contact(conn, contact, **changes)
+        return self._write(lambda conn: self._record_outcome(conn, decision_id, value))
+
+    def _record_outcome(self, conn: Connection, decision_id: str, value: str) -> Contact:
+        contact = self._locked_contact(conn, decision_id)
+        if contact.status is ContactStatus.CANCELLED:
+            raise Conflict(f"contact {decision_id!r} was cancelled; it has no outcome")
+        changes: dict[str, Any] = {"outcome": value}
+        if contact.status is ContactStatus.HELD:
+            changes.update(status=ContactStatus.SENT, hold_expires=None)
+        return self._update_contact(conn, contact, **changes)
 
     def add_contacts(self, contacts_: Iterable[Contact]) -> int:
         by_id = {c.contact_id: _contact_values(c) for c in contacts_}
         if not by_id:
             return 0
         ids = list(by_id)
-        with self._transaction(write=True) as conn:
-            self._resolve_rows(conn, list(by_id.values()))
+
+        def work(conn: Connection) -> None:
+            rows = [dict(r) for r in by_id.values()]  # each attempt resolves the ids afresh
+            self._resolve_rows(conn, rows)
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 conn.execute(delete(contacts).where(contacts.c.contact_id.in_(chunk)))
-            conn.execute(insert(contacts), list(by_id.values()))
+            conn.execute(insert(contacts), rows)
+
+        self._write(work)
         return len(by_id)
 
     def get_decision(self, decision_id: str) -> DecisionRecord:
