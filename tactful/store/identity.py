@@ -49,7 +49,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert
 
@@ -60,6 +60,7 @@ from tactful.store.sql import (
     _address_hashes,
     _profile_data,
     _profile_of,
+    address_lifts,
     address_suppressions,
     addresses,
     contacts,
@@ -394,7 +395,7 @@ def record_consent(
         if r["kind"] in OPT_OUTS:
             suppress(
                 conn,
-                covered,
+                unlifted(conn, covered, channel, purpose, at=r["at"]),
                 channel,
                 purpose,
                 reason=str(r["kind"]),
@@ -403,7 +404,14 @@ def record_consent(
                 insert_ignoring=insert_ignoring,
             )
         else:
-            lift(conn, [h for _, h in covered], channel, purpose, at=r["at"])
+            lift(
+                conn,
+                [h for _, h in covered],
+                channel,
+                purpose,
+                at=r["at"],
+                insert_ignoring=insert_ignoring,
+            )
 
 
 def new_token(conn: Connection, insert_ignoring: InsertIgnoring) -> None:
@@ -453,15 +461,63 @@ def lift(
     purpose: str | None,
     *,
     at: datetime,
+    insert_ignoring: InsertIgnoring,
 ) -> None:
     """Lift suppressions of these addresses set before `at`: for exactly this scope, or
     every scope for an opt-in that names none (as the ledger's fold does). At the same
-    instant the suppression wins."""
+    instant the suppression wins. The lift is remembered (`address_lifts`, the latest per
+    address and scope), so that an older opt-out arriving later does not undo it."""
+    if not hashes:
+        return
     s = address_suppressions.c
     where = and_(s.value_hash.in_(list(hashes)), s.at < at)
     if (channel, purpose) != (None, None):
         where = and_(where, s.channel == (channel or ANY), s.purpose == (purpose or ANY))
     conn.execute(delete(address_suppressions).where(where))
+    scope = {"channel": channel or ANY, "purpose": purpose or ANY}
+    conn.execute(
+        insert_ignoring(address_lifts, ["value_hash", "channel", "purpose"]),
+        [{"value_hash": h, **scope, "at": at} for h in hashes],
+    )
+    lifts = address_lifts.c
+    conn.execute(
+        update(address_lifts)
+        .where(
+            lifts.value_hash.in_(list(hashes)),
+            lifts.channel == scope["channel"],
+            lifts.purpose == scope["purpose"],
+            lifts.at < at,
+        )
+        .values(at=at)
+    )
+
+
+def unlifted(
+    conn: Connection,
+    covered: Sequence[tuple[str, str]],
+    channel: str | None,
+    purpose: str | None,
+    *,
+    at: datetime,
+) -> list[tuple[str, str]]:
+    """The (kind, hash) addresses an opt-out at `at` for this scope still suppresses: those
+    no later opt-in lifted (for this scope, or for every scope). By event time, as the
+    ledger's own fold: an opt-out that arrives after a newer opt-in changes nothing."""
+    if not covered:
+        return []
+    lifts = address_lifts.c
+    later = conn.execute(
+        select(lifts.value_hash).where(
+            lifts.value_hash.in_([h for _, h in covered]),
+            lifts.at > at,
+            or_(
+                and_(lifts.channel == (channel or ANY), lifts.purpose == (purpose or ANY)),
+                and_(lifts.channel == ANY, lifts.purpose == ANY),
+            ),
+        )
+    )
+    lifted = {h for (h,) in later}
+    return [(kind, h) for kind, h in covered if h not in lifted]
 
 
 def erased_addresses(

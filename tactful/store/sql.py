@@ -25,8 +25,8 @@ that no two writers can each hold what the other waits for:
    that customer's lock (the delivery workers' updates of queue and outbox rows take no
    customer lock after them, see `delivery`);
 4. the `settings` row `address-suppressions` (the suppression token), then the
-   suppression lists (`address_suppressions`; `suppressions` is written by erasures
-   alone).
+   suppression lists (`address_suppressions`, `address_lifts`; `suppressions` is written
+   by erasures alone).
 
 What this order cannot rule out (a lock the server takes for a constraint check, a
 client on older code) the database breaks by rolling one transaction back (deadlock,
@@ -346,6 +346,19 @@ address_suppressions = Table(
     #: When it took effect (the opt-out's event time).
     Column("at", UtcDateTime, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+#: The latest opt-in that lifted suppressions of an address, per scope ("*", "*": an
+#: opt-in naming no scope, which lifts every scope): an opt-out that arrives late, older
+#: than that opt-in, suppresses nothing.
+address_lifts = Table(
+    "address_lifts",
+    metadata,
+    Column("value_hash", String(64), primary_key=True),
+    Column("channel", String(64), primary_key=True),
+    Column("purpose", String(64), primary_key=True),
+    #: The opt-in's event time.
+    Column("at", UtcDateTime, nullable=False),
 )
 
 #: Every merge of customer ids: who was joined into whom, when, and through what.

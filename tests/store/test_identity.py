@@ -261,6 +261,43 @@ def test_an_opt_in_older_than_the_opt_out_lifts_nothing(store: SqlStore) -> None
     assert [h.reason for h in store.address_hits("ann")] == ["opted_out"]
 
 
+def test_a_late_opt_out_older_than_a_later_opt_in_suppresses_nothing(store: SqlStore) -> None:
+    """By event time, as the ledger's own fold: the opt-in at -10 min is the customer's
+    latest word, so an opt-out of -30 min that arrives after it changes nothing; one of
+    -5 min does."""
+    store.put_profile(CustomerProfile("ann", timezone="America/Chicago", phones=(PHONE,)))
+    store.put_profile(
+        CustomerProfile("crm-9", timezone="America/Chicago", phones=("+1 312 555 0142",))
+    )
+    store.add_events(
+        [Event("ann", "opted_in", NOW - timedelta(minutes=10), "optin")], received_at=NOW
+    )
+    store.add_events([optout("ann", 30)], received_at=NOW)
+    assert store.address_hits("ann") == []
+    assert decide(store, ContactProposal("crm-9", "sms", "service")) is Verdict.ALLOW
+    # A scoped opt-out older than the (scopeless) opt-in: lifted as well.
+    store.add_events([optout("ann", 20, channel="sms")], received_at=NOW)
+    assert store.address_hits("ann") == []
+    # Same instant: the suppression wins, as in the fold.
+    store.add_events([optout("ann", 10, channel="call")], received_at=NOW)
+    assert [(h.channel, h.reason) for h in store.address_hits("ann")] == [("call", "unsubscribed")]
+    # Newer than the opt-in: in force.
+    store.add_events([optout("ann", 5)], received_at=NOW)
+    assert decide(store, ContactProposal("crm-9", "sms", "marketing")) is Verdict.DENY
+
+
+def test_a_scoped_opt_in_lifts_only_its_scope_against_late_opt_outs(store: SqlStore) -> None:
+    store.put_profile(CustomerProfile("ann", emails=(EMAIL,)))
+    store.add_events(
+        [Event("ann", "subscribed", NOW - timedelta(minutes=10), "sub", {"channel": "email"})],
+        received_at=NOW,
+    )
+    # Late: an email unsubscribe from before the re-subscribe, and an opt-out of everything.
+    store.add_events([optout("ann", 30, channel="email")], received_at=NOW)
+    store.add_events([optout("ann", 20)], received_at=NOW)
+    assert [(h.channel, h.reason) for h in store.address_hits("ann")] == [(None, "opted_out")]
+
+
 def test_suppression_tables_hold_no_raw_address(store: SqlStore) -> None:
     store.put_profile(
         CustomerProfile("ann", timezone="America/Chicago", phones=(PHONE,), emails=(EMAIL,))
