@@ -527,7 +527,8 @@ def replay(
             )
     except InputError as exc:
         for line in str(exc).splitlines():
-            err.print(f"[red]{line}[/red]", highlight=False)
+            # Not wrapped: a line names file, row and column, and must stay greppable.
+            err.print(f"[red]{line}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     log = result.log
     rate = result.rows / result.seconds if result.seconds else 0.0
@@ -538,7 +539,8 @@ def replay(
     if log.bad_rows:
         err.print(
             f"[yellow]{len(log.bad_rows):,} bad rows left out[/yellow] (listed in "
-            f"{out_dir / 'bad-rows.csv'}; --strict stops at them):"
+            f"{out_dir / 'bad-rows.csv'}; --strict stops at them):",
+            soft_wrap=True,
         )
         for b in log.bad_rows[:10]:
             err.print(f"  {b}", highlight=False, soft_wrap=True)
