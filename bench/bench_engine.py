@@ -384,6 +384,7 @@ def tactful_case(
             todo = [(states[i].copy(), p) for i, p in work]
             for state, _ in todo:
                 state.memo = {}
+                state.contact_memo = {}
         else:
             todo = [(states[i], p) for i, p in work]
         out: list[Decision] = []

@@ -141,8 +141,10 @@ def main(argv: Sequence[str]) -> Result:
                 customers=folder / "customers.parquet",
             )
             t1 = time.perf_counter()
+            own = time.process_time()
             verdicts = run_engine(loaded, [policy], workers=args.workers)
             t2 = time.perf_counter()
+            own = time.process_time() - own
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             result = ReplayResult(loaded, [policy], verdicts, t2 - t1, "local")
             write_results(result, Path(tmp) / "out", report=False)
@@ -156,6 +158,8 @@ def main(argv: Sequence[str]) -> Result:
     # CPU seconds the workers used: rows per CPU-second is the per-core rate that does
     # not depend on what else the machine was running.
     worker_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if args.workers <= 1:
+        worker_cpu = own  # one worker: the fold runs in this process, no child does
     per_cpu_second = rows / worker_cpu if worker_cpu > 0 else 0.0
     load = os.getloadavg()[0]
     log(

@@ -12,10 +12,10 @@ from __future__ import annotations
 import bisect
 import json
 import math
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tactful.durations import parse_datetime, parse_duration
 from tactful.model import (
@@ -35,6 +35,9 @@ from tactful.model import (
 SESSION_TIMEOUT = 30 * 60.0
 #: Memo key of the sorted distinct expiry instants of the holds (see `hold_epoch`).
 _HOLD_EXPIRIES = ("hold-expiries",)
+_MISSING: Any = object()
+
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -183,6 +186,30 @@ def _copy_session(s: Session) -> Session:
     )
 
 
+# Event kinds `_fold` tells apart, as module names: it runs once per event, and looking
+# up an enum member costs more than comparing with it.
+_SESSION_STARTED = EventKind.SESSION_STARTED
+_SESSION_ENDED = EventKind.SESSION_ENDED
+_CHECKOUT_STARTED = EventKind.CHECKOUT_STARTED
+_ORDER_COMPLETED = EventKind.ORDER_COMPLETED
+_COMPLAINED = EventKind.COMPLAINED
+_OPTED_OUT = EventKind.OPTED_OUT
+_SNOOZE_REQUESTED = EventKind.SNOOZE_REQUESTED
+_CALLBACK_REQUESTED = EventKind.CALLBACK_REQUESTED
+_CHAT_DISMISSED = EventKind.CHAT_DISMISSED
+_SUPPRESSIONS = frozenset({EventKind.OPTED_OUT, EventKind.UNSUBSCRIBED, EventKind.COMPLAINED})
+_RESUBSCRIPTIONS = frozenset({EventKind.OPTED_IN, EventKind.SUBSCRIBED})
+_DECLINE_KINDS = frozenset({EventKind.OFFER_DECLINED, EventKind.NOT_INTERESTED})
+_SESSION_ENGAGEMENTS = frozenset({EventKind.HELP_REQUESTED, EventKind.CONTENT_DOWNLOADED})
+#: Kinds `_fold` notes more of than their time and the visit they belong to.
+_NOTABLE = (
+    ENGAGEMENT_EVENTS
+    | _SUPPRESSIONS
+    | _RESUBSCRIPTIONS
+    | _DECLINE_KINDS
+    | {_CHECKOUT_STARTED, _ORDER_COMPLETED, _SNOOZE_REQUESTED, _CALLBACK_REQUESTED}
+)
+
 #: Tie-break for events at the same instant: a visit starts before, and ends after, what
 #: happens in it; a suppression (opt-out, unsubscribe, complaint) wins over a re-subscribe.
 _TIE_RANK: dict[str, int] = {
@@ -222,11 +249,11 @@ def _snooze_until(ts: float, props: Mapping[str, Any]) -> float | None:
 class CustomerState:
     """Everything known about one customer, folded for fast rule evaluation.
 
-    Facts the rules derive (`matching`, `cached`) are memoised in one dict until the state
-    changes. A `copy` shares that dict with its original while both are unchanged, so a
-    store that decides on copies of a cached state keeps the facts warm; any change (an
-    event, a contact, a new profile) gives the changed state a fresh dict and never
-    clears one it may share.
+    Facts the rules derive (`cached`) are memoised in one dict until the state changes;
+    facts derived from the contacts alone (`matching`, `contact_fact`) in another, kept
+    when an event arrives. A `copy` shares both with its original while both are
+    unchanged, so a store that decides on copies of a cached state keeps the facts warm;
+    any change gives the changed state fresh dicts and never clears one it may share.
     """
 
     def __init__(
@@ -244,9 +271,17 @@ class CustomerState:
         self._derived_shared = False
         #: Facts the rules derive from this state, keyed by whatever identifies them (a
         #: rule's token, a hold epoch, ...): valid until the state changes, when it is
-        #: replaced by a fresh dict. Read it with `.get`; write through `cached`/`matching`
-        #: or by key, never clear it (a copy may share it).
+        #: replaced by a fresh dict. Read it with `.get`; write through `cached` or by key,
+        #: never clear it (a copy may share it).
         self.memo: dict[Hashable, Any] = {}
+        #: Facts derived from the contacts alone (and the profile): the same rules as
+        #: `memo`, but replaced only when a contact or the profile changes (see
+        #: `contact_fact`), so a replay's events between two decisions keep them.
+        self.contact_memo: dict[Hashable, Any] = {}
+        #: Facts of former contact memos, each with how many contacts it was about, while
+        #: every contact added since was appended: sent, and later than all before it
+        #: (see `contact_fact`). Replaced, never changed (a copy may share it).
+        self._prefix: dict[Hashable, tuple[Any, int]] = {}
         for e in events:
             self.add_event(e)
         for c in contacts:
@@ -263,6 +298,8 @@ class CustomerState:
         # Zones, regions and consent are memoised from the profile.
         self._profile = profile
         self.memo = {}
+        self.contact_memo = {}
+        self._prefix = {}
 
     @property
     def _cache(self) -> dict[Hashable, Any]:
@@ -272,11 +309,17 @@ class CustomerState:
 
     def add_event(self, event: Event) -> bool:
         """Add an event in event-time order; returns False for a duplicate event id."""
-        if event.event_id is not None:
-            if event.event_id in self._event_ids:
+        return self.add_ledger_event(
+            LedgerEvent(event.at.timestamp(), event.kind, event.event_id, event.properties)
+        )
+
+    def add_ledger_event(self, le: LedgerEvent) -> bool:
+        """`add_event` for an event already in the ledger's form (the replay reads its
+        times as epoch seconds, and need not build an `Event` for each)."""
+        if le.event_id is not None:
+            if le.event_id in self._event_ids:
                 return False
-            self._event_ids.add(event.event_id)
-        le = LedgerEvent(event.at.timestamp(), event.kind, event.event_id, event.properties)
+            self._event_ids.add(le.event_id)
         if not self.events or self.events[-1].ts < le.ts:
             self.events.append(le)
             self._fold_last(le)
@@ -307,10 +350,18 @@ class CustomerState:
             else:
                 bisect.insort(d.engagements, lc.ts)
         if not self.contacts or self.contacts[-1].ts < lc.ts:
+            if replaced or lc.status is not ContactStatus.SENT:
+                self._prefix = {}
+            elif self.contact_memo:
+                # Facts about the ledger so far stay true of its first contacts.
+                n = len(self.contacts)
+                self._prefix = {**self._prefix, **{k: (v, n) for k, v in self.contact_memo.items()}}
             self.contacts.append(lc)
         else:
             bisect.insort_right(self.contacts, lc, key=lambda x: (x.ts, x.contact_id))
+            self._prefix = {}
         self.memo = {}
+        self.contact_memo = {}
 
     def contact(self, contact_id: str) -> LedgerContact | None:
         for c in self.contacts:
@@ -329,6 +380,8 @@ class CustomerState:
         other._derived = self._derived
         other._derived_shared = self._derived_shared = True
         other.memo = self.memo
+        other.contact_memo = self.contact_memo
+        other._prefix = self._prefix
         return other
 
     def __getstate__(self) -> dict[str, Any]:
@@ -336,6 +389,8 @@ class CustomerState:
         # compared by identity, and every fact in it is rebuilt on demand.
         fields = self.__dict__.copy()
         fields["memo"] = {}
+        fields["contact_memo"] = {}
+        fields["_prefix"] = {}
         return fields
 
     def forget(self) -> None:
@@ -344,6 +399,8 @@ class CustomerState:
         self._derived = None
         self._derived_shared = False
         self.memo = {}
+        self.contact_memo = {}
+        self._prefix = {}
 
     # -- derived facts -------------------------------------------------------------------
 
@@ -390,40 +447,47 @@ class CustomerState:
     def _fold(cls, d: Derived, e: LedgerEvent) -> None:
         """Fold one event into `d`; events must come in ledger order."""
         kind, ts, props = e.kind, e.ts, e.properties
-        d.by_kind.setdefault(kind, []).append(ts)
-        if kind in ACTIVITY_EVENTS or kind == EventKind.SESSION_ENDED:
-            d.current = cls._sessionize(d.session_keys, d.current, e)
+        times = d.by_kind.get(kind)
+        if times is None:
+            d.by_kind[kind] = [ts]
+        else:
+            times.append(ts)
         if kind in ACTIVITY_EVENTS:
+            d.current = cls._sessionize(d.session_keys, d.current, e)
             d.activity.append(ts)
+        elif kind == _SESSION_ENDED:
+            d.current = cls._sessionize(d.session_keys, d.current, e)
+        if kind not in _NOTABLE:
+            return  # page views and the like: nothing more to note
         if kind in ENGAGEMENT_EVENTS:
             # Engaged contacts are in the list too, possibly later than this event.
             bisect.insort(d.engagements, ts)
-        if kind == EventKind.CHECKOUT_STARTED:
+        if kind == _CHECKOUT_STARTED:
             d.checkouts.append(ts)
-        elif kind == EventKind.ORDER_COMPLETED:
+        elif kind == _ORDER_COMPLETED:
             d.orders.append(ts)
-        elif kind in (EventKind.OPTED_OUT, EventKind.UNSUBSCRIBED, EventKind.COMPLAINED):
+        elif kind in _SUPPRESSIONS:
             scope = _scope_of(props)
-            if kind == EventKind.COMPLAINED and scope == (None, None):
+            if kind == _COMPLAINED and scope == (None, None):
                 # A spam complaint stops marketing on the channel it came from.
                 scope = (scope[0] or "email", "marketing")
-            if kind == EventKind.OPTED_OUT:
+            if kind == _OPTED_OUT:
                 scope = (None, None) if not props.get("channel") else scope
             d.optouts[scope] = (ts, kind)
-        elif kind in (EventKind.OPTED_IN, EventKind.SUBSCRIBED):
+        elif kind in _RESUBSCRIPTIONS:
             scope = _scope_of(props)
             if scope == (None, None):
                 # Opting in again, without naming a scope, lifts every earlier opt-out.
                 d.optouts.clear()
             else:
                 d.optouts.pop(scope, None)
-        elif kind in (EventKind.OFFER_DECLINED, EventKind.NOT_INTERESTED):
+        elif kind in _DECLINE_KINDS:
             offer = props.get("offer")
             d.declines.append((ts, str(offer) if offer else None))
-        elif kind == EventKind.SNOOZE_REQUESTED:
+        elif kind == _SNOOZE_REQUESTED:
             until = _snooze_until(ts, props)
             d.snooze = (ts, until) if until is not None else None
-        elif kind == EventKind.CALLBACK_REQUESTED:
+        elif kind == _CALLBACK_REQUESTED:
             when = props.get("at") or props.get("callback_at")
             if when:
                 channel = props.get("channel")
@@ -440,6 +504,7 @@ class CustomerState:
         by_key: dict[str, Session], current: Session | None, e: LedgerEvent
     ) -> Session | None:
         sid = e.properties.get("session_id")
+        key: str | None = None
         if sid is not None:
             key = f"id:{sid}"
             session = by_key.get(key)
@@ -449,24 +514,27 @@ class CustomerState:
                 session.ended is not None or e.ts - session.last > SESSION_TIMEOUT
             ):
                 session = None
-            key = f"gap:{e.ts}"
-        if e.kind == EventKind.SESSION_ENDED:
+        kind = e.kind
+        if kind == _SESSION_ENDED:
             if session is not None:
                 session.ended = e.ts
                 session.last = max(session.last, e.ts)
             return session
-        if session is None or (e.kind == EventKind.SESSION_STARTED and sid is None):
+        if session is None or (kind == _SESSION_STARTED and sid is None):
+            if key is None:
+                key = f"gap:{e.ts}"  # formatted only for a visit that starts here
             session = Session(key=key, start=e.ts, last=e.ts)
             by_key[key] = session
-        session.last = max(session.last, e.ts)
-        if e.kind in (EventKind.HELP_REQUESTED, EventKind.CONTENT_DOWNLOADED):
+        elif e.ts > session.last:
+            session.last = e.ts
+        if kind in _SESSION_ENGAGEMENTS:
             if session.engaged_at is None:
                 session.engaged_at = e.ts
-        elif e.kind == EventKind.CHAT_DISMISSED:
+        elif kind == _CHAT_DISMISSED:
             session.chat_dismissed_at = e.ts
-        elif e.kind == EventKind.CHECKOUT_STARTED:
+        elif kind == _CHECKOUT_STARTED:
             session.checkout_started_at = e.ts
-        elif e.kind == EventKind.ORDER_COMPLETED:
+        elif kind == _ORDER_COMPLETED:
             session.checkout_started_at = None
         return session
 
@@ -535,28 +603,63 @@ class CustomerState:
         (`LedgerContact.counts_at`) depends on `now` only through this number, so facts
         built from the contacts that count can be memoised per epoch rather than per
         instant: they stay valid while `now` moves, until the next hold expires."""
-        expiries: list[float] | None = self.memo.get(_HOLD_EXPIRIES)
+        expiries: list[float] | None = self.contact_memo.get(_HOLD_EXPIRIES)
         if expiries is None:
-            expiries = sorted(
+            expiries = self._hold_expiries()
+        return bisect.bisect_right(expiries, now) if expiries else 0
+
+    def _hold_expiries(self) -> list[float]:
+        return self.contact_fact(
+            _HOLD_EXPIRIES,
+            lambda contacts: sorted(
                 {
                     c.hold_expires
-                    for c in self.contacts
+                    for c in contacts
                     if c.status is ContactStatus.HELD and c.hold_expires is not None
                 }
-            )
-            self.memo[_HOLD_EXPIRIES] = expiries
-        return bisect.bisect_right(expiries, now) if expiries else 0
+            ),
+            # An appended contact is sent: it adds no expiry, so every epoch keeps its
+            # meaning and facts memoised per epoch can be extended too.
+            lambda expiries, added: expiries,
+        )
+
+    def contact_fact(
+        self,
+        key: Hashable,
+        build: Callable[[Sequence[LedgerContact]], _T],
+        extend: Callable[[_T, Sequence[LedgerContact]], _T] | None = None,
+    ) -> _T:
+        """A fact derived from the contacts alone (and at most the profile and a hold
+        epoch, named in `key`), memoised under `key` until a contact or the profile
+        changes: `build(contacts)`, the contacts in ledger order. When contacts were only
+        appended since the fact was last built (each sent, and later than all before it,
+        as in a replay), `extend(fact, appended)` brings it up to date instead and must
+        give what `build` would. Neither may change a fact once returned: an earlier
+        state or a copy may still hold it."""
+        hit = self.contact_memo.get(key, _MISSING)
+        if hit is _MISSING:
+            before = self._prefix.get(key) if extend is not None else None
+            if extend is not None and before is not None:
+                hit = extend(before[0], self.contacts[before[1] :])
+            else:
+                hit = build(self.contacts)
+            self.contact_memo[key] = hit
+        fact: _T = hit
+        return fact
 
     def matching(
         self, key: Hashable, predicate: Callable[[LedgerContact], bool]
     ) -> list[LedgerContact]:
-        """Contacts (any status) for which `predicate` holds, cached under `key`."""
-        hit = self.memo.get(key)
-        if hit is None:
-            hit = [c for c in self.contacts if predicate(c)]
-            self.memo[key] = hit
-        result: list[LedgerContact] = hit
-        return result
+        """Contacts (any status) for which `predicate` holds, cached under `key` (see
+        `contact_fact`: the predicate looks at the contact alone)."""
+        hit: list[LedgerContact] | None = self.contact_memo.get(key)
+        if hit is not None:
+            return hit
+        return self.contact_fact(
+            key,
+            lambda contacts: [c for c in contacts if predicate(c)],
+            lambda found, added: found + [c for c in added if predicate(c)],
+        )
 
     def cached(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """Memoise a derived value until the state next changes."""

@@ -33,7 +33,7 @@ from tactful import (
     Trigger,
     Verdict,
 )
-from tactful.engine import decide
+from tactful.engine import decide, pressure
 from tactful.rules.base import contact_key
 from tactful.rules.cap import CapRule
 from tactful.rules.gap import GapRule
@@ -401,3 +401,60 @@ def test_folding_as_the_ledger_grows_gives_the_facts_of_a_fresh_fold(
             assert original.derived == snapshot
         live = target
     assert live.derived == _refolded(live)
+
+
+@FAST
+@given(profile=st.sampled_from(PROFILES), data=st.data())
+def test_a_state_grown_in_time_order_decides_as_a_fresh_one(
+    profile: CustomerProfile, data: st.DataObject
+) -> None:
+    """A state lived the way a replay lives it: events and sent contacts added in time
+    order, decisions in between (now and then a hold, a late contact, a contact replaced,
+    a copy taken). Facts kept across events and extended as contacts are appended (the
+    pressure's terms and sum, counted contacts, hold expiries) decide exactly as a state
+    built afresh from the same ledger: same decision, same pressure to the last bit."""
+    clock = START
+    live = CustomerState(profile)
+    ledger: list[Event] = []
+    made: dict[str, Contact] = {}
+    for i in range(data.draw(st.integers(1, 40))):
+        clock += timedelta(
+            minutes=data.draw(st.integers(0, 3 * 24 * 60)), microseconds=data.draw(micro)
+        )
+        move = data.draw(
+            st.sampled_from(
+                ("event", "sent", "sent", "held", "late", "replace", "decide", "decide")
+            )
+        )
+        if data.draw(st.booleans()):
+            live = live.copy()
+        if move == "event":
+            e = replace(data.draw(events()), at=clock)
+            ledger.append(e)
+            live.add_event(e)
+        elif move == "replace" and made:
+            was = made[data.draw(st.sampled_from(sorted(made)))]
+            c = replace(was, status=ContactStatus.SENT, hold_expires=None, outcome="answered")
+            made[c.contact_id] = c
+            live.add_contact(c)
+        elif move in ("sent", "held", "late"):
+            at = clock - timedelta(hours=data.draw(st.integers(1, 72))) if move == "late" else clock
+            held = move == "held"
+            c = replace(
+                data.draw(contacts()),
+                contact_id=f"k{i}",
+                at=at,
+                status=ContactStatus.HELD if held else ContactStatus.SENT,
+                hold_expires=at + timedelta(minutes=data.draw(st.integers(1, 600)))
+                if held
+                else None,
+            )
+            made[c.contact_id] = c
+            live.add_contact(c)
+        else:
+            proposal = replace(data.draw(proposals(ledger)), at=None)
+            fresh = CustomerState(profile, ledger, made.values())
+            assert decide(live, proposal, COURTESY, clock) == decide(
+                fresh, proposal, COURTESY, clock
+            )
+            assert pressure(live, COURTESY, clock) == pressure(fresh, COURTESY, clock)

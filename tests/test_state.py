@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import pytest
 
 from tactful import Contact, ContactStatus, CustomerProfile, CustomerState, Event, Outcome
-from tactful.state import SESSION_TIMEOUT, LedgerContact, Scope
+from tactful.state import SESSION_TIMEOUT, LedgerContact, LedgerEvent, Scope
 from tests.rules.conftest import CHICAGO, DAY, HOUR, MINUTE, TUESDAY, contact, ev, state, ts
 
 T = TUESDAY
@@ -317,3 +318,111 @@ def test_events_keep_their_properties() -> None:
     e = Event("c", "page_viewed", T, "p1", {"url": "/pricing"})
     st = CustomerState(CustomerProfile("c"), [e])
     assert st.events[0].properties == {"url": "/pricing"} and st.events[0].event_id == "p1"
+
+
+def test_an_event_in_the_ledger_form_folds_as_the_event() -> None:
+    """The replay adds events as `LedgerEvent`s: the same ledger, facts and duplicates."""
+    events = [
+        ev("session_started", T, "e1", session_id="s1"),
+        ev("page_viewed", T + MINUTE, "e2", session_id="s1"),
+        ev("opted_out", T + HOUR, "e3", channel="sms"),
+        ev("page_viewed", T + MINUTE, "e2", session_id="s1"),  # a duplicate id
+    ]
+    st = state(*events)
+    ledger = CustomerState(CustomerProfile("c", timezone="America/Chicago", country="US"))
+    added = [
+        ledger.add_ledger_event(LedgerEvent(e.at.timestamp(), e.kind, e.event_id, e.properties))
+        for e in events
+    ]
+    assert added == [True, True, True, False]
+    assert ledger.events == st.events and ledger.derived == st.derived
+
+
+# -- facts of the contacts alone ----------------------------------------------------------
+
+
+def _counting_facts(st: CustomerState) -> tuple[list[str], list[list[str]]]:
+    """A contact fact that records when it is built and when it is extended."""
+    built: list[list[str]] = []
+
+    def build(contacts: Sequence[LedgerContact]) -> list[str]:
+        built.append([c.contact_id for c in contacts])
+        return [c.contact_id for c in contacts]
+
+    extended: list[str] = []
+
+    def extend(ids: list[str], added: Sequence[LedgerContact]) -> list[str]:
+        extended.extend(c.contact_id for c in added)
+        return ids + [c.contact_id for c in added]
+
+    st.contact_fact(("ids",), build, extend)
+    return extended, built
+
+
+def test_contact_facts_are_kept_when_an_event_arrives() -> None:
+    st = state(contact("email", "marketing", T, contact_id="a"))
+    st.contact_memo["fact"] = 1
+    st.add_event(ev("page_viewed", T + HOUR))
+    assert st.contact_memo == {"fact": 1} and st.memo == {}
+    st.add_contact(contact("email", "marketing", T + DAY, contact_id="b"))
+    assert st.contact_memo == {}
+
+
+def test_contact_facts_are_extended_when_contacts_are_only_appended() -> None:
+    st = state(contact("email", "marketing", T, contact_id="a"))
+    extended, built = _counting_facts(st)
+    assert built == [["a"]]
+    # Sent and later than every other: extended from the contacts added, twice in a row.
+    st.add_contact(contact("email", "marketing", T + HOUR, contact_id="b"))
+    st.add_contact(contact("sms", "marketing", T + 2 * HOUR, contact_id="c"))
+    extended, built = _counting_facts(st)
+    assert (extended, built) == (["b", "c"], [])
+    assert st.contact_memo[("ids",)] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        contact("email", "marketing", T - HOUR, contact_id="early"),  # before the others
+        contact("email", "marketing", T, contact_id="same-instant"),  # not strictly later
+        contact(
+            "email", "marketing", T + HOUR, status=ContactStatus.HELD, hold_expires=T + DAY
+        ),  # a hold brings an expiry: epochs change meaning
+        contact("email", "marketing", T + HOUR, contact_id="a", outcome="answered"),  # replaced
+    ],
+    ids=["earlier", "same-instant", "held", "replaced"],
+)
+def test_contact_facts_are_built_afresh_after_any_other_change(change: Contact) -> None:
+    st = state(contact("email", "marketing", T, contact_id="a"))
+    _counting_facts(st)
+    st.add_contact(change)
+    extended, built = _counting_facts(st)
+    assert extended == [] and built == [[c.contact_id for c in st.contacts]]
+    # And a later append extends from there.
+    st.add_contact(contact("sms", "marketing", T + DAY, contact_id="z"))
+    extended, built = _counting_facts(st)
+    assert (extended, built) == (["z"], [])
+
+
+def test_a_copy_extends_contact_facts_without_touching_its_original() -> None:
+    st = state(contact("email", "marketing", T, contact_id="a"))
+    _counting_facts(st)
+    other = st.copy()
+    assert other.contact_memo is st.contact_memo
+    other.add_contact(contact("email", "marketing", T + HOUR, contact_id="b"))
+    st.add_contact(contact("sms", "marketing", T + 2 * HOUR, contact_id="c"))
+    assert _counting_facts(other) == (["b"], [])
+    assert _counting_facts(st) == (["c"], [])
+    assert other.contact_fact(("ids",), lambda cs: []) == ["a", "b"]
+    assert st.contact_fact(("ids",), lambda cs: []) == ["a", "c"]
+
+
+def test_a_pickled_state_and_a_new_profile_leave_contact_facts_behind() -> None:
+    import pickle
+
+    st = state(contact("email", "marketing", T))
+    _counting_facts(st)
+    back = pickle.loads(pickle.dumps(st))
+    assert back.contact_memo == {} and back._prefix == {}
+    st.profile = CustomerProfile("c", timezone="Europe/Paris")
+    assert st.contact_memo == {} and st._prefix == {}

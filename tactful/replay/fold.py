@@ -31,7 +31,7 @@ from tactful.model import (
 )
 from tactful.policy.document import Policy
 from tactful.rules.pressure import PressureRule
-from tactful.state import CustomerState
+from tactful.state import CustomerState, LedgerEvent
 
 #: Pressure's shape when the policy has none of its own (courtesy's: 7-day half-life,
 #: unanswered contacts weigh double), so the report can still compare before and after.
@@ -52,7 +52,8 @@ class LoggedContact:
         return f"row:{self.row}"
 
 
-Item = Event | LoggedContact
+#: An event (as the service receives it, or already in the ledger's form) or a contact.
+Item = Event | LedgerEvent | LoggedContact
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +116,11 @@ def fold(profile: CustomerProfile, items: Iterable[Item], policy: Policy) -> lis
     replayed = PressureGauge(policy)
     out: list[ReplayVerdict] = []
     for item in items:
-        if isinstance(item, Event):
-            state.add_event(item)
+        if not isinstance(item, LoggedContact):
+            if isinstance(item, LedgerEvent):
+                state.add_ledger_event(item)
+            else:
+                state.add_event(item)
             continue
         p = item.proposal
         at_ = p.at

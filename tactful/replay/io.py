@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import polars as pl
 
 from tactful.model import Outcome
-from tactful.replay.timeline import TIMELINE_COLUMNS
+from tactful.replay.timeline import CATEGORICAL_COLUMNS, TIMELINE_COLUMNS
 
 ROW = "__row"
 #: The service's pattern for channel and purpose names.
@@ -403,16 +403,28 @@ def _events(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
             props.append(json.dumps(merged, default=str) if merged else None)
         properties = pl.Series("properties", props, dtype=pl.String)
     elif extras:
-        # Text columns read from CSV: an empty cell is an absent property.
-        blanks = [
-            pl.when(_blank(c)).then(None).otherwise(pl.col(c)).alias(c)
-            if df.schema[c] == pl.String
-            else pl.col(c)
+        # Each property present as `"name":value` (its JSON as an object of one key, braces
+        # off), the absent ones left out: no `"offer":null` kept for every row. Text
+        # columns read from CSV: an empty cell is an absent property.
+        members = [
+            pl.when(~_blank(c) if df.schema[c] == pl.String else pl.col(c).is_not_null())
+            .then(pl.struct(c).struct.json_encode().str.strip_prefix("{").str.strip_suffix("}"))
+            .alias(c)
             for c in extras
         ]
-        properties = df.select(
-            pl.struct(blanks).struct.json_encode().alias("properties")
-        ).get_column("properties")
+        joined = pl.concat_str(members, separator=",", ignore_nulls=True)
+        # Lazily: Polars 2 runs it in batches, not a whole column per property at once.
+        properties = (
+            df.lazy()
+            .select(
+                pl.when(joined == "")
+                .then(None)
+                .otherwise(pl.concat_str(pl.lit("{"), joined, pl.lit("}")))
+                .alias("properties")
+            )
+            .collect()
+            .get_column("properties")
+        )
     else:
         properties = pl.Series("properties", [None] * df.height, dtype=pl.String)
     out = df.select(
@@ -508,25 +520,57 @@ def load_log(
 
 
 def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None) -> pl.DataFrame:
-    """Stack contact and event rows into the timeline schema, profiles joined, sorted."""
-    # One lazy query, so Polars need not materialise a copy of the log at every step.
-    stacked = pl.concat([f.lazy() for f in frames], how="diagonal_relaxed")
-    if profiles is not None and profiles.height:
-        stacked = stacked.join(profiles.lazy(), on="customer_id", how="left")
-    present = set(stacked.collect_schema().names())
+    """Stack contact and event rows into the timeline schema, profiles joined, sorted.
+
+    Held in as little memory as Polars allows, since a big log's timeline is most of what
+    a replay holds: built column by column (the rows are put in order by their keys
+    alone, so no sorted copy of the whole log is ever made beside it), text of few values
+    (`CATEGORICAL_COLUMNS`) as categoricals, 4 bytes a row where text takes 16 even when
+    null, and a column no row fills as nulls that take no memory at all."""
     types: dict[str, Any] = {
         "string": pl.String,
         "int64": pl.Int64,
         "bool": pl.Boolean,
     }
-    cols = []
-    for name, kind in TIMELINE_COLUMNS.items():
-        if name in present:
-            cols.append(pl.col(name).cast(types[kind]))
-        else:
-            cols.append(pl.lit(None, dtype=types[kind]).alias(name))
-    timeline = stacked.select(cols).with_columns(
-        pl.col("discount").fill_null(False), pl.col("priority").fill_null(0)
-    )
+    filled = {"discount": False, "priority": 0}
     order = ["customer_id", "at_us", "is_contact", "row"]
-    return timeline.sort(order, maintain_order=True).collect()
+    keys = pl.concat(
+        [f.select(pl.col(k).cast(types[TIMELINE_COLUMNS[k]]) for k in order) for f in frames]
+    )
+    rows = keys.select(pl.arg_sort_by(order, maintain_order=True)).to_series()
+    del keys
+    n = len(rows)
+    joined = profiles is not None and profiles.height > 0
+    columns: dict[str, pl.Series] = {}
+    for name, kind in TIMELINE_COLUMNS.items():
+        if joined and name in PROFILE_COLUMNS:
+            continue  # joined on below
+        dtype = pl.Categorical if name in CATEGORICAL_COLUMNS else types[kind]
+        if name not in filled and all(
+            name not in f.columns or f.get_column(name).null_count() == f.height for f in frames
+        ):
+            columns[name] = pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
+            continue
+        parts = [
+            f.get_column(name).cast(types[kind])
+            if name in f.columns
+            else pl.repeat(None, f.height, dtype=types[kind], eager=True).alias(name)
+            for f in frames
+        ]
+        column = pl.concat(parts).gather(rows).cast(dtype)
+        columns[name] = column.fill_null(filled[name]) if name in filled else column
+    if joined:
+        assert profiles is not None
+        # Each row's profile: its customer's row in `profiles` (none: nulls).
+        ids = profiles.get_column("customer_id")
+        at = columns["customer_id"].replace_strict(
+            ids, pl.int_range(len(ids), eager=True), default=None, return_dtype=pl.Int64
+        )
+        for name in PROFILE_COLUMNS:
+            values = profiles.get_column(name)
+            dtype = pl.Categorical if name in CATEGORICAL_COLUMNS else pl.String
+            if values.null_count() == len(values):
+                columns[name] = pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
+            else:
+                columns[name] = values.cast(dtype).gather(at)
+    return pl.DataFrame([columns[name] for name in TIMELINE_COLUMNS])

@@ -2,9 +2,9 @@
 
 `io` builds it (validated, mapped, one row per event or contact, profile columns joined
 on); the local and Spark engines both cut it by customer and hand each customer's rows
-to `fold_columns`, which turns them into events and proposals, runs `fold`, and returns
-the verdicts as plain columns again. Times are integer epoch microseconds (UTC) so that
-every engine reads exactly the same instants.
+to `fold_columns`, which turns them into events (in the ledger's own form) and
+proposals, runs `fold`, and returns the verdicts as plain columns again. Times are
+integer epoch microseconds (UTC) so that every engine reads exactly the same instants.
 
 Rows are ordered per customer by time; at the same instant events come before contacts
 (a signal logged at the moment of a contact is one the sender could have seen), and
@@ -18,13 +18,15 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tactful.model import ContactProposal, Content, CustomerProfile, Event, Trigger
+from tactful.model import ContactProposal, Content, CustomerProfile, Reason, Trigger
 from tactful.policy.document import Policy
 from tactful.replay.fold import Item, LoggedContact, ReplayVerdict, fold
+from tactful.state import LedgerEvent
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-#: The timeline's columns and their types (Arrow/Polars/Spark names alike).
+#: The timeline's columns and their types (Arrow/Polars/Spark names alike; in Polars, the
+#: `CATEGORICAL_COLUMNS` are categoricals, which read and write as text).
 TIMELINE_COLUMNS: dict[str, str] = {
     "customer_id": "string",
     "at_us": "int64",
@@ -55,6 +57,25 @@ TIMELINE_COLUMNS: dict[str, str] = {
     "subdivision": "string",
     "phones": "string",  # ";"-separated
 }
+
+#: Text columns of few distinct values (kinds, channels, purposes, zones, ...): the local
+#: engine holds them as Polars categoricals, a quarter of the memory of text.
+CATEGORICAL_COLUMNS = frozenset(
+    {
+        "event",
+        "channel",
+        "purpose",
+        "trigger",
+        "offer",
+        "campaign",
+        "source",
+        "outcome",
+        "flags",
+        "timezone",
+        "country",
+        "subdivision",
+    }
+)
 
 #: The verdict columns every engine returns, one row per logged contact and policy.
 VERDICT_COLUMNS: dict[str, str] = {
@@ -129,11 +150,20 @@ def items_of(columns: Mapping[str, Sequence[Any]], start: int, end: int) -> list
     priority, tags = c["priority"], c["tags"]
     items: list[Item] = []
     append = items.append
+    # A visit's events carry the same properties: each text is decoded once (the events
+    # share the mapping, which nothing changes).
+    decoded: dict[str | None, dict[str, Any]] = {}
     for i in range(start, end):
-        at_ = EPOCH + timedelta(microseconds=at_us[i])
         if not is_contact[i]:
-            append(Event(cid[i], event[i], at_, event_id[i], _json_object(properties[i])))
+            text = properties[i]
+            props = decoded.get(text)
+            if props is None:
+                props = decoded[text] = _json_object(text)
+            # Epoch seconds as `datetime.timestamp` gives them: microseconds / 10**6,
+            # rounded once.
+            append(LedgerEvent(at_us[i] / 1_000_000, event[i], event_id[i], props))
             continue
+        at_ = EPOCH + timedelta(microseconds=at_us[i])
         trig = None
         if trigger[i]:
             t_at = trigger_at[i]
@@ -174,33 +204,58 @@ def empty_verdicts() -> dict[str, list[Any]]:
     return {name: [] for name in VERDICT_COLUMNS}
 
 
-def add_verdicts(out: dict[str, list[Any]], run: int, verdicts: Sequence[ReplayVerdict]) -> None:
-    """Append verdicts to `out` as plain column values."""
+def add_verdicts(
+    out: dict[str, list[Any]],
+    run: int,
+    verdicts: Sequence[ReplayVerdict],
+    rendered: dict[tuple[Reason, ...], str] | None = None,
+) -> None:
+    """Append verdicts to `out` as plain column values. `rendered` memoises the JSON of
+    reasons across calls (many contacts are held back for the same reasons)."""
+    if rendered is None:
+        rendered = {}
+    runs, rows, customers = out["run"].append, out["row"].append, out["customer_id"].append
+    ats, channels, purposes = out["at_us"].append, out["channel"].append, out["purpose"].append
+    sources, campaigns = out["source"].append, out["campaign"].append
+    triggers, offers, outcomes = out["trigger"].append, out["offer"].append, out["outcome"].append
+    verdict_values, not_befores = out["verdict"].append, out["not_before_us"].append
+    rules, reasons, flags = out["rules"].append, out["reasons"].append, out["flags"].append
+    observed = out["outcome_observed"].append
+    logged, replayed = out["pressure_logged"].append, out["pressure_replayed"].append
     for v in verdicts:
-        p = v.contact.proposal
+        c = v.contact
+        p = c.proposal
         d = v.decision
         assert p.at is not None
-        out["run"].append(run)
-        out["row"].append(v.contact.row)
-        out["customer_id"].append(p.customer_id)
-        out["at_us"].append(to_us(p.at))
-        out["channel"].append(p.channel)
-        out["purpose"].append(p.purpose)
-        out["source"].append(p.source)
-        out["campaign"].append(p.campaign)
-        out["trigger"].append(p.trigger.event if p.trigger else None)
-        out["offer"].append(p.offer)
-        out["outcome"].append(v.contact.outcome)
-        out["verdict"].append(d.verdict.value)
-        out["not_before_us"].append(to_us(d.not_before) if d.not_before else None)
-        out["rules"].append(";".join(r.rule for r in d.reasons) if d.reasons else None)
-        out["reasons"].append(
-            json.dumps([r.as_dict() for r in d.reasons], ensure_ascii=False) if d.reasons else None
-        )
-        out["flags"].append(";".join(r.rule for r in d.flags) if d.flags else None)
-        out["outcome_observed"].append(v.outcome_observed)
-        out["pressure_logged"].append(v.pressure_logged)
-        out["pressure_replayed"].append(v.pressure_replayed)
+        runs(run)
+        rows(c.row)
+        customers(p.customer_id)
+        ats(to_us(p.at))
+        channels(p.channel)
+        purposes(p.purpose)
+        sources(p.source)
+        campaigns(p.campaign)
+        triggers(p.trigger.event if p.trigger else None)
+        offers(p.offer)
+        outcomes(c.outcome)
+        verdict_values(d.verdict.value)
+        not_befores(to_us(d.not_before) if d.not_before else None)
+        held_by = d.reasons
+        if held_by:
+            rules(";".join(r.rule for r in held_by))
+            text = rendered.get(held_by)
+            if text is None:
+                text = rendered[held_by] = json.dumps(
+                    [r.as_dict() for r in held_by], ensure_ascii=False
+                )
+            reasons(text)
+        else:
+            rules(None)
+            reasons(None)
+        flags(";".join(r.rule for r in d.flags) if d.flags else None)
+        observed(v.outcome_observed)
+        logged(v.pressure_logged)
+        replayed(v.pressure_replayed)
 
 
 def fold_columns(
@@ -209,9 +264,10 @@ def fold_columns(
     """Fold every customer in a timeline slice (sorted by customer, then time) through each
     policy; the verdicts as columns (see `VERDICT_COLUMNS`)."""
     out = empty_verdicts()
+    rendered: dict[tuple[Reason, ...], str] = {}
     for start, end in customer_runs(columns["customer_id"]):
         profile = profile_at(columns, start)
         items = items_of(columns, start, end)
         for run, policy in enumerate(policies):
-            add_verdicts(out, run, fold(profile, items, policy))
+            add_verdicts(out, run, fold(profile, items, policy), rendered)
     return out

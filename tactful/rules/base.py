@@ -9,7 +9,7 @@ verdict and, for a defer, the earliest instant every rule allows.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -359,25 +359,45 @@ class Rule(BaseModel):
             return ctx.state.matching(("counted", token), counts)
         values = tuple(ctx.key_of(f) for f in per)
         key = ("counted", token, per, values)
-        hit: list[LedgerContact] | None = ctx.state.memo.get(key)
-        if hit is None:
-            pairs = tuple(zip(per, values, strict=True))
-            hit = [c for c in self.counted(ctx) if all(contact_key(c, f) == v for f, v in pairs)]
-            ctx.state.memo[key] = hit
-        return hit
+        hit: list[LedgerContact] | None = ctx.state.contact_memo.get(key)
+        if hit is not None:
+            return hit
+        pairs = tuple(zip(per, values, strict=True))
+
+        def same_keys(contacts: Sequence[LedgerContact]) -> list[LedgerContact]:
+            return [c for c in contacts if all(contact_key(c, f) == v for f, v in pairs)]
+
+        return ctx.state.contact_fact(
+            key,
+            lambda _: same_keys(self.counted(ctx)),
+            # Appended contacts the rule counts are the last of `counted`, in order.
+            lambda found, added: found + same_keys([c for c in added if counts(c)]),
+        )
 
     def counted_times(self, ctx: Context, per: tuple[str, ...] = ()) -> list[float]:
         """Sorted times of the counted contacts that count at `now` (sent, or held and not
         expired). Memoised per hold epoch: the list stays valid while `now` moves, until
         the next hold expires."""
         values = tuple(ctx.key_of(f) for f in per) if per else ()
-        key = ("counted-times", self._counting[0], per, values, ctx.epoch)
-        hit: list[float] | None = ctx.state.memo.get(key)
-        if hit is None:
-            now = ctx.now
-            hit = [c.ts for c in self.counted(ctx, per) if c.counts_at(now)]
-            ctx.state.memo[key] = hit
-        return hit
+        token, counts = self._counting
+        key = ("counted-times", token, per, values, ctx.epoch)
+        hit: list[float] | None = ctx.state.contact_memo.get(key)
+        if hit is not None:
+            return hit
+        now = ctx.now
+        pairs = tuple(zip(per, values, strict=True))
+
+        def times(found: list[float], added: Sequence[LedgerContact]) -> list[float]:
+            # An appended contact is sent, so it counts at every instant.
+            return found + [
+                c.ts for c in added if counts(c) and all(contact_key(c, f) == v for f, v in pairs)
+            ]
+
+        return ctx.state.contact_fact(
+            key,
+            lambda _: [c.ts for c in self.counted(ctx, per) if c.counts_at(now)],
+            times,
+        )
 
 
 def duration_validator(*names: str) -> Any:

@@ -135,12 +135,12 @@ class CapRule(Rule):
         return self.per
 
     def _check_session(self, ctx: Context, t: float) -> float:
-        counted = self.counted(ctx, self.per)
-        if not counted:
+        times = self.counted_times(ctx, self.per)
+        if not times:
             return t
         session = ctx.state.session_at(t)
         if session is None:
             return t
-        now = ctx.now
-        n = sum(1 for c in counted if session.start <= c.ts <= t and c.counts_at(now))
+        # Counted contacts that count now, in the visit up to t: sorted times, so bisect.
+        n = bisect.bisect_right(times, t) - bisect.bisect_left(times, session.start)
         return NEVER if n >= self.count else t

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Literal
 
@@ -12,6 +13,11 @@ from tactful.durations import format_duration
 from tactful.model import REQUESTED_TRIGGERS, UNANSWERED_OUTCOMES
 from tactful.rules.base import NEVER, Context, Rule, duration_validator
 from tactful.state import LedgerContact
+
+#: A counting contact as (time, weight).
+Term = tuple[float, float]
+#: Terms in time order, the last one's time (the anchor), and their sum decayed to it.
+Terms = tuple[list[Term], float, float]
 
 
 class PressureRule(Rule):
@@ -40,40 +46,57 @@ class PressureRule(Rule):
         w = ctx.policy.weight(c.channel)
         return w * self.unanswered_factor if c.unanswered else w
 
-    def _terms(self, ctx: Context) -> tuple[list[tuple[float, float]], float, float]:
+    def _terms(self, ctx: Context) -> Terms:
         """Counting contacts as (time, weight), in time order, and their decayed sum
-        anchored at the last. They change only when the ledger does or a hold expires, so
-        they are memoised per hold epoch (and per policy: the weights are the policy's)."""
+        anchored at the last. They change only when the contacts do or a hold expires, so
+        they are memoised per hold epoch (and per policy: the weights are the policy's),
+        and extended when contacts are only appended."""
         key = ("pressure", self.token, ctx.policy, ctx.epoch)
-        hit: tuple[list[tuple[float, float]], float, float] | None = ctx.state.memo.get(key)
+        hit: Terms | None = ctx.state.contact_memo.get(key)
         if hit is None:
-            now = ctx.now
-            weight = ctx.policy.weight
-            factor = self.unanswered_factor
-            terms = []
-            for c in ctx.state.contacts:
-                # `weight`, inlined: this runs over the whole ledger.
-                if c.trigger_event in REQUESTED_TRIGGERS or not c.counts_at(now):
-                    continue
-                w = weight(c.channel)
-                if c.outcome in UNANSWERED_OUTCOMES:
-                    w = w * factor
-                if w > 0:
-                    terms.append((c.ts, w))
-            if not terms:
-                hit = terms, 0.0, 0.0
-            else:
-                anchor = terms[-1][0]
-                hl = self.half_life
-                hit = terms, anchor, sum(w * math.exp2((ts - anchor) / hl) for ts, w in terms)
-            ctx.state.memo[key] = hit
+            hit = ctx.state.contact_fact(
+                key,
+                lambda contacts: self._summed(self._weighed(ctx, contacts)),
+                lambda before, added: self._extended(before, self._weighed(ctx, added)),
+            )
         return hit
+
+    def _weighed(self, ctx: Context, contacts: Sequence[LedgerContact]) -> list[Term]:
+        now = ctx.now
+        weight = ctx.policy.weight
+        factor = self.unanswered_factor
+        terms = []
+        for c in contacts:
+            # `weight`, inlined: this runs over the whole ledger.
+            if c.trigger_event in REQUESTED_TRIGGERS or not c.counts_at(now):
+                continue
+            w = weight(c.channel)
+            if c.outcome in UNANSWERED_OUTCOMES:
+                w = w * factor
+            if w > 0:
+                terms.append((c.ts, w))
+        return terms
+
+    def _summed(self, terms: list[Term]) -> Terms:
+        if not terms:
+            return terms, 0.0, 0.0
+        anchor = terms[-1][0]
+        hl = self.half_life
+        # Summed afresh, oldest first, whenever the anchor moves: the same additions in
+        # the same order, so the same float as ever (no running total that would drift).
+        return terms, anchor, sum(w * math.exp2((ts - anchor) / hl) for ts, w in terms)
+
+    def _extended(self, before: Terms, added: list[Term]) -> Terms:
+        """`before` with the terms of appended contacts (later than every term in it)."""
+        if not added:
+            return before
+        return self._summed(before[0] + added)
 
     def at(self, ctx: Context, t: float) -> float:
         """Pressure at time t from the contacts known now."""
         return self._at(self._terms(ctx), t)
 
-    def _at(self, memo: tuple[list[tuple[float, float]], float, float], t: float) -> float:
+    def _at(self, memo: Terms, t: float) -> float:
         terms, anchor, total = memo
         if not terms:
             return 0.0

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from tactful.replay.io import InputError, Log, load_log, parse_mapping
-from tactful.replay.timeline import to_datetime
+from tactful.replay.timeline import CATEGORICAL_COLUMNS, TIMELINE_COLUMNS, to_datetime
 from tests.replay.conftest import LogBuilder, write_csv
 
 
@@ -208,3 +208,32 @@ def test_unknown_formats_and_missing_files(tmp_path: Path) -> None:
         load_log(tmp_path / "c.json")
     with pytest.raises(InputError, match="no such file"):
         load_log(tmp_path / "nope.csv")
+
+
+def test_the_timeline_is_held_compactly(log: LogBuilder) -> None:
+    """Text of few values as categoricals, absent properties left out of the JSON, and
+    columns no row fills as nulls: the same values, in less memory."""
+    log.contact("a", "2026-03-02T10:00:00Z", "email", "marketing", source="crm")
+    log.event("a", "2026-03-02T09:00:00Z", "page_viewed", session_id="s1")
+    log.event("a", "2026-03-02T09:05:00Z", "offer_declined", offer="gold")
+    log.event("a", "2026-03-02T09:06:00Z", "signed_in")
+    log.profile("a", timezone="America/Chicago")
+    t = _load(log).timeline
+    assert list(t.columns) == list(TIMELINE_COLUMNS)
+    categorical = {name for name, dtype in t.schema.items() if dtype == pl.Categorical}
+    assert categorical == CATEGORICAL_COLUMNS
+    assert t.get_column("event").to_list() == ["page_viewed", "offer_declined", "signed_in", None]
+    assert t.get_column("source").to_list() == [None, None, None, "crm"]
+    assert t.get_column("timezone").to_list() == ["America/Chicago"] * 4
+    assert t.get_column("properties").to_list() == [
+        '{"session_id":"s1"}',
+        '{"offer":"gold"}',
+        None,
+        None,
+    ]
+    for empty in ("event_id", "trigger_at_us", "tags", "subdivision", "phones"):
+        assert t.get_column(empty).null_count() == t.height
+    assert (t.get_column("discount").to_list(), t.get_column("priority").to_list()) == (
+        [False] * 4,
+        [0] * 4,
+    )
