@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, HttpUrl
 
 from tactful.service.schemas import Strict
-from tactful.store.delivery import Attempt, Delivery, QueuedItem, Webhook
+from tactful.store.delivery import Delivery, QueuedItem, Webhook
 
 
 class QueuedItemOut(BaseModel):
@@ -28,21 +28,7 @@ class QueuedItemOut(BaseModel):
 
     @classmethod
     def of(cls, i: QueuedItem) -> QueuedItemOut:
-        return cls(
-            id=i.id,
-            customer_id=i.customer_id,
-            status=i.status,
-            priority=i.priority,
-            source=i.source,
-            created_at=i.created_at,
-            due_at=i.due_at,
-            expires_at=i.expires_at,
-            decision_id=i.decision_id,
-            attempts=i.attempts,
-            closed_at=i.closed_at,
-            reasons=list(i.reasons),
-            proposal=i.proposal,
-        )
+        return cls.model_validate(i, from_attributes=True)
 
 
 class QueueOut(BaseModel):
@@ -75,7 +61,7 @@ class WebhookOut(BaseModel):
 
     @classmethod
     def of(cls, w: Webhook) -> WebhookOut:
-        return cls(id=w.id, url=w.url, source=w.source, active=w.active, created_at=w.created_at)
+        return cls.model_validate(w, from_attributes=True)
 
 
 class WebhookCreatedOut(WebhookOut):
@@ -92,12 +78,6 @@ class AttemptOut(BaseModel):
     error: str | None
     duration_ms: float
     worker: str
-
-    @classmethod
-    def of(cls, a: Attempt) -> AttemptOut:
-        return cls(
-            at=a.at, status=a.status, error=a.error, duration_ms=a.duration_ms, worker=a.worker
-        )
 
 
 class DeliveryOut(BaseModel):
@@ -119,23 +99,8 @@ class DeliveryOut(BaseModel):
 
     @classmethod
     def of(cls, d: Delivery) -> DeliveryOut:
-        return cls(
-            id=d.id,
-            webhook_id=d.webhook_id,
-            kind=d.kind,
-            customer_id=d.customer_id,
-            state=d.state,
-            created_at=d.created_at,
-            next_attempt_at=d.next_attempt_at,
-            give_up_at=d.give_up_at,
-            attempts=d.attempts,
-            delivered_at=d.delivered_at,
-            dead_at=d.dead_at,
-            last_status=d.last_status,
-            last_error=d.last_error,
-            payload=d.payload,
-            history=[AttemptOut.of(a) for a in d.history],
-        )
+        """The store's delivery, field for field (its attempts as `AttemptOut`)."""
+        return cls.model_validate(d, from_attributes=True)
 
 
 class DeliveriesOut(BaseModel):
