@@ -1434,7 +1434,7 @@ class SqlStore:
         self._write(work)
         return len(by_id)
 
-    def get_decision(self, decision_id: str) -> DecisionRecord:
+    def get_decision(self, decision_id: str, *, now: datetime | None = None) -> DecisionRecord:
         query = (
             select(*_AUDIT_COLUMNS)
             .select_from(_AUDIT_FROM)
@@ -1444,7 +1444,7 @@ class SqlStore:
             row = conn.execute(query).first()
         if row is None:
             raise NotFound(f"no decision with id {decision_id!r}")
-        return _record_of(row, _wall_clock())
+        return _record_of(row, now or _wall_clock())
 
     def audit(self, query: AuditQuery) -> list[DecisionRecord]:
         if query.customer_id is not None:
