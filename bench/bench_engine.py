@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 
 from report import Figure, Result, Table, arguments, command_line, log, run
 
-from tactful.engine import decide
+from tactful.engine import Answer, decide
 from tactful.model import (
     Contact,
     ContactProposal,
@@ -224,6 +224,14 @@ def customers(rng: random.Random, n: int, now: datetime) -> list[CustomerState]:
     return states
 
 
+def own(state: CustomerState) -> CustomerState:
+    """A copy of `state` that shares no memo with it."""
+    copy = state.copy()
+    copy.memo = dict(state.memo)
+    copy.contact_memo = dict(state.contact_memo)
+    return copy
+
+
 # -- proposals -----------------------------------------------------------------------------
 
 
@@ -364,6 +372,7 @@ def tactful_case(
     *,
     moving: bool = True,
     cold: bool = False,
+    fresh_question: bool = False,
 ) -> Case:
     position = 0
     clock = START.timestamp()
@@ -385,6 +394,12 @@ def tactful_case(
             for state, _ in todo:
                 state.memo = {}
                 state.contact_memo = {}
+        elif fresh_question:
+            # The first time this question is asked of the state: what the rules derive
+            # stays memoised, the answers memoised on it (`tactful.engine.Answer`) do not.
+            todo = [(states[i].copy(), p) for i, p in work]
+            for state, _ in todo:
+                state.memo = {k: v for k, v in state.memo.items() if not isinstance(v, Answer)}
         else:
             todo = [(states[i], p) for i, p in work]
         out: list[Decision] = []
@@ -447,7 +462,7 @@ def main(argv: Sequence[str]) -> Result:
         "--duration",
         type=float,
         default=3.0,
-        help="Seconds measured per case (default 3; five cases, interleaved).",
+        help="Seconds measured per case (default 3; six cases, interleaved).",
     )
     parser.add_argument("--quick", action="store_true", help="Half a second per case.")
     parser.add_argument("--customers", type=int, default=300)
@@ -481,15 +496,27 @@ def main(argv: Sequence[str]) -> Result:
     moving = tactful_case(
         "tactful decide, courtesy, clock moving", states, work, policy, step, verdicts
     )
+    # Its own states: a case at another instant would take turns with this one at the
+    # answers memoised in shared ones, which no single clock does.
+    apart = [own(s) for s in states]
     fixed = tactful_case(
-        "tactful decide, courtesy, clock fixed", states, work, policy, step, None, moving=False
+        "tactful decide, courtesy, clock fixed", apart, work, policy, step, None, moving=False
+    )
+    first = tactful_case(
+        "tactful decide, courtesy, question new to the state",
+        states,
+        work,
+        policy,
+        step,
+        None,
+        fresh_question=True,
     )
     cold = tactful_case(
         "tactful decide, courtesy, nothing memoised", states, work, policy, step, None, cold=True
     )
     room = limits_case("limits hit, 3 per 7 days, room left", args.customers, full=False)
     full = limits_case("limits hit, 3 per 7 days, full", args.customers, full=True)
-    cases = [moving, fixed, cold, room, full]
+    cases = [moving, fixed, first, cold, room, full]
     log(f"measuring {len(cases)} cases, {duration:g} s each, in interleaved rounds ...")
     interleave(cases, duration)
 
@@ -558,7 +585,17 @@ def main(argv: Sequence[str]) -> Result:
         "tactful: `tactful.decide(state, proposal, policy, now)` on each customer's live state "
         "(no hold placed), `now` moving forward with each decision; 'clock fixed' repeats one "
         "`now`; 'nothing memoised' decides on a copy of the state with its memo dropped, what "
-        "the first decision after a change (a new event, a hold) costs.",
+        "the first decision after a change (a new event, a hold) costs; 'question new to the "
+        "state' keeps what the rules derive from the state but not the answers memoised on it, "
+        "what a question not asked since the state last changed costs.",
+        "An answer is memoised in the state with the span of instants over which every rule "
+        "answers alike (`Rule.steady`; tests/test_engine_equivalence.py checks every memoised "
+        "answer against fresh decisions across its span), so 'clock moving' is mostly answers "
+        "looked up: the proposals are cycled, each (customer, question) coming back every "
+        f"{len(work):,} decisions. Answers are not memoised for a proposal with a future `at`, "
+        "a flagged one, one whose trigger the ledger does not know (taken as `now`), nor past "
+        "the policy's horizon, and they lapse at a hold's expiry, the next minute of a "
+        "calling-hours reason and the next tenth of a pressure reason.",
         "limits: `MovingWindowRateLimiter.hit` on `MemoryStorage`, `RateLimitItemPerDay(3, 7)`, "
         "one identifier per customer; 'room left' hits fresh identifiers twice (admitted), "
         "'full' hits identifiers already at 3 (refused). The target is held against the "

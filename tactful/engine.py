@@ -14,6 +14,13 @@ memos survive a moving clock. And where a rule can state its answer as a thresho
 (`Rule.threshold`: "from `since` on, allowed from `until`"), the engine memoises that and
 compares instead of asking the rule, after checking the threshold against the rule's own
 `check` where it flips.
+
+Last, a whole answer is memoised (`Answer`, in the state's memo under `answer_key`) with
+the span of instants over which it stands: until a threshold flips, a hold expires, an
+event dated later arrives in the ledger's time, or a rule asked through `check` says its
+answer may change (`Rule.steady`: the end of open calling hours, the next minute named
+in a calling-hours reason, the next tenth of a pressure reason, the end of a visit). A
+question asked again of an unchanged state within that span is looked up.
 """
 
 from __future__ import annotations
@@ -92,11 +99,14 @@ class Rules(NamedTuple):
 
 class Steps(NamedTuple):
     """`Rules` for a contact the customer did not ask for, and for one they asked for
-    (rules that yield to a request left out); and the memo of threshold reasons."""
+    (rules that yield to a request left out); the memo of threshold reasons; and whether
+    answers found with them are memoised (not on a state's first decision of a kind:
+    a state that changes between decisions, as in a replay, would never ask again)."""
 
     unrequested: Rules
     requested: Rules
     reasons: dict[str, Reason]
+    memoise: bool
 
 
 def _rules(ready: list[tuple[Step, PlanStep]], requested: bool) -> Rules:
@@ -126,7 +136,7 @@ def build_steps(plan: Plan, ctx: Context, *, thresholds: bool) -> Steps:
         else:
             since, until = _verified(rule, ctx, threshold)
         ready.append(((rule, check, since, until), plan_step))
-    return Steps(_rules(ready, False), _rules(ready, True), {})
+    return Steps(_rules(ready, False), _rules(ready, True), {}, thresholds)
 
 
 #: In a state's memo: this kind of decision was made once on the state as it is.
@@ -159,11 +169,72 @@ def steps(plan: Plan, ctx: Context) -> Steps:
     return result
 
 
+#: An answer memoised in a customer's state (`decide`): for every `now` from `lo` up to
+#: `hi` (excluded), a proposal of the same shape gets this verdict, reasons, `not_before`
+#: and flags, decided at `now`.
+class Answer(NamedTuple):
+    lo: float
+    hi: float
+    verdict: Verdict
+    reasons: tuple[Reason, ...]
+    not_before: datetime | None
+    flags: tuple[Reason, ...]
+
+
+def answer_key(policy: Policy, proposal: ContactProposal) -> tuple[object, ...]:
+    """The key of an answer in a state's memo: everything a rule may read of a proposal
+    but `at` (an answer is about `now`) and the customer (the state's own): its shape,
+    `per` keys and content. The policy object heads it, as no other key in the memo."""
+    tags = proposal.tags
+    return (
+        policy,
+        proposal.channel,
+        proposal.purpose,
+        proposal.source,
+        proposal.campaign,
+        proposal.offer,
+        proposal.trigger,
+        proposal.content,
+        tuple(sorted(tags.items())) if tags else (),
+    )
+
+
 def decide(
     state: CustomerState, proposal: ContactProposal, policy: Policy, now: datetime
 ) -> Decision:
-    """Decide one proposal for one customer at `now` (the proposal's `at`, if later)."""
+    """Decide one proposal for one customer at `now` (the proposal's `at`, if later).
+
+    An answer about `now` itself is memoised in the state with the span of instants over
+    which every rule would answer it alike (`Rule.steady`), so the same question asked
+    again on the unchanged state, a moment or an hour later, is looked up. The memo is
+    the state's: any change to the state replaces it."""
     now_ts = now.timestamp()
+    when = proposal.at
+    if when is not None and when.timestamp() > now_ts:
+        return _decide(state, proposal, policy, now, now_ts, None)
+    key = answer_key(policy, proposal)
+    hit: Answer | None = state.memo.get(key)
+    if hit is not None and hit[0] <= now_ts < hit[1]:
+        return Decision(
+            hit[2],
+            hit[3],
+            policy.ref,
+            now if now.tzinfo is UTC else from_ts(now_ts),
+            hit[4],
+            hit[5],
+        )
+    return _decide(state, proposal, policy, now, now_ts, key)
+
+
+def _decide(
+    state: CustomerState,
+    proposal: ContactProposal,
+    policy: Policy,
+    now: datetime,
+    now_ts: float,
+    key: tuple[object, ...] | None,
+) -> Decision:
+    """`decide` without the answer memo; memoises its answer under `key` where it can."""
     t = now_ts
     if proposal.at is not None:
         t = max(t, proposal.at.timestamp())
@@ -174,6 +245,8 @@ def decide(
     prepared = steps(plan, ctx)
     rules = prepared.requested if ctx.requested else prepared.unrequested
     known = prepared.reasons
+    #: Rules asked through `check` at t, with their answers, when the answer may be memoised.
+    asked: list[tuple[Rule, float]] | None = [] if key is not None and prepared.memoise else None
 
     def reason(rule: Rule, t: float, until: float, since: float) -> Reason:
         # Past `since` a threshold rule's reason depends on nothing that moves.
@@ -186,28 +259,73 @@ def decide(
 
     flags: tuple[Reason, ...] = ()
     for rule, check, since, until in rules.flagging:
-        u = (until if t < until else t) if t >= since else check(ctx, t)
+        if t >= since:
+            u = until if t < until else t
+        else:
+            u = check(ctx, t)
+            if asked is not None:
+                asked.append((rule, u))
         if u > t:
             flags += (_reason(rule, ctx, t, t),)
 
     blocking: list[tuple[Rule, float, float]] = []
     # Past `clear_from` every rule with a threshold allows: only the others are asked.
-    for rule, check, since, until in rules.asking if t >= rules.clear_from else rules.deciding:
-        u = (until if t < until else t) if t >= since else check(ctx, t)
+    deciding = rules.asking if t >= rules.clear_from else rules.deciding
+    for rule, check, since, until in deciding:
+        if t >= since:
+            u = until if t < until else t
+        else:
+            u = check(ctx, t)
+            if asked is not None:
+                asked.append((rule, u))
         if u > t:
             blocking.append((rule, u, since))
 
     # `now` itself when it is the instant decided (the same value from_ts would give).
     at = now if t == now_ts and now.tzinfo is UTC else from_ts(t)
     if not blocking:
-        return Decision(Verdict.ALLOW, (), policy.ref, at, flags=flags)
-
-    denying = [b for b in blocking if b[1] == NEVER or b[0].effective_mode == "deny"]
-    if denying:
+        decision = Decision(Verdict.ALLOW, (), policy.ref, at, flags=flags)
+    elif denying := [b for b in blocking if b[1] == NEVER or b[0].effective_mode == "deny"]:
         ordered = denying + [b for b in blocking if b not in denying]
         reasons = tuple(reason(r, t, u, since) for r, u, since in ordered)
-        return Decision(Verdict.DENY, reasons, policy.ref, at, flags=flags)
+        decision = Decision(Verdict.DENY, reasons, policy.ref, at, flags=flags)
+    else:
+        decision, found = _search(ctx, rules, blocking, reason, t, at, flags)
+        if not found:
+            # Beyond the horizon, which moves with `now`: never memoised.
+            asked = None
+    # A flag's reason is dated at the decision (its `until`): flagged answers are not kept.
+    if asked is not None and key is not None and not flags:
+        hi = _steady(ctx, rules.flagging + deciding, asked, t)
+        if hi > t:
+            answer = Answer(
+                t, hi, decision.verdict, decision.reasons, decision.not_before, decision.flags
+            )
+            known_answer: Answer | None = state.memo.get(key)
+            if (
+                known_answer is not None
+                and known_answer.lo <= hi
+                and t <= known_answer.hi
+                and known_answer[2:] == answer[2:]
+            ):
+                # The same answer over a span that meets this one: both hold over the union.
+                answer = answer._replace(lo=min(t, known_answer.lo), hi=max(hi, known_answer.hi))
+            state.memo[key] = answer
+    return decision
 
+
+def _search(
+    ctx: Context,
+    rules: Rules,
+    blocking: list[tuple[Rule, float, float]],
+    reason: Callable[[Rule, float, float, float], Reason],
+    t: float,
+    at: datetime,
+    flags: tuple[Reason, ...],
+) -> tuple[Decision, bool]:
+    """Defer until the earliest instant every rule allows (True), or deny past the
+    horizon (False)."""
+    policy = ctx.policy
     reasons_by_rule = {r.id: reason(r, t, u, since) for r, u, since in blocking}
     u = max(b[1] for b in blocking)
     limit = t + policy.horizon
@@ -232,7 +350,7 @@ def decide(
             else:
                 allowing += 1
                 if allowing == n:
-                    return Decision(
+                    defer = Decision(
                         Verdict.DEFER,
                         tuple(reasons_by_rule.values()),
                         policy.ref,
@@ -240,6 +358,7 @@ def decide(
                         not_before=from_ts(u),
                         flags=flags,
                     )
+                    return defer, True
     horizon_days = policy.horizon / 86400
     reasons = (
         *reasons_by_rule.values(),
@@ -249,7 +368,40 @@ def decide(
             message=f"No time within {horizon_days:g} days satisfies every rule.",
         ),
     )
-    return Decision(Verdict.DENY, reasons, policy.ref, at, flags=flags)
+    return Decision(Verdict.DENY, reasons, policy.ref, at, flags=flags), False
+
+
+def _steady(
+    ctx: Context, evaluated: tuple[Step, ...], asked: list[tuple[Rule, float]], t: float
+) -> float:
+    """The first instant after `t` at which a decision at `now` about this proposal might
+    differ from the one at `t`, or `t` itself when nothing can be promised.
+
+    A decision is a function of what each rule answers at `now` (its verdict there, the
+    instant it waits for, its reason): the search for a common instant starts from those
+    alone. So the answer holds while every rule's does, while the same holds count
+    (the hold epoch) and while the trigger's time and request stand."""
+    state = ctx.state
+    hi = state.next_hold_expiry(t)
+    trigger = ctx.proposal.trigger
+    if trigger is not None:
+        if trigger.at is None and ctx.trigger_ts is None:
+            return t  # a trigger the ledger does not know happened `now`: it moves
+        assert ctx.trigger_event is not None
+        following = state.first_event_after(ctx.trigger_event, t)
+        if following is not None and following < hi:
+            hi = following
+    for _, _, since, until in evaluated:
+        # A threshold answers alike until `until` (then it allows), or for good.
+        if since <= t < until < hi:
+            hi = until
+    for rule, u in asked:
+        s = rule.steady(ctx, t, u)
+        if s < hi:
+            if s <= t:
+                return t
+            hi = s
+    return hi
 
 
 def next_allowed(

@@ -8,7 +8,7 @@ Times are timezone-aware datetimes at this boundary; the core works in epoch sec
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -266,7 +266,7 @@ class PolicyRef:
     version: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Decision:
     """The answer to a proposal. `not_before` is set for a defer: the earliest instant at
     which every rule allows the contact. `flags` are reasons that did not stop it."""
@@ -278,6 +278,27 @@ class Decision:
     not_before: datetime | None = None
     flags: tuple[Reason, ...] = ()
     decision_id: str | None = None
+
+    def __init__(
+        self,
+        verdict: Verdict,
+        reasons: tuple[Reason, ...],
+        policy: PolicyRef,
+        at: datetime,
+        not_before: datetime | None = None,
+        flags: tuple[Reason, ...] = (),
+        decision_id: str | None = None,
+    ) -> None:
+        # The generated __init__ of a frozen dataclass sets each field through
+        # object.__setattr__; the slots' own setters do the same at a third of the cost,
+        # which counts on the engine's memoised path (one Decision per answer).
+        _set_verdict(self, verdict)
+        _set_reasons(self, reasons)
+        _set_policy(self, policy)
+        _set_at(self, at)
+        _set_not_before(self, not_before)
+        _set_flags(self, flags)
+        _set_decision_id(self, decision_id)
 
     @property
     def allowed(self) -> bool:
@@ -292,6 +313,22 @@ class Decision:
             "flags": [r.as_dict() for r in self.flags],
             "policy": {"name": self.policy.name, "version": self.policy.version},
         }
+
+
+_Setter = Callable[[Decision, Any], None]
+_setters: list[_Setter] = [
+    Decision.__dict__[name].__set__
+    for name in ("verdict", "reasons", "policy", "at", "not_before", "flags", "decision_id")
+]
+(
+    _set_verdict,
+    _set_reasons,
+    _set_policy,
+    _set_at,
+    _set_not_before,
+    _set_flags,
+    _set_decision_id,
+) = _setters
 
 
 _OUTCOME_SIGNALS = {

@@ -232,6 +232,10 @@ def _event_order(e: LedgerEvent) -> tuple[float, int, str, str, str]:
     )
 
 
+def _event_time(e: LedgerEvent) -> float:
+    return e.ts
+
+
 def _scope_of(props: Mapping[str, Any]) -> tuple[str | None, str | None]:
     channel = props.get("channel")
     purpose = props.get("purpose")
@@ -594,6 +598,12 @@ class CustomerState:
         i = bisect.bisect_right(times, t)
         return times[i] if i < len(times) else None
 
+    def next_event_after(self, t: float) -> float:
+        """The time of the first event after `t` (inf: none)."""
+        events = self.events
+        i = bisect.bisect_right(events, t, key=_event_time)
+        return events[i].ts if i < len(events) else math.inf
+
     def last_engagement(self, t: float) -> float | None:
         return self.last_before(self.derived.engagements, t)
 
@@ -607,6 +617,14 @@ class CustomerState:
         if expiries is None:
             expiries = self._hold_expiries()
         return bisect.bisect_right(expiries, now) if expiries else 0
+
+    def next_hold_expiry(self, now: float) -> float:
+        """The first instant after `now` at which the hold epoch changes (inf: none)."""
+        expiries: list[float] | None = self.contact_memo.get(_HOLD_EXPIRIES)
+        if expiries is None:
+            expiries = self._hold_expiries()
+        i = bisect.bisect_right(expiries, now)
+        return expiries[i] if i < len(expiries) else math.inf
 
     def _hold_expiries(self) -> list[float]:
         return self.contact_fact(

@@ -27,7 +27,8 @@ from typing import Any
 import pytest
 
 from tactful import Contact, ContactStatus, CustomerState, Event, Verdict
-from tactful.engine import ASK, Rules, build_steps, decide, steps
+from tactful.engine import ASK, Answer, Rules, answer_key, build_steps, decide, steps
+from tactful.model import from_ts
 from tactful.rules.base import NEVER, Context, Rule
 from tests.engine_cases import (
     Scenario,
@@ -249,3 +250,63 @@ def test_decisions_are_the_same_objects_of_data_however_often_asked() -> None:
             again = decide(state, step.proposal, pol, step.now)
             assert again == first
             assert (again.verdict is Verdict.DENY) == (first.verdict is Verdict.DENY)
+
+
+def _probes_in(rng: random.Random, lo: float, hi: float) -> list[float]:
+    """Instants across a memoised span: its start, the last float before its end, and
+    others in between (a day's worth at most, for spans that never end)."""
+    top = min(hi, lo + 86400.0)
+    out = [lo, lo + (top - lo) / 2, *(rng.uniform(lo, top) for _ in range(3))]
+    if hi < math.inf:
+        out += [math.nextafter(hi, -math.inf), hi - 0.002, hi - 1.0]
+    return [t for t in out if lo <= t < hi]
+
+
+@pytest.mark.parametrize("part", range(2))
+def test_a_memoised_answer_holds_over_its_whole_span(part: int) -> None:
+    """Every answer the engine memoises (`Answer`: the span of instants it holds over)
+    is, field for field, what a state with nothing memoised decides at instants across
+    that span: at its start, at the last instants before its end (a minute boundary of a
+    calling-hours reason, a hold expiring, a gap closing), and in between."""
+    rng = random.Random(23 + part)
+    spans = 0
+    for sc in SCENARIOS[part::2]:
+        pol = policy(sc.policy)
+        state = sc.state()
+        for step in sc.steps:
+            p = step.proposal
+            for _ in range(2):  # the second decision of a kind on a state memoises
+                decide(state, p, pol, step.now)
+            answer = state.memo.get(answer_key(pol, p))
+            if answer is None:
+                continue
+            assert isinstance(answer, Answer)
+            spans += 1
+            for t in _probes_in(rng, answer.lo, answer.hi):
+                now = from_ts(t)
+                if not answer.lo <= now.timestamp() < answer.hi:
+                    continue  # rounded to the microsecond out of the span
+                got = render(decide(state, p, pol, now))
+                assert state.memo.get(answer_key(pol, p)) is answer  # answered from it
+                fresh = sc.state()
+                want = render(decide(fresh, p, pol, now))
+                assert got == want, (
+                    f"scenario {sc.index} ({sc.policy}), {p.channel}/{p.purpose} at {now} "
+                    f"in the span {from_ts(answer.lo)} .. {answer.hi}"
+                )
+    assert spans > 200
+
+
+def test_answers_are_memoised_for_the_common_kinds() -> None:
+    """The memo is not idle: allows, defers and denials alike are memoised on a reused
+    state (a decision memoised nowhere would pass the test above unseen)."""
+    memoised: dict[str, int] = {"allow": 0, "defer": 0, "deny": 0}
+    for sc in SCENARIOS:
+        pol = policy(sc.policy)
+        state = sc.state()
+        for step in sc.steps:
+            for _ in range(2):
+                d = decide(state, step.proposal, pol, step.now)
+            if state.memo.get(answer_key(pol, step.proposal)) is not None:
+                memoised[d.verdict.value] += 1
+    assert min(memoised.values()) > 50, memoised

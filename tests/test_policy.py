@@ -91,6 +91,28 @@ def test_bad_duration() -> None:
     assert "not a duration: '7 parsecs'" in message
 
 
+def test_unknown_per_key() -> None:
+    # A typo in `per` used to load and then fail at every decision the rule applied to.
+    err = load_error("""\
+        name: team
+        version: 1
+        rules:
+          - id: weekly
+            kind: cap
+            count: 3
+            window: 7d
+            per: [offerr]
+            message: three a week per offer
+    """)
+    line, field, message = only(err)
+    assert (line, field) == (8, "rules[0].per")
+    assert "unknown key 'offerr'" in message and "tags.NAME" in message
+    assert Policy.from_text(
+        "name: t\nversion: 1\nrules:\n  - {id: a, kind: cap, count: 1, window: 1d,"
+        " per: [offer, tags.account], message: m}\n"
+    ).rules[0].per == ("offer", "tags.account")
+
+
 def test_bad_schedule() -> None:
     err = load_error("""\
         name: team

@@ -41,6 +41,12 @@ class ActivityRule(Rule):
                 return t
         return last + self.quiet
 
+    def steady(self, ctx: Context, t: float, u: float) -> float:
+        # The answer moves only with the ledger's events (the last activity, a checkout
+        # started or completed) and, while it waits, at the instant it waits for.
+        s = ctx.state.next_event_after(t)
+        return min(s, u) if u > t else s
+
     def threshold(self, ctx: Context) -> Threshold:
         # Past the last activity, it is the one that counts; a checkout (an activity too)
         # started before it is open exactly when no order completed after it.

@@ -322,6 +322,15 @@ class Rule(BaseModel):
         """Earliest instant >= t at which this rule allows the contact (NEVER if none)."""
         raise NotImplementedError
 
+    def steady(self, ctx: Context, t: float, u: float) -> float:
+        """How long the answer `u = check(ctx, t)` stands, for the engine's answer memo: an
+        instant `s` such that for every `t2` in `[t, s)`, asked at `now = t2` about `t2`
+        itself, this rule answers alike (allows where `u == t`, waits for the very same `u`
+        where it blocked) with the same `details`; the state, hold epoch and proposal as
+        they are. `t` itself promises nothing, and is what a kind that does not say gets.
+        Kinds with a threshold need not say past `since`: the engine knows it there."""
+        return t
+
     def threshold(self, ctx: Context) -> Threshold | None:
         """This rule's answer as a threshold, where it can give one: `(since, until)` such
         that for every t >= since, `check(ctx, t)` is `until` while t < until and t from
@@ -398,6 +407,19 @@ class Rule(BaseModel):
             lambda _: [c.ts for c in self.counted(ctx, per) if c.counts_at(now)],
             times,
         )
+
+
+def per_validator(*names: str) -> Any:
+    """A pydantic `field_validator` that accepts only the proposal fields `key_of` knows
+    for `names` (`per` keys): a typo is a policy error, not a failure at decision time."""
+
+    def known(cls: type, v: tuple[str, ...]) -> tuple[str, ...]:
+        for f in v:
+            if f not in PER_KEYS and not (f.startswith("tags.") and len(f) > 5):
+                raise ValueError(f"unknown key {f!r}: use {', '.join(PER_KEYS)} or tags.NAME")
+        return v
+
+    return field_validator(*names)(known)
 
 
 def duration_validator(*names: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import math
 from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -10,7 +11,8 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 
 from tactful.durations import format_duration, parse_duration
-from tactful.rules.base import ALWAYS, NEVER, Context, Rule, Threshold
+from tactful.rules.base import ALWAYS, NEVER, Context, Rule, Threshold, per_validator
+from tactful.state import SESSION_TIMEOUT
 
 Calendar = Literal["session", "day", "week", "month"]
 
@@ -84,6 +86,8 @@ class CapRule(Rule):
         description="Count separately per value of these proposal fields "
         "(offer, campaign, source, trigger, channel, purpose, tags.NAME).",
     )
+
+    _per = per_validator("per")
     waived_on_request = True
 
     @field_validator("window", mode="before")
@@ -133,6 +137,19 @@ class CapRule(Rule):
 
     def threshold_fields(self) -> tuple[str, ...]:
         return self.per
+
+    def steady(self, ctx: Context, t: float, u: float) -> float:
+        if self.window != "session":
+            return t  # calendar periods: their bounds are not worked out here
+        # Moves only with the visit (events, its timeout) and the next counted contact.
+        state = ctx.state
+        s = state.next_event_after(t)
+        live = state.session_at(t)
+        if live is not None:
+            s = min(s, math.nextafter(live.last + SESSION_TIMEOUT, math.inf))
+        times = self.counted_times(ctx, self.per)
+        i = bisect.bisect_right(times, t)
+        return min(s, times[i]) if i < len(times) else s
 
     def _check_session(self, ctx: Context, t: float) -> float:
         times = self.counted_times(ctx, self.per)

@@ -89,5 +89,9 @@ class ContentRule(Rule):
     def check(self, ctx: Context, t: float) -> float:
         return NEVER if self._match(ctx) else t
 
+    def steady(self, ctx: Context, t: float, u: float) -> float:
+        # The text is the proposal's: the same answer and reason at every instant.
+        return NEVER
+
     def details(self, ctx: Context, t: float) -> dict[str, str]:
         return {"match": self._match(ctx) or ""}

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from tactful.localtime import day_start, local_day
-from tactful.rules.base import Context, Rule, contact_key
+from tactful.rules.base import Context, Rule, contact_key, per_validator
 from tactful.rules.frequency import consented
 
 
@@ -44,6 +44,8 @@ class CooldownRule(Rule):
         description="Only events about these channels (an event naming no channel counts).",
     )
     per: tuple[str, ...] = ()
+
+    _per = per_validator("per")
     requested: Literal["exempt", "count"] = Field(
         default="exempt",
         description="Whether a contact the customer asked for after the trigger is exempt.",

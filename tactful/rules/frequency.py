@@ -21,7 +21,7 @@ from pydantic import Field, field_validator, model_validator
 
 from tactful.durations import format_duration, parse_duration
 from tactful.localtime import day_start, local_day
-from tactful.rules.base import NEVER, Context, Rule, contact_key
+from tactful.rules.base import NEVER, Context, Rule, contact_key, per_validator
 from tactful.rules.cap import rolling_earliest
 from tactful.state import LedgerContact
 
@@ -75,6 +75,8 @@ class FrequencyRule(Rule):
         description="Count separately per value of these proposal fields (tags.account, "
         "tags.subject, offer, ...); a contact without the value counts against every value.",
     )
+
+    _per = per_validator("per")
     requested: Literal["exempt", "count"] = Field(
         default="exempt",
         description="Whether contacts the customer asked for (a call-back, a help request) "

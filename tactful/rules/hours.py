@@ -125,20 +125,46 @@ class HoursRule(Rule):
     ) -> float:
         """Earliest instant >= t that is open in zone `tz`."""
         day = datetime.fromtimestamp(t, tz).date()
-        days = self._open_spans
         for _ in range(SEARCH_DAYS):
-            key = (tz, country, subdivision, day)
-            spans = days.get(key)
-            if spans is None:
-                spans = self._spans(tz, country, subdivision, day)
-                if len(days) >= SPAN_CACHE_SIZE:
-                    days.clear()
-                days[key] = spans
-            for start, end in spans:
+            for start, end in self._day_spans(tz, country, subdivision, day):
                 if end > t:
                     return max(t, start)
             day += timedelta(days=1)
         return NEVER
+
+    def _day_spans(
+        self, tz: ZoneInfo, country: str | None, subdivision: str | None, day: date
+    ) -> Spans:
+        days = self._open_spans
+        key = (tz, country, subdivision, day)
+        spans = days.get(key)
+        if spans is None:
+            spans = self._spans(tz, country, subdivision, day)
+            if len(days) >= SPAN_CACHE_SIZE:
+                days.clear()
+            days[key] = spans
+        return spans
+
+    def steady(self, ctx: Context, t: float, u: float) -> float:
+        if u == NEVER:
+            return t  # nothing open within the search: a later start may find something
+        country = ctx.country if self.holidays else None
+        subdivision = ctx.state.profile.subdivision
+        if u == t:
+            # Open in every zone: until the first of their open spans ends.
+            ends = []
+            for tz in ctx.zones:
+                day = datetime.fromtimestamp(t, tz).date()
+                ends += [e for s, e in self._day_spans(tz, country, subdivision, day) if s <= t < e]
+            return min(ends, default=t)
+        # Closed until u: from any instant before u the first common open one is u. The
+        # reason names the customer's local minute at t (`details`), which lasts until the
+        # next whole minute where the zone's offset is whole minutes (the last millisecond
+        # spared for rounding to microseconds).
+        offset = datetime.fromtimestamp(t, ctx.zones[0]).utcoffset()
+        if offset is None or offset.total_seconds() % 60:
+            return t
+        return min(u, (t // 60 + 1) * 60 - 0.001)
 
     @cached_property
     def _open_spans(self) -> dict[tuple[ZoneInfo, str | None, str | None, date], Spans]:

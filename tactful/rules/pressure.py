@@ -111,7 +111,13 @@ class PressureRule(Rule):
         if room < 0:
             return NEVER
         memo = self._terms(ctx)
-        terms, anchor, _ = memo
+        terms, anchor, total = memo
+        if t >= anchor:
+            # Nothing booked after t: pressure only decays from here, and the contact may
+            # go at the instant it has decayed to `room`, whenever one asks.
+            if not terms or total * math.exp2(-(t - anchor) / self.half_life) <= room + 1e-9:
+                return t
+            return max(t, self._eased(total, anchor, room))
         u = t
         p = self._at(memo, u)
         for _ in range(64):
@@ -130,15 +136,48 @@ class PressureRule(Rule):
                     return u
                 u = over[-1]
             else:
+                if u >= anchor:
+                    return self._eased(total, anchor, room)
                 u = max(u + 1.0, u + self.half_life * math.log2(p / room)) if room > 0 else NEVER
                 if u == NEVER:
                     return NEVER
             p = self._at(memo, u)
         return NEVER
 
+    def _eased(self, total: float, anchor: float, room: float) -> float:
+        """The instant after `anchor` at which `total` (at `anchor`) has decayed to `room`
+        (to within the budget's tolerance)."""
+        if room <= 0:
+            return NEVER
+        hl = self.half_life
+        u = anchor + hl * math.log2(total / room)
+        step = 1e-6
+        while total * math.exp2(-(u - anchor) / hl) > room + 1e-9:
+            u += step  # float rounding left it a hair short
+            step *= 2
+        return u
+
+    def steady(self, ctx: Context, t: float, u: float) -> float:
+        terms, anchor, total = memo = self._terms(ctx)
+        if t < anchor:
+            return t  # contacts booked after t: they are weighed against this one
+        if u == t or not terms:
+            return NEVER  # pressure only decays from here
+        # Waiting for u from every instant before it; the reason shows the pressure at t
+        # to one decimal, which lasts while decay keeps it above the next lower tenth
+        # (checked where it ends, decay being monotone).
+        shown = self._shown(memo, t)
+        edge = float(shown) - 0.05
+        s = anchor + self.half_life * math.log2(total / edge) - 1.0 if edge > 0 else u
+        s = min(s, u)
+        return s if s > t and self._shown(memo, s) == shown else t
+
+    def _shown(self, memo: Terms, t: float) -> str:
+        return f"{self._at(memo, t):.1f}"
+
     @cached_property
     def _budget(self) -> str:
         return f"{self.budget:g}"
 
     def details(self, ctx: Context, t: float) -> dict[str, str]:
-        return {"pressure": f"{self.at(ctx, t):.1f}", "budget": self._budget}
+        return {"pressure": self._shown(self._terms(ctx), t), "budget": self._budget}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field
 
 from tactful.model import EventKind
 from tactful.rules.base import ALWAYS, NEVER, Context, Rule, Threshold
+from tactful.state import SESSION_TIMEOUT
 
 
 class SessionRule(Rule):
@@ -56,6 +58,20 @@ class SessionRule(Rule):
                 done = state.first_event_after(EventKind.ORDER_COMPLETED, started)
                 return t if done is not None and done <= t else NEVER
         return t
+
+    def steady(self, ctx: Context, t: float, u: float) -> float:
+        # The answer moves only with the ledger's events (a visit starting or ending, a
+        # help request, a dismissal, a checkout), when the live visit times out, and, for
+        # `dwell`, when the visit is old enough.
+        state = ctx.state
+        s = state.next_event_after(t)
+        live = state.session_at(t)
+        if live is not None:
+            s = min(s, math.nextafter(live.last + SESSION_TIMEOUT, math.inf))
+            ready = live.start + self.seconds
+            if self.condition == "dwell" and t < ready < s:
+                s = ready
+        return s
 
     def threshold(self, ctx: Context) -> Threshold:
         # Once the last visit is over there is no live visit, and the last one is final.

@@ -53,3 +53,15 @@ class TriggerRule(Rule):
         if self.delay is not None and t < trigger_ts + self.delay:
             return trigger_ts + self.delay
         return t
+
+    def steady(self, ctx: Context, t: float, u: float) -> float:
+        if ctx.trigger_event is None or u == NEVER:
+            return NEVER  # nothing to wait for; or mooted, and the ledger keeps it so
+        if ctx.trigger_ts is None:
+            return t  # taken to have happened `now`: it moves with the clock
+        s = u if u > t else NEVER  # the delay ends at u
+        for kind in self.cancelled_by:
+            after = ctx.state.first_event_after(kind, ctx.trigger_ts)
+            if after is not None and after < s:
+                s = after  # mooted from then on
+        return s
