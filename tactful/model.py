@@ -242,7 +242,7 @@ class Contact:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Reason:
     """Why a rule held a contact back (or flagged it): data, rendered everywhere alike."""
 
@@ -250,6 +250,13 @@ class Reason:
     kind: str
     message: str
     until: datetime | None = None
+
+    def __init__(self, rule: str, kind: str, message: str, until: datetime | None = None) -> None:
+        # Through the slots' setters, as `Decision` (the engine makes one per reason).
+        _set_rule(self, rule)
+        _set_kind(self, kind)
+        _set_message(self, message)
+        _set_until(self, until)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -289,9 +296,8 @@ class Decision:
         flags: tuple[Reason, ...] = (),
         decision_id: str | None = None,
     ) -> None:
-        # The generated __init__ of a frozen dataclass sets each field through
-        # object.__setattr__; the slots' own setters do the same at a third of the cost,
-        # which counts on the engine's memoised path (one Decision per answer).
+        # Through the slots' setters (`_slot_setters`): the engine's memoised path is
+        # little more than building this.
         _set_verdict(self, verdict)
         _set_reasons(self, reasons)
         _set_policy(self, policy)
@@ -315,11 +321,18 @@ class Decision:
         }
 
 
-_Setter = Callable[[Decision, Any], None]
-_setters: list[_Setter] = [
-    Decision.__dict__[name].__set__
-    for name in ("verdict", "reasons", "policy", "at", "not_before", "flags", "decision_id")
-]
+_Setter = Callable[[Any, Any], None]
+
+
+def _slot_setters(cls: type, *names: str) -> list[_Setter]:
+    """The setters of a slotted class's fields: a frozen dataclass's generated __init__
+    sets each field through object.__setattr__, which costs three times as much."""
+    return [cls.__dict__[name].__set__ for name in names]
+
+
+_set_rule, _set_kind, _set_message, _set_until = _slot_setters(
+    Reason, "rule", "kind", "message", "until"
+)
 (
     _set_verdict,
     _set_reasons,
@@ -328,7 +341,9 @@ _setters: list[_Setter] = [
     _set_not_before,
     _set_flags,
     _set_decision_id,
-) = _setters
+) = _slot_setters(
+    Decision, "verdict", "reasons", "policy", "at", "not_before", "flags", "decision_id"
+)
 
 
 _OUTCOME_SIGNALS = {
