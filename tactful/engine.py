@@ -37,6 +37,9 @@ from tactful.state import CustomerState
 
 #: Bound on the search for a common allowed instant; each step moves strictly forward.
 MAX_STEPS = 500
+#: Bound on the answers memoised in one state (see `decide`), and the memo key counting them.
+MAX_ANSWERS = 256
+_ANSWERS = ("answers",)
 
 Check = Callable[[Context, float], float]
 
@@ -301,16 +304,20 @@ def _decide(
             answer = Answer(
                 t, hi, decision.verdict, decision.reasons, decision.not_before, decision.flags
             )
-            known_answer: Answer | None = state.memo.get(key)
-            if (
-                known_answer is not None
-                and known_answer.lo <= hi
-                and t <= known_answer.hi
-                and known_answer[2:] == answer[2:]
-            ):
+            memo = state.memo
+            known_answer: Answer | None = memo.get(key)
+            if known_answer is None:
+                # Questions are an open set (every subject line is another): a state that
+                # never changes, an opted-out customer's, keeps a bounded number.
+                count = memo.get(_ANSWERS, 0)
+                if count < MAX_ANSWERS:
+                    memo[_ANSWERS] = count + 1
+                    memo[key] = answer
+            elif known_answer.lo <= hi and t <= known_answer.hi and known_answer[2:] == answer[2:]:
                 # The same answer over a span that meets this one: both hold over the union.
-                answer = answer._replace(lo=min(t, known_answer.lo), hi=max(hi, known_answer.hi))
-            state.memo[key] = answer
+                memo[key] = answer._replace(lo=min(t, known_answer.lo), hi=max(hi, known_answer.hi))
+            else:
+                memo[key] = answer
     return decision
 
 

@@ -26,8 +26,17 @@ from typing import Any
 
 import pytest
 
-from tactful import Contact, ContactStatus, CustomerState, Event, Verdict
-from tactful.engine import ASK, Answer, Rules, answer_key, build_steps, decide, steps
+from tactful import Contact, ContactStatus, Content, CustomerState, Event, Verdict
+from tactful.engine import (
+    ASK,
+    MAX_ANSWERS,
+    Answer,
+    Rules,
+    answer_key,
+    build_steps,
+    decide,
+    steps,
+)
 from tactful.model import from_ts
 from tactful.rules.base import NEVER, Context, Rule
 from tests.engine_cases import (
@@ -310,3 +319,30 @@ def test_answers_are_memoised_for_the_common_kinds() -> None:
             if state.memo.get(answer_key(pol, step.proposal)) is not None:
                 memoised[d.verdict.value] += 1
     assert min(memoised.values()) > 50, memoised
+
+
+def test_a_state_keeps_a_bounded_number_of_answers() -> None:
+    """A customer whose state never changes (opted out, say) asked about a thousand
+    different subject lines keeps at most `MAX_ANSWERS` answers, and answers every one of
+    them as a state with nothing memoised does."""
+    sc = SCENARIOS[7]  # opted out of everything
+    pol = policy(sc.policy)
+    state = sc.state()
+    step = sc.steps[0]
+    asked = [
+        replace(
+            step.proposal,
+            channel="email",
+            purpose="marketing",
+            at=None,
+            trigger=None,
+            content=Content(subject=f"Ideas for you, #{n}"),
+        )
+        for n in range(1000)
+    ]
+    for p in asked:
+        for _ in range(2):
+            got = render(decide(state, p, pol, step.now))
+        assert got == render(decide(sc.state(), p, pol, step.now))
+    answers = [v for v in state.memo.values() if isinstance(v, Answer)]
+    assert 0 < len(answers) <= MAX_ANSWERS
