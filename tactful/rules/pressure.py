@@ -112,18 +112,17 @@ class PressureRule(Rule):
             return NEVER
         memo = self._terms(ctx)
         terms, anchor, total = memo
-        if t >= anchor:
-            # Nothing booked after t: pressure only decays from here, and the contact may
-            # go at the instant it has decayed to `room`, whenever one asks.
-            if not terms or total * math.exp2(-(t - anchor) / self.half_life) <= room + 1e-9:
-                return t
-            return max(t, self._eased(total, anchor, room))
+        if not terms:
+            return t
         u = t
         p = self._at(memo, u)
         for _ in range(64):
+            if u >= anchor:
+                # Nothing booked after u: pressure only decays from here, and the contact
+                # may go once it is within the room left, whenever one asks.
+                clear = self._clear(total, anchor, room)
+                return u if u >= clear else clear
             if p <= room + 1e-9:
-                if u >= anchor:
-                    return u  # nothing booked after u that this contact could push over
                 # Later contacts already booked must also stay within budget with this one.
                 over = [
                     ts
@@ -136,17 +135,19 @@ class PressureRule(Rule):
                     return u
                 u = over[-1]
             else:
-                if u >= anchor:
-                    return self._eased(total, anchor, room)
                 u = max(u + 1.0, u + self.half_life * math.log2(p / room)) if room > 0 else NEVER
                 if u == NEVER:
                     return NEVER
             p = self._at(memo, u)
         return NEVER
 
-    def _eased(self, total: float, anchor: float, room: float) -> float:
-        """The instant after `anchor` at which `total` (at `anchor`) has decayed to `room`
-        (to within the budget's tolerance)."""
+    def _clear(self, total: float, anchor: float, room: float) -> float:
+        """From when on, past the last counted contact (`anchor`, where pressure is
+        `total`), a contact fits in `room`: the instant decay brings it there (within the
+        budget's tolerance), so that the answer is one threshold, the same from every
+        instant one asks at."""
+        if total <= room + 1e-9:
+            return anchor
         if room <= 0:
             return NEVER
         hl = self.half_life

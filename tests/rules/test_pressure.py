@@ -116,6 +116,22 @@ def test_over_budget_defers_until_decay_makes_room() -> None:
     assert decide(PRESSURE, st, propose("call", "sales"), d.not_before).allowed
 
 
+def test_past_the_last_contact_the_wait_is_the_same_whenever_one_asks() -> None:
+    # Pressure only decays after the last contact: asked at any instant before the
+    # contact fits, the answer is the one instant it fits from, to the last float, and
+    # from that instant on it is allowed (no tolerance sliver allowed just before it).
+    st = state(contact("call", "sales", TUESDAY), contact("call", "sales", TUESDAY))
+    rule = PRESSURE.rule("pressure")
+    ctx = Context(st, propose("call", "sales"), PRESSURE, ts(TUESDAY))
+    u = rule.check(ctx, ts(TUESDAY))
+    assert u > ts(TUESDAY)
+    for t in (ts(TUESDAY) + 1.0, ts(TUESDAY) + DAY.total_seconds(), (ts(TUESDAY) + u) / 2):
+        assert rule.check(ctx, t) == u
+    below = math.nextafter(u, -math.inf)
+    assert rule.check(ctx, below) == u and rule.check(ctx, u) == u
+    assert rule.check(ctx, u + 1.0) == u + 1.0
+
+
 def test_unanswered_pressure_waits_longer() -> None:
     st = state(contact("call", "sales", TUESDAY, outcome=Outcome.NO_ANSWER))
     d = decide(PRESSURE, st, propose("call", "sales"), TUESDAY)
