@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import math
 from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -141,12 +140,13 @@ class CapRule(Rule):
     def steady(self, ctx: Context, t: float, u: float) -> float:
         if self.window != "session":
             return t  # calendar periods: their bounds are not worked out here
-        # Moves only with the visit (events, its timeout) and the next counted contact.
+        # Moves only with the visit (events, its timeout, a microsecond early as in
+        # `SessionRule.steady`) and the next counted contact.
         state = ctx.state
         s = state.next_event_after(t)
         live = state.session_at(t)
         if live is not None:
-            s = min(s, math.nextafter(live.last + SESSION_TIMEOUT, math.inf))
+            s = min(s, live.last + SESSION_TIMEOUT - 1e-6)
         times = self.counted_times(ctx, self.per)
         i = bisect.bisect_right(times, t)
         return min(s, times[i]) if i < len(times) else s

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from tactful.durations import format_duration
-from tactful.rules.base import ALWAYS, Context, Rule, Threshold, duration_validator
+from tactful.rules.base import ALWAYS, Context, Rule, Threshold, duration_validator, per_validator
 
 
 class GapRule(Rule):
@@ -19,6 +19,7 @@ class GapRule(Rule):
     waived_on_request = True
 
     _gap = duration_validator("gap")
+    _per = per_validator("per")
 
     def describe(self) -> str:
         return f"at least {format_duration(self.gap)} apart"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 from pydantic import Field
@@ -61,13 +60,14 @@ class SessionRule(Rule):
 
     def steady(self, ctx: Context, t: float, u: float) -> float:
         # The answer moves only with the ledger's events (a visit starting or ending, a
-        # help request, a dismissal, a checkout), when the live visit times out, and, for
+        # help request, a dismissal, a checkout), when the live visit times out (a
+        # microsecond early: `active_at` compares a difference, rounded), and, for
         # `dwell`, when the visit is old enough.
         state = ctx.state
         s = state.next_event_after(t)
         live = state.session_at(t)
         if live is not None:
-            s = min(s, math.nextafter(live.last + SESSION_TIMEOUT, math.inf))
+            s = min(s, live.last + SESSION_TIMEOUT - 1e-6)
             ready = live.start + self.seconds
             if self.condition == "dwell" and t < ready < s:
                 s = ready
