@@ -26,7 +26,16 @@ from typing import Any
 
 import pytest
 
-from tactful import Contact, ContactStatus, Content, CustomerState, Event, Verdict
+from tactful import (
+    Contact,
+    ContactProposal,
+    ContactStatus,
+    Content,
+    CustomerState,
+    Event,
+    Policy,
+    Verdict,
+)
 from tactful.engine import (
     ASK,
     MAX_ANSWERS,
@@ -346,3 +355,50 @@ def test_a_state_keeps_a_bounded_number_of_answers() -> None:
         assert got == render(decide(sc.state(), p, pol, step.now))
     answers = [v for v in state.memo.values() if isinstance(v, Answer)]
     assert 0 < len(answers) <= MAX_ANSWERS
+
+
+def test_shapes_that_differ_only_in_campaign_or_source_share_a_plan_and_decide_alike() -> None:
+    """Campaigns and sources no rule names share one plan (and what states memoise per
+    plan); a rule that names one, or counts per campaign, still sees it: decisions on one
+    reused state equal those on fresh states, campaign after campaign."""
+    text = (
+        "name: t\nversion: 1\nextends: [courtesy]\nrules:\n"
+        "  - {id: spring-cap, kind: cap, count: 1, window: 7d,"
+        " scope: {channels: [email], campaigns: [spring]}, message: one spring email a week}\n"
+        "  - {id: per-campaign, kind: gap, gap: 30d, per: [campaign],"
+        " scope: {channels: [push]}, message: a month between pushes of one campaign}\n"
+    )
+    pol = Policy.from_text(text)
+    plan = pol.plan
+    assert plan("email", "marketing", None, "a", None, ()) is plan(
+        "email", "marketing", "crm", "b", None, ()
+    )
+    assert plan("email", "marketing", None, "a", None, ()) is not plan(
+        "email", "marketing", None, "spring", None, ()
+    )
+    assert plan("email", "marketing", None, "a", None, ()) is not plan(
+        "sms", "marketing", None, "a", None, ()
+    )
+    sc = SCENARIOS[2]
+    now = sc.steps[0].now
+    cid = sc.profile.customer_id
+    history = [
+        Contact(f"k{n}", cid, channel, "marketing", now - timedelta(days=d), campaign=campaign)
+        for n, (channel, campaign, d) in enumerate(
+            [("email", "spring", 2), ("push", "a", 10), ("push", "b", 40), ("email", "a", 3)]
+        )
+    ]
+    live = CustomerState(sc.profile, sc.events, [*sc.contacts, *history])
+    for minutes in (0, 61, 600, 3000):
+        at = now + timedelta(minutes=minutes)
+        for channel in ("email", "push"):
+            for campaign in ("a", "b", "spring", None):
+                for source in (None, "crm"):
+                    p = ContactProposal(cid, channel, "marketing", campaign=campaign, source=source)
+                    for _ in range(2):
+                        got = render(decide(live, p, pol, at))
+                    # A fresh state under a fresh copy of the policy: no plan shared.
+                    fresh = CustomerState(sc.profile, sc.events, [*sc.contacts, *history])
+                    alone = Policy.from_text(text)
+                    want = render(decide(fresh, p, alone, at))
+                    assert got == want, (channel, campaign, source)

@@ -104,6 +104,7 @@ class Policy:
         self.text = text
         self._by_target: dict[tuple[str, str], tuple[Rule, ...]] = {}
         self._plans: dict[tuple[Any, ...], Plan] = {}
+        self._plans_by_rules: dict[tuple[Any, ...], Plan] = {}
 
     def __repr__(self) -> str:
         return f"Policy({self.name!r}, version={self.version!r}, rules={len(self.rules)})"
@@ -154,13 +155,26 @@ class Policy:
         if hit is None:
             if len(self._plans) >= PLAN_CACHE_SIZE:
                 self._plans.clear()
-            hit = Plan(
-                tuple(
-                    PlanStep(r, r.check, r.effective_mode, r.waived_on_request, r.scope.regions)
-                    for r in self.rules_for(channel, purpose)
-                    if r.scope.matches(channel, purpose, source, campaign, trigger, flags, r.exempt)
-                )
+                self._plans_by_rules.clear()
+            rules = tuple(
+                r
+                for r in self.rules_for(channel, purpose)
+                if r.scope.matches(channel, purpose, source, campaign, trigger, flags, r.exempt)
             )
+            # Shapes that differ only in source or campaign and meet the same rules share
+            # one plan (a campaign no rule names is one more shape, not one more plan),
+            # and so the memos states keep per plan. Rules read the channel, purpose,
+            # trigger and flags themselves; source and campaign only through their scope
+            # and `per` keys (`Plan.fields`). The policy holds its rules: ids stay theirs.
+            same = (channel, purpose, trigger, flags, *map(id, rules))
+            hit = self._plans_by_rules.get(same)
+            if hit is None:
+                hit = self._plans_by_rules[same] = Plan(
+                    tuple(
+                        PlanStep(r, r.check, r.effective_mode, r.waived_on_request, r.scope.regions)
+                        for r in rules
+                    )
+                )
             self._plans[key] = hit
         return hit
 
