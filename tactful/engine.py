@@ -174,7 +174,7 @@ def steps(plan: Plan, ctx: Context) -> Steps:
 
 #: An answer memoised in a customer's state (`decide`): for every `now` from `lo` up to
 #: `hi` (excluded), a proposal of the same shape gets this verdict, reasons, `not_before`
-#: and flags, decided at `now`.
+#: and flags (undated here: a flag's `until` is the instant decided), decided at `now`.
 class Answer(NamedTuple):
     lo: float
     hi: float
@@ -218,14 +218,12 @@ def decide(
     key = answer_key(policy, proposal)
     hit: Answer | None = state.memo.get(key)
     if hit is not None and hit[0] <= now_ts < hit[1]:
-        return Decision(
-            hit[2],
-            hit[3],
-            policy.ref,
-            now if now.tzinfo is UTC else from_ts(now_ts),
-            hit[4],
-            hit[5],
-        )
+        at = now if now.tzinfo is UTC else from_ts(now_ts)
+        flags = hit[5]
+        if flags:
+            # A flag is dated at the decision: memoised undated.
+            flags = tuple(Reason(f.rule, f.kind, f.message, at) for f in flags)
+        return Decision(hit[2], hit[3], policy.ref, at, hit[4], flags)
     return _decide(state, proposal, policy, now, now_ts, key)
 
 
@@ -297,13 +295,13 @@ def _decide(
         if not found:
             # Beyond the horizon, which moves with `now`: never memoised.
             asked = None
-    # A flag's reason is dated at the decision (its `until`): flagged answers are not kept.
-    if asked is not None and key is not None and not flags:
+    if asked is not None and key is not None:
         hi = _steady(ctx, rules.flagging + deciding, asked, t)
         if hi > t:
-            answer = Answer(
-                t, hi, decision.verdict, decision.reasons, decision.not_before, decision.flags
-            )
+            if flags:
+                # A flag's reason is dated at the decision (its `until`): kept undated.
+                flags = tuple(Reason(f.rule, f.kind, f.message) for f in flags)
+            answer = Answer(t, hi, decision.verdict, decision.reasons, decision.not_before, flags)
             memo = state.memo
             known_answer: Answer | None = memo.get(key)
             if known_answer is None:
