@@ -103,6 +103,9 @@ ENGAGEMENT_EVENTS = frozenset(
         EventKind.SIGNED_IN,
     }
 )
+#: A channel's intrusiveness weight (pressure) where the policy's `weights` do not say.
+DEFAULT_WEIGHT = 1.0
+
 #: Trigger kinds that mean "the customer asked us to contact them": such contacts weigh
 #: nothing in pressure and are not held back by caps at the requested time.
 REQUESTED_TRIGGERS = frozenset({EventKind.CALLBACK_REQUESTED, EventKind.HELP_REQUESTED})

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pydantic import ValidationError
 
 from tactful.durations import parse_duration
-from tactful.model import PolicyRef
+from tactful.model import DEFAULT_WEIGHT, PolicyRef
 from tactful.policy.errors import PolicyError
 from tactful.policy.source import dotted, line_of, load_yaml
 from tactful.rules import KINDS, Rule
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 TOP_KEYS = ("name", "version", "description", "extends", "weights", "horizon", "disable", "rules")
 #: How far ahead a defer may reach before the engine calls it a deny.
 DEFAULT_HORIZON = 400 * 86400.0
-DEFAULT_WEIGHT = 1.0
 
 
 #: Bound on the proposal shapes a policy keeps plans for (campaign ids are an open set).

@@ -118,21 +118,36 @@ class Scope(BaseModel):
             c.channel, c.purpose, c.source, c.campaign, c.trigger_event, c.flags, exempt
         )
 
-    def counter(self, exempt: tuple[str, ...]) -> Callable[[LedgerContact], bool]:
-        """`counts` as a test of the contact alone: for the common scope that names only
-        channels and purposes, one that asks nothing else (it runs over whole ledgers)."""
+    def counter(
+        self, exempt: tuple[str, ...], *, unrequested: bool = False
+    ) -> Callable[[LedgerContact], bool]:
+        """`counts` as a test of the contact alone (`unrequested`: and not asked for by the
+        customer): for the common scope that names only channels and purposes, one that
+        asks nothing else, in one function (it runs over whole ledgers)."""
+        skip_triggers = REQUESTED_TRIGGERS if unrequested else frozenset()
         if self.sources or self.campaigns or self.triggers or self.flags or self.exclude_flags:
-            return lambda c: self.counts(c, exempt)
+            return lambda c: c.trigger_event not in skip_triggers and self.counts(c, exempt)
         channels, purposes, skip = frozenset(self.channels), frozenset(self.purposes), exempt
         if channels and purposes:
             return lambda c: (
-                c.channel in channels and c.purpose in purposes and c.purpose not in skip
+                c.channel in channels
+                and c.purpose in purposes
+                and c.purpose not in skip
+                and c.trigger_event not in skip_triggers
             )
         if channels:
-            return lambda c: c.channel in channels and c.purpose not in skip
+            return lambda c: (
+                c.channel in channels
+                and c.purpose not in skip
+                and c.trigger_event not in skip_triggers
+            )
         if purposes:
-            return lambda c: c.purpose in purposes and c.purpose not in skip
-        return lambda c: c.purpose not in skip
+            return lambda c: (
+                c.purpose in purposes
+                and c.purpose not in skip
+                and c.trigger_event not in skip_triggers
+            )
+        return lambda c: c.purpose not in skip and c.trigger_event not in skip_triggers
 
 
 class Context:
@@ -306,11 +321,7 @@ class Rule(BaseModel):
         key = (self.scope, self.exempt)
         found = _COUNTERS.get(key)
         if found is None:
-            counts = self.scope.counter(self.exempt)
-            found = _COUNTERS[key] = (
-                object(),
-                lambda c: c.trigger_event not in REQUESTED_TRIGGERS and counts(c),
-            )
+            found = _COUNTERS[key] = (object(), self.scope.counter(self.exempt, unrequested=True))
         return found
 
     def applies(self, ctx: Context) -> bool:

@@ -10,9 +10,12 @@ from typing import Literal
 from pydantic import Field
 
 from tactful.durations import format_duration
-from tactful.model import REQUESTED_TRIGGERS, UNANSWERED_OUTCOMES
+from tactful.model import DEFAULT_WEIGHT, REQUESTED_TRIGGERS, UNANSWERED_OUTCOMES, ContactStatus
 from tactful.rules.base import NEVER, Context, Rule, duration_validator
 from tactful.state import LedgerContact
+
+_SENT = ContactStatus.SENT
+_HELD = ContactStatus.HELD
 
 #: A counting contact as (time, weight).
 Term = tuple[float, float]
@@ -63,14 +66,20 @@ class PressureRule(Rule):
 
     def _weighed(self, ctx: Context, contacts: Sequence[LedgerContact]) -> list[Term]:
         now = ctx.now
-        weight = ctx.policy.weight
+        weights = ctx.policy.weights
         factor = self.unanswered_factor
         terms = []
         for c in contacts:
-            # `weight`, inlined: this runs over the whole ledger.
-            if c.trigger_event in REQUESTED_TRIGGERS or not c.counts_at(now):
+            # `weight`, `counts_at` and `Policy.weight`, inlined: this runs over the whole
+            # ledger whenever a hold changes it.
+            if c.trigger_event in REQUESTED_TRIGGERS:
                 continue
-            w = weight(c.channel)
+            status = c.status
+            if status is not _SENT and (
+                status is not _HELD or (c.hold_expires is not None and c.hold_expires <= now)
+            ):
+                continue
+            w = weights.get(c.channel, DEFAULT_WEIGHT)
             if c.outcome in UNANSWERED_OUTCOMES:
                 w = w * factor
             if w > 0:
