@@ -259,28 +259,22 @@ def _decide(
         return hit
 
     flags: tuple[Reason, ...] = ()
-    for rule, check, since, until in rules.flagging:
-        if t >= since:
-            u = until if t < until else t
-        else:
-            u = check(ctx, t)
-            if asked is not None:
-                asked.append((rule, u))
-        if u > t:
-            flags += (_reason(rule, ctx, t, t),)
-
     blocking: list[tuple[Rule, float, float]] = []
     # Past `clear_from` every rule with a threshold allows: only the others are asked.
     deciding = rules.asking if t >= rules.clear_from else rules.deciding
-    for rule, check, since, until in deciding:
-        if t >= since:
-            u = until if t < until else t
-        else:
-            u = check(ctx, t)
-            if asked is not None:
-                asked.append((rule, u))
-        if u > t:
-            blocking.append((rule, u, since))
+    for flagging, evaluated in ((True, rules.flagging), (False, deciding)):
+        for rule, check, since, until in evaluated:
+            if t >= since:
+                u = until if t < until else t
+            else:
+                u = check(ctx, t)
+                if asked is not None:
+                    asked.append((rule, u))
+            if u > t:
+                if flagging:
+                    flags += (_reason(rule, ctx, t, t),)
+                else:
+                    blocking.append((rule, u, since))
 
     # `now` itself when it is the instant decided (the same value from_ts would give).
     at = now if t == now_ts and now.tzinfo is UTC else from_ts(t)
