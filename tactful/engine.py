@@ -216,7 +216,12 @@ def decide(
     if when is not None and when.timestamp() > now_ts:
         return _decide(state, proposal, policy, now, now_ts, None)
     key = answer_key(policy, proposal)
-    hit: Answer | None = state.memo.get(key)
+    try:
+        hit: Answer | None = state.memo.get(key)
+    except TypeError:
+        # Something unhashable where the types say otherwise (a list of flags, a tag
+        # value): decided all the same, not memoised.
+        return _decide(state, proposal, policy, now, now_ts, None)
     if hit is not None and hit[0] <= now_ts < hit[1]:
         at = now if now.tzinfo is UTC else from_ts(now_ts)
         flags = hit[5]

@@ -402,3 +402,15 @@ def test_shapes_that_differ_only_in_campaign_or_source_share_a_plan_and_decide_a
                     alone = Policy.from_text(text)
                     want = render(decide(fresh, p, alone, at))
                     assert got == want, (channel, campaign, source)
+
+
+def test_a_proposal_with_unhashable_parts_is_decided_all_the_same() -> None:
+    # The types say strings; a library caller may hand over a list as a tag's value.
+    sc = SCENARIOS[2]
+    pol = policy(sc.policy)
+    good = replace(sc.steps[0].proposal, tags={"account": "A1"})
+    odd = replace(good, tags={"account": "A1", "notes": ["x"]})  # type: ignore[dict-item]
+    want = render(decide(sc.state(), good, pol, sc.steps[0].now))
+    state = sc.state()
+    for _ in range(2):
+        assert render(decide(state, odd, pol, sc.steps[0].now)) == want
