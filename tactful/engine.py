@@ -37,8 +37,9 @@ from tactful.state import CustomerState
 
 #: Bound on the search for a common allowed instant; each step moves strictly forward.
 MAX_STEPS = 500
-#: Bound on the answers memoised in one state (see `decide`), and the memo key counting them.
-MAX_ANSWERS = 256
+#: Bound on the answers memoised in one state (see `decide`; some 500 bytes each), and the
+#: memo key of the list of their keys.
+MAX_ANSWERS = 64
 _ANSWERS = ("answers",)
 
 Check = Callable[[Context, float], float]
@@ -305,11 +306,17 @@ def _decide(
             known_answer: Answer | None = memo.get(key)
             if known_answer is None:
                 # Questions are an open set (every subject line is another): a state that
-                # never changes, an opted-out customer's, keeps a bounded number.
-                count = memo.get(_ANSWERS, 0)
-                if count < MAX_ANSWERS:
-                    memo[_ANSWERS] = count + 1
-                    memo[key] = answer
+                # never changes, an opted-out customer's, keeps the last few dozen, starting
+                # over when full (the states a service caches stay small).
+                kept: list[tuple[object, ...]] | None = memo.get(_ANSWERS)
+                if kept is None:
+                    kept = memo[_ANSWERS] = []
+                elif len(kept) >= MAX_ANSWERS:
+                    for old in kept:
+                        memo.pop(old, None)
+                    kept.clear()
+                kept.append(key)
+                memo[key] = answer
             elif known_answer.lo <= hi and t <= known_answer.hi and known_answer[2:] == answer[2:]:
                 # The same answer over a span that meets this one: both hold over the union.
                 memo[key] = answer._replace(lo=min(t, known_answer.lo), hi=max(hi, known_answer.hi))

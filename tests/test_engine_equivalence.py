@@ -332,8 +332,8 @@ def test_answers_are_memoised_for_the_common_kinds() -> None:
 
 def test_a_state_keeps_a_bounded_number_of_answers() -> None:
     """A customer whose state never changes (opted out, say) asked about a thousand
-    different subject lines keeps at most `MAX_ANSWERS` answers, and answers every one of
-    them as a state with nothing memoised does."""
+    different subject lines keeps at most `MAX_ANSWERS` answers, the latest, and answers
+    every one of them as a state with nothing memoised does."""
     sc = SCENARIOS[7]  # opted out of everything
     pol = policy(sc.policy)
     state = sc.state()
@@ -355,6 +355,7 @@ def test_a_state_keeps_a_bounded_number_of_answers() -> None:
         assert got == render(decide(sc.state(), p, pol, step.now))
     answers = [v for v in state.memo.values() if isinstance(v, Answer)]
     assert 0 < len(answers) <= MAX_ANSWERS
+    assert state.memo.get(answer_key(pol, asked[-1])) is not None
 
 
 def test_shapes_that_differ_only_in_campaign_or_source_share_a_plan_and_decide_alike() -> None:
