@@ -593,9 +593,9 @@ def main(argv: Sequence[str]) -> Result:
         "answer against fresh decisions across its span), so 'clock moving' is mostly answers "
         "looked up: the proposals are cycled, each (customer, question) coming back every "
         f"{len(work):,} decisions. Answers are not memoised for a proposal with a future `at`, "
-        "a flagged one, one whose trigger the ledger does not know (taken as `now`), nor past "
-        "the policy's horizon, and they lapse at a hold's expiry, the next minute of a "
-        "calling-hours reason and the next tenth of a pressure reason.",
+        "one whose trigger the ledger does not know (taken as `now`), nor past the policy's "
+        "horizon, nor on a state's first decision of a plan; they lapse at a hold's expiry, "
+        "the next minute of a calling-hours reason and the next tenth of a pressure reason.",
         "limits: `MovingWindowRateLimiter.hit` on `MemoryStorage`, `RateLimitItemPerDay(3, 7)`, "
         "one identifier per customer; 'room left' hits fresh identifiers twice (admitted), "
         "'full' hits identifiers already at 3 (refused). The target is held against the "
