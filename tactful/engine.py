@@ -26,9 +26,9 @@ question asked again of an unchanged state within that span is looked up.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from tactful.model import ContactProposal, Decision, Reason, Verdict, from_ts
 from tactful.policy.document import Plan, PlanStep, Policy
@@ -220,8 +220,8 @@ def decide(
     try:
         hit: Answer | None = state.memo.get(key)
     except TypeError:
-        # Something unhashable where the types say otherwise (a list of flags, a tag
-        # value): decided all the same, not memoised.
+        # Something unhashable where the types say otherwise (a list as a tag's value):
+        # decided all the same, not memoised.
         return _decide(state, proposal, policy, now, now_ts, None)
     if hit is not None and hit[0] <= now_ts < hit[1]:
         at = now if now.tzinfo is UTC else from_ts(now_ts)
@@ -301,28 +301,35 @@ def _decide(
             if flags:
                 # A flag's reason is dated at the decision (its `until`): kept undated.
                 flags = tuple(Reason(f.rule, f.kind, f.message) for f in flags)
-            answer = Answer(t, hi, decision.verdict, decision.reasons, decision.not_before, flags)
-            memo = state.memo
-            known_answer: Answer | None = memo.get(key)
-            if known_answer is None:
-                # Questions are an open set (every subject line is another): a state that
-                # never changes, an opted-out customer's, keeps the last few dozen, starting
-                # over when full (the states a service caches stay small).
-                kept: list[tuple[object, ...]] | None = memo.get(_ANSWERS)
-                if kept is None:
-                    kept = memo[_ANSWERS] = []
-                elif len(kept) >= MAX_ANSWERS:
-                    for old in kept:
-                        memo.pop(old, None)
-                    kept.clear()
-                kept.append(key)
-                memo[key] = answer
-            elif known_answer.lo <= hi and t <= known_answer.hi and known_answer[2:] == answer[2:]:
-                # The same answer over a span that meets this one: both hold over the union.
-                memo[key] = answer._replace(lo=min(t, known_answer.lo), hi=max(hi, known_answer.hi))
-            else:
-                memo[key] = answer
+            _remember(
+                state.memo,
+                key,
+                Answer(t, hi, decision.verdict, decision.reasons, decision.not_before, flags),
+            )
     return decision
+
+
+def _remember(memo: dict[Hashable, Any], key: tuple[object, ...], answer: Answer) -> None:
+    """Keep `answer` under `key` in a state's memo."""
+    known = memo.get(key)
+    if known is None:
+        # Questions are an open set (every subject line is another): a state that never
+        # changes, an opted-out customer's, keeps the last few dozen, starting over when
+        # full (the states a service caches stay small).
+        kept: list[tuple[object, ...]] | None = memo.get(_ANSWERS)
+        if kept is None:
+            kept = memo[_ANSWERS] = []
+        elif len(kept) >= MAX_ANSWERS:
+            for old in kept:
+                memo.pop(old, None)
+            kept.clear()
+        kept.append(key)
+        memo[key] = answer
+    elif known.lo <= answer.hi and answer.lo <= known.hi and known[2:] == answer[2:]:
+        # The same answer over a span that meets this one: both hold over the union.
+        memo[key] = answer._replace(lo=min(answer.lo, known.lo), hi=max(answer.hi, known.hi))
+    else:
+        memo[key] = answer
 
 
 def _search(
