@@ -54,6 +54,7 @@ from tactful.store.sql import (
     json_type,
     keyed_hash,
     metadata,
+    retried,
 )
 from tactful.store.statements import Cursor
 
@@ -455,6 +456,9 @@ class DeliveryStore:
         appended to `found`."""
 
         def also(cur: Cursor, decision: Decision) -> None:
+            # Run once per attempt of the decision's transaction: only the last attempt
+            # committed, so only its item is the one made.
+            found.clear()
             if decision.verdict is not Verdict.DEFER or decision.not_before is None:
                 return
             if expires_at is not None and decision.not_before > expires_at:
@@ -526,6 +530,7 @@ class DeliveryStore:
         with self.store._transaction(write=False) as conn:
             return [_queued_of(r) for r in conn.execute(stmt)]
 
+    @retried
     def cancel_queued(self, item_id: str, *, now: datetime) -> QueuedItem:
         """Withdraw a queued proposal; Conflict once it was released or dropped."""
         with self.store._transaction(write=True) as conn:
@@ -546,6 +551,7 @@ class DeliveryStore:
             row = conn.execute(select(queued).where(queued.c.id == item_id)).one()
         return _queued_of(row)
 
+    @retried
     def claim_queue(
         self, worker: str, *, now: datetime, lease: timedelta, limit: int
     ) -> list[QueuedItem]:
@@ -606,6 +612,7 @@ class DeliveryStore:
         outcome: list[str] = []
 
         def also(cur: Cursor, decision: Decision) -> None:
+            outcome.clear()  # an attempt rolled back: only the last one's outcome stands
             cur.execute(self._lock_queued, (item.id,))
             row = cur.fetchone()
             if row is None or row[0] != "queued" or row[1] != worker:
@@ -663,6 +670,7 @@ class DeliveryStore:
         }
         self._enqueue_deliveries(cur, "queue.dropped", item.source, item.customer_id, payload, now)
 
+    @retried
     def drop_expired(self, item: QueuedItem, *, worker: str, now: datetime) -> bool:
         """Drop a claimed item whose `expires_at` has passed, without deciding it again."""
         with self.store._driver_transaction() as cur:
@@ -696,6 +704,7 @@ class DeliveryStore:
                     out.append(cid)
         return out
 
+    @retried
     def reconcile_reminder(self, customer_id: str, plan: PlanFn, *, now: datetime) -> list[str]:
         """Under the customer's lock: make their reminders match `plan` (create, move or
         cancel; fire it, once, when due). Returns what changed, e.g. ["created", "fired"]."""
@@ -827,6 +836,7 @@ class DeliveryStore:
 
     # -- webhooks --------------------------------------------------------------------------
 
+    @retried
     def add_webhook(
         self, url: str, *, source: str | None, secret: str | None, now: datetime
     ) -> tuple[Webhook, str]:
@@ -848,6 +858,7 @@ class DeliveryStore:
         with self.store._transaction(write=False) as conn:
             return [_webhook_of(r) for r in conn.execute(stmt)]
 
+    @retried
     def remove_webhook(self, webhook_id: str, *, now: datetime) -> Webhook:
         """Deactivate a subscription (its delivery history stays); its pending deliveries
         are given up."""
@@ -865,6 +876,7 @@ class DeliveryStore:
 
     # -- deliveries ------------------------------------------------------------------------
 
+    @retried
     def claim_deliveries(self, *, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
         """Claim due pending deliveries: each is pushed `lease` into the future, so that a
         worker that dies mid-attempt leaves it to be tried again then."""
@@ -889,6 +901,7 @@ class DeliveryStore:
             ).all()
         return [Claimed(_delivery_of(r), r.url, r.secret, bool(r.active)) for r in found]
 
+    @retried
     def record_attempt(
         self,
         delivery_id: str,
@@ -985,6 +998,7 @@ class DeliveryStore:
                     )
         return [_delivery_of(r, by_id[r.id]) for r in rows]
 
+    @retried
     def redeliver(self, delivery_id: str, *, now: datetime) -> Delivery:
         """Send a delivery again (same id, so a receiver that has it ignores it): pending
         from now, with a fresh give-up time. Conflict if its webhook was removed."""

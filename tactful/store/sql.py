@@ -38,6 +38,7 @@ this arises.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -52,7 +53,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
@@ -639,6 +640,24 @@ class Contention(StoreError):
 class StartOver(Exception):
     """Raised inside a write transaction that must be rolled back and run again from the
     start, e.g. when the customer row it locked was merged away while it waited."""
+
+
+S = TypeVar("S")
+P = ParamSpec("P")
+
+
+def retried(method: Callable[Concatenate[S, P], T]) -> Callable[Concatenate[S, P], T]:
+    """A store method that makes one write transaction, run again as `SqlStore._retrying`
+    says when the database rolls it back: each run does everything afresh (its ids, its
+    reads), and only the run that committed had any effect. For methods of a `SqlStore`
+    and of objects that keep one as `.store`."""
+
+    @functools.wraps(method)
+    def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        store = cast("SqlStore", getattr(self, "store", self))
+        return store._retrying(lambda: method(self, *args, **kwargs))
+
+    return run
 
 
 def _rolled_back(error: BaseException) -> bool:
@@ -1480,6 +1499,7 @@ class SqlStore:
 
     # -- policies --------------------------------------------------------------------------
 
+    @retried
     def save_policy(
         self, name: str, version: str, text: str, *, author: str | None, now: datetime
     ) -> PolicyVersion:
@@ -1531,8 +1551,8 @@ class SqlStore:
             scopes=frozenset(scopes),
             created_at=utc(now),
         )
-        with self._transaction(write=True) as conn:
-            conn.execute(
+        self._write(
+            lambda conn: conn.execute(
                 insert(api_keys).values(
                     key_id=key.key_id,
                     name=name,
@@ -1542,6 +1562,7 @@ class SqlStore:
                     revoked=False,
                 )
             )
+        )
         return key, secret
 
     def check_key(self, secret: str) -> ApiKey | None:
@@ -1562,6 +1583,7 @@ class SqlStore:
                 self._keys[digest] = (time.monotonic() + self._key_cache_seconds, key)
         return key
 
+    @retried
     def revoke_key(self, key_id: str) -> None:
         with self._transaction(write=True) as conn:
             result = conn.execute(
