@@ -268,10 +268,17 @@ def _decide(
     blocking: list[tuple[Rule, float, float]] = []
     # Past `clear_from` every rule with a threshold allows: only the others are asked.
     deciding = rules.asking if t >= rules.clear_from else rules.deciding
+    #: The first instant a threshold that holds the contact back at t lets it go.
+    flips = NEVER
     for flagging, evaluated in ((True, rules.flagging), (False, deciding)):
         for rule, check, since, until in evaluated:
             if t >= since:
-                u = until if t < until else t
+                if t < until:
+                    u = until
+                    if until < flips:
+                        flips = until
+                else:
+                    u = t
             else:
                 u = check(ctx, t)
                 if asked is not None:
@@ -296,7 +303,7 @@ def _decide(
             # Beyond the horizon, which moves with `now`: never memoised.
             asked = None
     if asked is not None and key is not None:
-        hi = _steady(ctx, rules.flagging + deciding, asked, t)
+        hi = _steady(ctx, asked, t, flips)
         if hi > t:
             if flags:
                 # A flag's reason is dated at the decision (its `until`): kept undated.
@@ -389,18 +396,20 @@ def _search(
     return Decision(Verdict.DENY, reasons, policy.ref, at, flags=flags), False
 
 
-def _steady(
-    ctx: Context, evaluated: tuple[Step, ...], asked: list[tuple[Rule, float]], t: float
-) -> float:
+def _steady(ctx: Context, asked: list[tuple[Rule, float]], t: float, flips: float) -> float:
     """The first instant after `t` at which a decision at `now` about this proposal might
     differ from the one at `t`, or `t` itself when nothing can be promised.
 
     A decision is a function of what each rule answers at `now` (its verdict there, the
     instant it waits for, its reason): the search for a common instant starts from those
-    alone. So the answer holds while every rule's does, while the same holds count
-    (the hold epoch) and while the trigger's time and request stand."""
+    alone. So the answer holds while every rule's does: a rule past its threshold's
+    `since` until the threshold lets the contact go (the first such instant is `flips`)
+    or for good, one asked through `check` as its `steady` says; and while the same holds
+    count (the hold epoch) and the trigger's time and request stand."""
     state = ctx.state
     hi = state.next_hold_expiry(t)
+    if flips < hi:
+        hi = flips
     trigger = ctx.proposal.trigger
     if trigger is not None:
         if trigger.at is None and ctx.trigger_ts is None:
@@ -409,10 +418,6 @@ def _steady(
         following = state.first_event_after(ctx.trigger_event, t)
         if following is not None and following < hi:
             hi = following
-    for _, _, since, until in evaluated:
-        # A threshold answers alike until `until` (then it allows), or for good.
-        if since <= t < until < hi:
-            hi = until
     for rule, u in asked:
         s = rule.steady(ctx, t, u)
         if s < hi:
