@@ -618,6 +618,16 @@ class CustomerState:
             expiries = self._hold_expiries()
         return bisect.bisect_right(expiries, now) if expiries else 0
 
+    def next_visit_change(self, t: float) -> float:
+        """The first instant after `t` at which what `session_at` says may change: the next
+        event, or the timeout of the visit live at t (a microsecond early: `active_at`
+        compares a rounded difference)."""
+        s = self.next_event_after(t)
+        live = self.session_at(t)
+        if live is not None:
+            s = min(s, live.last + SESSION_TIMEOUT - 1e-6)
+        return s
+
     def next_hold_expiry(self, now: float) -> float:
         """The first instant after `now` at which the hold epoch changes (inf: none)."""
         expiries: list[float] | None = self.contact_memo.get(_HOLD_EXPIRIES)

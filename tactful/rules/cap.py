@@ -11,7 +11,6 @@ from pydantic import Field, field_validator
 
 from tactful.durations import format_duration, parse_duration
 from tactful.rules.base import ALWAYS, NEVER, Context, Rule, Threshold, per_validator
-from tactful.state import SESSION_TIMEOUT
 
 Calendar = Literal["session", "day", "week", "month"]
 
@@ -85,9 +84,9 @@ class CapRule(Rule):
         description="Count separately per value of these proposal fields "
         "(offer, campaign, source, trigger, channel, purpose, tags.NAME).",
     )
+    waived_on_request = True
 
     _per = per_validator("per")
-    waived_on_request = True
 
     @field_validator("window", mode="before")
     @classmethod
@@ -140,13 +139,8 @@ class CapRule(Rule):
     def steady(self, ctx: Context, t: float, u: float) -> float:
         if self.window != "session":
             return t  # calendar periods: their bounds are not worked out here
-        # Moves only with the visit (events, its timeout, a microsecond early as in
-        # `SessionRule.steady`) and the next counted contact.
-        state = ctx.state
-        s = state.next_event_after(t)
-        live = state.session_at(t)
-        if live is not None:
-            s = min(s, live.last + SESSION_TIMEOUT - 1e-6)
+        # Moves only with the visit and the next counted contact.
+        s = ctx.state.next_visit_change(t)
         times = self.counted_times(ctx, self.per)
         i = bisect.bisect_right(times, t)
         return min(s, times[i]) if i < len(times) else s

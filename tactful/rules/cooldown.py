@@ -44,13 +44,13 @@ class CooldownRule(Rule):
         description="Only events about these channels (an event naming no channel counts).",
     )
     per: tuple[str, ...] = ()
-
-    _per = per_validator("per")
     requested: Literal["exempt", "count"] = Field(
         default="exempt",
         description="Whether a contact the customer asked for after the trigger is exempt.",
     )
     consent_days: int | None = Field(default=None, ge=1)
+
+    _per = per_validator("per")
 
     @model_validator(mode="after")
     def _something(self) -> CooldownRule:

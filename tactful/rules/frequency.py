@@ -75,8 +75,6 @@ class FrequencyRule(Rule):
         description="Count separately per value of these proposal fields (tags.account, "
         "tags.subject, offer, ...); a contact without the value counts against every value.",
     )
-
-    _per = per_validator("per")
     requested: Literal["exempt", "count"] = Field(
         default="exempt",
         description="Whether contacts the customer asked for (a call-back, a help request) "
@@ -91,6 +89,8 @@ class FrequencyRule(Rule):
     exclude_outcomes: tuple[str, ...] = Field(
         default=(), description="Contacts with these outcomes do not count (e.g. bounced)."
     )
+
+    _per = per_validator("per")
 
     @field_validator("window", mode="before")
     @classmethod

@@ -8,7 +8,6 @@ from pydantic import Field
 
 from tactful.model import EventKind
 from tactful.rules.base import ALWAYS, NEVER, Context, Rule, Threshold
-from tactful.state import SESSION_TIMEOUT
 
 
 class SessionRule(Rule):
@@ -59,18 +58,15 @@ class SessionRule(Rule):
         return t
 
     def steady(self, ctx: Context, t: float, u: float) -> float:
-        # The answer moves only with the ledger's events (a visit starting or ending, a
-        # help request, a dismissal, a checkout), when the live visit times out (a
-        # microsecond early: `active_at` compares a difference, rounded), and, for
-        # `dwell`, when the visit is old enough.
+        # The answer moves only with the visit (the ledger's events: a visit starting or
+        # ending, a help request, a dismissal, a checkout; its timeout) and, for `dwell`,
+        # when the visit is old enough.
         state = ctx.state
-        s = state.next_event_after(t)
-        live = state.session_at(t)
-        if live is not None:
-            s = min(s, live.last + SESSION_TIMEOUT - 1e-6)
-            ready = live.start + self.seconds
-            if self.condition == "dwell" and t < ready < s:
-                s = ready
+        s = state.next_visit_change(t)
+        if self.condition == "dwell":
+            live = state.session_at(t)
+            if live is not None and t < live.start + self.seconds < s:
+                s = live.start + self.seconds
         return s
 
     def threshold(self, ctx: Context) -> Threshold:
