@@ -3,7 +3,7 @@
 The decide call is the service's hot path; FastAPI's middleware stack, router and
 dependency solving cost about a fifth of its CPU. This ASGI middleware answers a well-formed,
 authorised proposal itself with the same functions the route uses (`authorize`,
-`ProposalIn`, `decide_and_render`), so the answer is byte for byte the route's. Anything
+`ProposalIn`, `decide_and_render_soon`), so the answer is byte for byte the route's. Anything
 else (a bad key, an invalid body, an oversized or non-JSON request) is handed to the app
 with the body replayed, so every error answer comes from the one place that makes it.
 """
@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tactful.service.deps import authorize
 from tactful.service.errors import ApiError
-from tactful.service.routes.decisions import decide_and_render
+from tactful.service.routes.decisions import decide_and_render_soon
 from tactful.service.runtime import Runtime
 from tactful.service.schemas import ProposalIn
 from tactful.store.base import StoreError
@@ -71,7 +71,7 @@ class DecideFastPath:
         if parsed.on_defer == "queue":
             return False  # the route keeps a queued defer (routes/queue.py)
         try:
-            out = await runtime.run_store(decide_and_render, runtime, proposal, parsed)
+            out = await decide_and_render_soon(runtime, proposal, parsed)
         except Exception as exc:
             handler = _handler(scope["app"], exc)
             if handler is None:

@@ -5,10 +5,11 @@ Routes, the CLI and workers go through `Runtime` so deciding looks the same ever
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
@@ -32,7 +33,7 @@ from tactful.service.identity import address_check
 from tactful.service.metrics import Metrics
 from tactful.service.tokens import LinkToken, sign
 from tactful.state import CustomerState
-from tactful.store.base import AlsoFn, Store
+from tactful.store.base import AlsoFn, DecideCall, DecideResult, Store
 
 Clock = Callable[[], datetime]
 P = ParamSpec("P")
@@ -43,6 +44,11 @@ ERASED = Reason(
     kind="suppression",
     message="This customer id was erased on request; it stays suppressed.",
 )
+
+
+#: At most this many proposals decided in one transaction by `decide_soon` (a transaction
+#: holds its customers' locks, and its callers' answers, until it commits).
+TOGETHER = 64
 
 
 def system_clock() -> datetime:
@@ -66,6 +72,9 @@ class Runtime:
         self.policy = self._initial_policy()
         threads = settings.store_threads
         self._limiter = anyio.CapacityLimiter(threads) if threads > 0 else None
+        #: Proposals waiting for `_decide_arrived` (see `decide_soon`).
+        self._arrived: list[tuple[ContactProposal, asyncio.Future[tuple[Decision, bool]]]] = []
+        self._arrived_on: asyncio.AbstractEventLoop | None = None
 
     def _initial_policy(self) -> Policy:
         active = self.store.active_policy()
@@ -105,6 +114,35 @@ class Runtime:
         """Decide and (for an allow) place the hold atomically, with `also`'s writes in the
         same transaction. Returns (decision, replayed)."""
         started = time.perf_counter()
+        call = self._call(proposal, hold, also)
+        decision, replayed = self.store.decide(
+            call.proposal,
+            call.decide_fn,
+            now=call.now,
+            hold_ttl_seconds=call.hold_ttl_seconds,
+            hold=call.hold,
+            if_suppressed=call.if_suppressed,
+            also=call.also,
+            address_check=call.address_check,
+        )
+        if not replayed:
+            self.metrics.observe(
+                decision, proposal.channel, proposal.purpose, time.perf_counter() - started
+            )
+        return decision, replayed
+
+    def decide_many(self, proposals: Sequence[ContactProposal]) -> list[DecideResult]:
+        """`decide` for each proposal (holds placed), in order, in one transaction: see
+        `Store.decide_many`. Each result is the answer or the exception for that proposal."""
+        started = time.perf_counter()
+        results = self.store.decide_many([self._call(p, True, None) for p in proposals])
+        elapsed = time.perf_counter() - started
+        for proposal, result in zip(proposals, results, strict=True):
+            if not isinstance(result, Exception) and not result[1]:
+                self.metrics.observe(result[0], proposal.channel, proposal.purpose, elapsed)
+        return results
+
+    def _call(self, proposal: ContactProposal, hold: bool, also: AlsoFn | None) -> DecideCall:
         policy = self.policy
 
         def run(state: CustomerState, p: ContactProposal, now: datetime) -> Decision:
@@ -114,21 +152,54 @@ class Runtime:
             at = max(now, p.at) if p.at else now
             return Decision(Verdict.DENY, (ERASED,), policy.ref, at)
 
-        decision, replayed = self.store.decide(
+        return DecideCall(
             proposal,
             run,
-            now=self.clock(),
-            hold_ttl_seconds=self.settings.hold_ttl_seconds,
+            self.clock(),
+            self.settings.hold_ttl_seconds,
             hold=hold,
             if_suppressed=erased,
             also=also,
             address_check=address_check,
         )
-        if not replayed:
-            self.metrics.observe(
-                decision, proposal.channel, proposal.purpose, time.perf_counter() - started
-            )
-        return decision, replayed
+
+    async def decide_soon(self, proposal: ContactProposal) -> tuple[Decision, bool]:
+        """`decide` (with its hold) from async code, together with the other proposals
+        that reach the event loop in the same turn: one transaction and one commit for
+        them all (`decide_many`), which costs each less than a commit of its own. Nobody
+        is answered before the commit. With store threads, each decides on its own."""
+        if self._limiter is not None:
+            return await self.run_store(self.decide, proposal)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[Decision, bool]] = loop.create_future()
+        if self._arrived_on is not loop:
+            # Another event loop (a test client may run one per request): whatever waited
+            # on the last one went with it.
+            self._arrived, self._arrived_on = [], loop
+        self._arrived.append((proposal, future))
+        if len(self._arrived) == 1:
+            loop.call_soon(self._decide_arrived)
+        return await future
+
+    def _decide_arrived(self) -> None:
+        """Decide what `decide_soon` collected, at most `TOGETHER` to a transaction."""
+        arrived, self._arrived = self._arrived, []
+        for start in range(0, len(arrived), TOGETHER):
+            # By customer: concurrent transactions then lock customers in one order (on
+            # PostgreSQL, two in opposite orders would deadlock). Proposals that arrived
+            # together have no order of their own; one customer's keep theirs.
+            batch = sorted(arrived[start : start + TOGETHER], key=lambda a: a[0].customer_id)
+            try:
+                results = self.decide_many([proposal for proposal, _ in batch])
+            except Exception as error:  # each caller gets it, as from `decide`
+                results = [error] * len(batch)
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue  # the request was given up (cancelled); its decision stands
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
 
     def record_outcome(self, decision_id: str, outcome: Outcome) -> Contact:
         """Record an outcome; an unsubscribe or complaint through a contact is also a signal

@@ -67,6 +67,26 @@ AddressCheck = Callable[[Decision, ContactProposal, Sequence[AddressHit]], Decis
 
 
 @dataclass(frozen=True, slots=True)
+class DecideCall:
+    """The arguments of one `Store.decide`, for deciding several in one transaction
+    (`Store.decide_many`)."""
+
+    proposal: ContactProposal
+    decide_fn: DecideFn
+    now: datetime
+    hold_ttl_seconds: float
+    hold: bool = True
+    if_suppressed: DecideFn | None = None
+    also: AlsoFn | None = None
+    address_check: AddressCheck | None = None
+
+
+#: What `Store.decide_many` gives for each call: (decision, replayed), or the exception
+#: `decide` would have raised for that call alone.
+DecideResult = tuple[Decision, bool] | Exception
+
+
+@dataclass(frozen=True, slots=True)
 class CheckState:
     """What a read-only check of one id needs, as `Store.decide` would see it: the state
     of the customer the id resolves to (its profile carries the canonical id), whether the
@@ -255,6 +275,14 @@ class Store(Protocol):
         decision and the hold are the canonical customer's). When the customer's addresses
         or the proposal's `to` are on the suppression list by address, `address_check`
         turns the engine's decision into the final one. Returns (decision, replayed)."""
+        ...
+
+    def decide_many(self, calls: Sequence[DecideCall]) -> list[DecideResult]:
+        """`decide` for each call, in the order given, in one transaction with one commit
+        for all (group commit: a commit costs more than a decision). A later call sees
+        what an earlier one wrote (a hold for the same customer counts against it). Each
+        result is what `decide` would have answered or raised for that call alone: when
+        one call fails, nothing of the others is kept and each runs again alone."""
         ...
 
     # -- identity ------------------------------------------------------------------------

@@ -580,6 +580,11 @@ def _hit(kind: str, channel: str, purpose: str, reason: str, at: datetime) -> Ad
 # -- the decide path, in the driver's SQL ------------------------------------------------
 
 
+#: What `DecideStatements.lock` gives: (canonical id, profile, version, erased, moved to,
+#: suppression token).
+Locked = tuple[str, Any, int, bool, str | None, bytes | None]
+
+
 class DecideStatements:
     """The identity-aware lock and the address check of `SqlStore.decide`."""
 
@@ -604,6 +609,17 @@ class DecideStatements:
             "WHERE customer_id = COALESCE("
             "(SELECT r.canonical_id FROM customers r WHERE r.customer_id = ?), ?)" + s.lock
         )
+        self._lock_many = (
+            "SELECT q.asked, c.customer_id, c.profile, c.version, c.canonical_id, "
+            "EXISTS (SELECT 1 FROM suppressions WHERE key_hash = q.id_hash), "
+            f"(SELECT value FROM settings WHERE key = '{TOKEN_KEY}') "
+            "FROM unnest(%s::text[], %s::text[]) AS q(asked, id_hash) "
+            "JOIN customers c ON c.customer_id = COALESCE("
+            "(SELECT r.canonical_id FROM customers r WHERE r.customer_id = q.asked), q.asked) "
+            "ORDER BY c.customer_id FOR NO KEY UPDATE OF c"
+            if s.lock  # rows are locked (PostgreSQL); the SQL is PostgreSQL's
+            else ""
+        )
         self._hits = sql(
             "SELECT s.kind, s.channel, s.purpose, s.reason, s.at FROM address_suppressions s "
             "JOIN addresses a ON a.value_hash = s.value_hash WHERE a.customer_id = ?"
@@ -613,16 +629,29 @@ class DecideStatements:
             "WHERE value_hash = ?"
         )
 
-    def lock(
-        self, cur: Cursor, customer_id: str, id_hash: str
-    ) -> tuple[str, Any, int, bool, str | None, bytes | None] | None:
+    def lock_many(self, cur: Cursor, asked: Sequence[tuple[str, str]]) -> dict[str, Locked]:
+        """`lock` for several (customer id, id hash) pairs in one statement, the rows locked
+        in canonical id order (as a merge and every other batch lock them, so two never
+        deadlock): asked id -> what `lock` gives; an id without a row is left out. Only
+        where the backend locks rows (PostgreSQL); elsewhere the transaction serializes
+        every writer, and this gives {}."""
+        if not self._lock_many:
+            return {}
+        ids = [customer_id for customer_id, _ in asked]
+        hashes = [id_hash for _, id_hash in asked]
+        cur.execute(self._lock_many, (ids, hashes))
+        return {row[0]: self._locked(row[1:]) for row in cur.fetchall()}
+
+    def lock(self, cur: Cursor, customer_id: str, id_hash: str) -> Locked | None:
         """(canonical id, profile, version, erased, moved to, suppression token) of the row
         `customer_id` resolves to, locked; `moved to` is set if it was merged away while we
         waited; the token is None until the suppression list by address first changes."""
         cur.execute(self._lock, (id_hash, customer_id, customer_id))
         row = cur.fetchone()
-        if row is None:
-            return None
+        return None if row is None else self._locked(row)
+
+    @staticmethod
+    def _locked(row: Sequence[Any]) -> Locked:
         token = None if row[5] is None else bytes(row[5])
         return row[0], row[1], int(row[2]), bool(row[4]), row[3], token
 

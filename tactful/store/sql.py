@@ -53,7 +53,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar, cast
+from typing import Any, ClassVar, Concatenate, NamedTuple, ParamSpec, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
@@ -113,7 +113,9 @@ from tactful.store.base import (
     AuditQuery,
     CheckState,
     Conflict,
+    DecideCall,
     DecideFn,
+    DecideResult,
     DecisionRecord,
     Identity,
     MergeResult,
@@ -644,6 +646,31 @@ class StartOver(Exception):
 
 S = TypeVar("S")
 P = ParamSpec("P")
+
+
+class _Batch:
+    """What the calls decided in one transaction share: `locked`, the customer rows the
+    batch locked up front (asked id -> row, see `DecideStatements.lock_many`); `decided`,
+    the canonical ids decided so far (a row locked up front is stale for those); `states`,
+    the customers' states the transaction read or changed, by version, which the state
+    cache gets once it commits."""
+
+    __slots__ = ("decided", "locked", "states")
+
+    def __init__(self) -> None:
+        self.locked: dict[str, identity.Locked] = {}
+        self.decided: set[str] = set()
+        self.states: dict[str, tuple[int, CustomerState]] = {}
+
+
+class _Prepared(NamedTuple):
+    """A decide call with what stays the same each time its transaction runs."""
+
+    call: DecideCall
+    id_hash: str
+    to_hash: str | None
+    decision_id: str
+    recorded: dict[str, Any]
 
 
 def retried(method: Callable[Concatenate[S, P], T]) -> Callable[Concatenate[S, P], T]:
@@ -1251,118 +1278,154 @@ class SqlStore:
         erasure of the customer commits while it waits for the customer's lock: it then
         follows the merge to the canonical id, or decides for the erased id (suppressed).
         `also` runs in each attempt; only the committed one's writes count."""
-        id_hash = keyed_hash(self.secret(), "id", proposal.customer_id)
-        to_hash = self._to_hash(proposal.to)
-        decision_id = str(uuid.uuid4())
-        recorded = proposal_data(proposal)
-        return self._retrying(
-            lambda: self._decide_once(
-                proposal,
-                decide_fn,
-                now=now,
-                hold_ttl_seconds=hold_ttl_seconds,
-                hold=hold,
-                if_suppressed=if_suppressed,
-                also=also,
-                address_check=address_check,
-                ids=(id_hash, to_hash, decision_id),
-                recorded=recorded,
-            )
+        call = DecideCall(
+            proposal, decide_fn, now, hold_ttl_seconds, hold, if_suppressed, also, address_check
+        )
+        (answer,) = self._decide_together([self._prepared(call)])
+        return answer
+
+    def decide_many(self, calls: Sequence[DecideCall]) -> list[DecideResult]:
+        prepared = [self._prepared(call) for call in calls]
+        if not prepared:
+            return []
+        try:
+            return list(self._decide_together(prepared))
+        except Exception as error:
+            if len(prepared) == 1:
+                return [error]
+        # One call failed (or the store did): nothing was kept. Each runs again alone, so
+        # that one call's failure is its own and the others are answered as if alone.
+        results: list[DecideResult] = []
+        for one in prepared:
+            try:
+                results.append(self._decide_together([one])[0])
+            except Exception as error:
+                results.append(error)
+        return results
+
+    def _prepared(self, call: DecideCall) -> _Prepared:
+        """What stays the same each time the call's transaction runs: its ids, the
+        proposal as the audit log keeps it."""
+        return _Prepared(
+            call,
+            keyed_hash(self.secret(), "id", call.proposal.customer_id),
+            self._to_hash(call.proposal.to),
+            str(uuid.uuid4()),
+            proposal_data(call.proposal),
         )
 
-    def _decide_once(
-        self,
-        proposal: ContactProposal,
-        decide_fn: DecideFn,
-        *,
-        now: datetime,
-        hold_ttl_seconds: float,
-        hold: bool,
-        if_suppressed: DecideFn | None,
-        also: AlsoFn | None,
-        address_check: AddressCheck | None,
-        ids: tuple[str, str | None, str],
-        recorded: dict[str, Any],
-    ) -> tuple[Decision, bool]:
+    def _decide_together(self, prepared: Sequence[_Prepared]) -> list[tuple[Decision, bool]]:
+        """The calls in one write transaction, run again as `_retrying` says. The states
+        they read and the holds they place go to the state cache once it committed."""
+
+        def attempt() -> list[tuple[Decision, bool]]:
+            batch = _Batch()
+            with self._driver_transaction() as cur:
+                self._lock_together(cur, prepared, batch)
+                answers = [self._decide_in(cur, one, batch) for one in prepared]
+            for customer_id, (version, state) in batch.states.items():
+                self.states.put(customer_id, version, state)
+            return answers
+
+        return self._retrying(attempt)
+
+    def _lock_together(self, cur: Any, prepared: Sequence[_Prepared], batch: _Batch) -> None:
+        """Where a statement is a round trip to a server, the customers of several calls
+        are locked in one (`DecideStatements.lock_many`), not one by one."""
+        if len(prepared) > 1:
+            asked = [(one.call.proposal.customer_id, one.id_hash) for one in prepared]
+            batch.locked = self._identity.lock_many(cur, asked)
+
+    def _decide_in(self, cur: Any, one: _Prepared, batch: _Batch) -> tuple[Decision, bool]:
+        """One call inside the transaction (see `_Batch`)."""
+        call = one.call
+        proposal = call.proposal
         customer_id = proposal.customer_id
         sql = self._sql
-        id_hash, to_hash, decision_id = ids
-        placed: tuple[int, CustomerState] | None = None
-        with self._driver_transaction() as cur:
-            # The lock: every decider for this customer (whichever of its ids it names)
-            # waits here for the one before it.
-            found = self._identity.lock(cur, customer_id, id_hash)
+        decision_id = one.decision_id
+        states = batch.states
+        # The lock: every decider for this customer (whichever of its ids it names) waits
+        # here for the one before it. Taken for the whole batch already, where a row read
+        # then is still as it is (no call before this one decided for that customer).
+        found = batch.locked.pop(customer_id, None)
+        if found is None or found[0] in batch.decided:
+            found = self._identity.lock(cur, customer_id, one.id_hash)
+        if found is None:
+            # A new customer, or one erased while we waited: a row, then its lock (a later
+            # statement, which sees the erasure's suppression of the id).
+            sql.create_customer(cur, customer_id, _wall_clock(), _first_version())
+            found = self._identity.lock(cur, customer_id, one.id_hash)
             if found is None:
-                # A new customer, or one erased while we waited: a row, then its lock (a
-                # later statement, which sees the erasure's suppression of the id).
-                sql.create_customer(cur, customer_id, _wall_clock(), _first_version())
-                found = self._identity.lock(cur, customer_id, id_hash)
-                if found is None:
-                    raise StartOver(f"customer {customer_id!r} was erased meanwhile")
-            if found[4] is not None:
-                # Merged into another customer while we waited for the lock. Locking that
-                # row while holding this one breaks the lock order (a merge takes them the
-                # other way round): run again, and the id resolves to it.
-                raise StartOver(f"customer {customer_id!r} was merged meanwhile")
-            canonical, profile, version, suppressed, _, token = found
-            if canonical != customer_id:
-                # Decided, held and logged as the canonical customer's; the audit log keeps
-                # the id the sender named in the proposal.
-                customer_id = canonical
-                proposal = replace(proposal, customer_id=canonical)
+                raise StartOver(f"customer {customer_id!r} was erased meanwhile")
+        if found[4] is not None:
+            # Merged into another customer while we waited for the lock. Locking that row
+            # while holding this one breaks the lock order (a merge takes them the other
+            # way round): run again, and the id resolves to it.
+            raise StartOver(f"customer {customer_id!r} was merged meanwhile")
+        canonical, profile, version, suppressed, _, token = found
+        batch.decided.add(canonical)
+        if canonical != customer_id:
+            # Decided, held and logged as the canonical customer's; the audit log keeps the
+            # id the sender named in the proposal.
+            customer_id = canonical
+            proposal = replace(proposal, customer_id=canonical)
+        known = states.get(customer_id)
+        state = known[1] if known is not None and known[0] == version else None
+        if state is None:
             state = self.states.get(customer_id, version)
-            if state is None:
-                state = self._state(cur, customer_id, sql.spelling.json_out(profile))
-                self.states.put(customer_id, version, state)
-            # The engine only reads the state (what it memoises is shared by copies anyway),
-            # so it gets the cached one; a new hold goes on a copy (below), which keeps the
-            # cached state at its version until the commit. Copying for every decision cost
-            # more than the engine for customers with a long history.
-            run = if_suppressed if suppressed and if_suppressed is not None else decide_fn
-            decision = replace(run(state, proposal, now), decision_id=decision_id)
-            if address_check is not None and (
-                to_hash is not None or state.profile.phones or state.profile.emails
-            ):
-                held = (state.profile.phones, state.profile.emails)
-                hits = self._identity.hits(cur, customer_id, to_hash, token, held)
-                if hits:
-                    checked = address_check(decision, proposal, hits)
-                    decision = replace(checked, decision_id=decision_id)
-            values = sql.decision_values(
+        if state is None:
+            state = self._state(cur, customer_id, sql.spelling.json_out(profile))
+            states[customer_id] = (version, state)
+        # The engine only reads the state (what it memoises is shared by copies anyway), so
+        # it gets the cached one; a new hold goes on a copy (below), which keeps the cached
+        # state at its version until the commit. Copying for every decision cost more than
+        # the engine for customers with a long history.
+        run = call.if_suppressed if suppressed and call.if_suppressed is not None else None
+        decision = (run or call.decide_fn)(state, proposal, call.now)
+        decision = replace(decision, decision_id=decision_id)
+        to_hash = one.to_hash
+        if call.address_check is not None and (
+            to_hash is not None or state.profile.phones or state.profile.emails
+        ):
+            held = (state.profile.phones, state.profile.emails)
+            hits = self._identity.hits(cur, customer_id, to_hash, token, held)
+            if hits:
+                checked = call.address_check(decision, proposal, hits)
+                decision = replace(checked, decision_id=decision_id)
+        values = sql.decision_values(
+            decision_id,
+            decision,
+            customer_id,
+            (proposal.channel, proposal.purpose, proposal.source, proposal.campaign),
+            proposal.idempotency_key,
+            one.recorded,
+            call.now,
+        )
+        contact = None
+        if call.hold and decision.verdict is Verdict.ALLOW:
+            contact = Contact.from_proposal(
                 decision_id,
-                decision,
-                customer_id,
-                (proposal.channel, proposal.purpose, proposal.source, proposal.campaign),
-                proposal.idempotency_key,
-                recorded,
-                now,
+                proposal,
+                decision.at,
+                status=ContactStatus.HELD,
+                hold_expires=call.now + timedelta(seconds=call.hold_ttl_seconds),
             )
-            contact = None
-            if hold and decision.verdict is Verdict.ALLOW:
-                contact = Contact.from_proposal(
-                    decision_id,
-                    proposal,
-                    decision.at,
-                    status=ContactStatus.HELD,
-                    hold_expires=now + timedelta(seconds=hold_ttl_seconds),
-                )
-            if not sql.record(cur, values, contact, customer_id):
-                # The idempotency key was used before (perhaps for another customer, even
-                # while we waited for the lock): answer what was answered then.
-                assert proposal.idempotency_key is not None
-                stored = sql.stored_decision(cur, proposal.idempotency_key)
-                if stored is None:
-                    raise StoreError(f"{self.url}: idempotency key taken but not readable")
-                return stored, True
-            if also is not None:
-                also(cur, decision)
-            if contact is not None:
-                work = state.copy()
-                work.add_contact(contact)
-                placed = (version + 1, work)
-        if placed is not None:
-            # Only once committed: the state with the hold is the customer's next version.
-            self.states.put(customer_id, *placed)
+        if not sql.record(cur, values, contact, customer_id):
+            # The idempotency key was used before (perhaps for another customer, even while
+            # we waited for the lock, or earlier in this transaction): answer what was
+            # answered then.
+            assert proposal.idempotency_key is not None
+            stored = sql.stored_decision(cur, proposal.idempotency_key)
+            if stored is None:
+                raise StoreError(f"{self.url}: idempotency key taken but not readable")
+            return stored, True
+        if call.also is not None:
+            call.also(cur, decision)
+        if contact is not None:
+            # The state with the hold is the customer's next version (kept on commit).
+            work = state.copy()
+            work.add_contact(contact)
+            states[customer_id] = (version + 1, work)
         return decision, False
 
     def _locked_contact(self, conn: Connection, decision_id: str) -> Contact:

@@ -144,6 +144,7 @@ def test_a_store_failure_reads_as_the_route_makes_it(
         raise StoreError("the database is gone")
 
     monkeypatch.setattr(pair.store, "decide", down)
+    monkeypatch.setattr(pair.store, "decide_many", down)
     fast = pair.fast.post("/v1/decisions", json=email(), headers=pair.auth())
     route = pair.route.post("/v1/decisions", json=email(), headers=pair.auth())
     assert fast.status_code == route.status_code == 503

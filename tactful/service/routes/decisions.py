@@ -62,20 +62,41 @@ def _render(
 def decide_and_render(
     runtime: Runtime, proposal: ContactProposal, body: ProposalIn | None = None
 ) -> DecisionOut:
-    """Decide (placing the hold) and render the answer; the route and `fastpath` share it.
-    A `body` asking `on_defer: "queue"` keeps a defer in the queue (see routes/queue.py)."""
+    """Decide (placing the hold) and render the answer. A `body` asking
+    `on_defer: "queue"` keeps a defer in the queue (see routes/queue.py)."""
     # A proposal naming only `to` is decided for the customer holding that address.
     proposal = addressed(runtime.store, proposal)
     if body is not None and body.on_defer == "queue":
         return decide_or_queue(runtime, proposal, body.expires_at, _render)
     try:
         decision, replayed = runtime.decide(proposal)
-    except StoreError:
-        fallback = runtime.unavailable_decision(proposal)
-        if fallback is None:
-            raise
-        return DecisionOut.of(fallback)
+    except StoreError as error:
+        return _unavailable(runtime, proposal, error)
     return _render(runtime, proposal, decision, replayed)
+
+
+async def decide_and_render_soon(
+    runtime: Runtime, proposal: ContactProposal, body: ProposalIn
+) -> DecisionOut:
+    """`decide_and_render` for `POST /v1/decisions` (the route and `fastpath` share it):
+    decided with the proposals that arrive at the same moment, in one transaction
+    (`Runtime.decide_soon`)."""
+    if body.on_defer == "queue" or not proposal.customer_id:
+        return await runtime.run_store(decide_and_render, runtime, proposal, body)
+    try:
+        decision, replayed = await runtime.decide_soon(proposal)
+    except StoreError as error:
+        return _unavailable(runtime, proposal, error)
+    return _render(runtime, proposal, decision, replayed)
+
+
+def _unavailable(runtime: Runtime, proposal: ContactProposal, error: StoreError) -> DecisionOut:
+    """The answer while the store is down: a transactional allow if the settings say so,
+    else the error (503)."""
+    fallback = runtime.unavailable_decision(proposal)
+    if fallback is None:
+        raise error
+    return DecisionOut.of(fallback)
 
 
 @router.post(
@@ -90,7 +111,7 @@ async def create_decision(body: ProposalIn, runtime: RuntimeDep, key: DecideKey)
     `deny`, always with reasons. A repeated `idempotency_key` returns the first answer.
     With `on_defer: "queue"` a defer is kept and decided again at `not_before` (see
     `/v1/queue`); the answer's `queued` says so."""
-    out = await runtime.run_store(decide_and_render, runtime, body.to_model(), body)
+    out = await decide_and_render_soon(runtime, body.to_model(), body)
     # Serialized once here, rather than validated again against the response model.
     return Response(out.model_dump_json(), media_type="application/json")
 

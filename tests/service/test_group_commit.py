@@ -1,0 +1,109 @@
+"""Decision requests that reach the service at the same moment are decided in one
+transaction, with one commit (`Runtime.decide_soon`): each answer is what deciding them
+one after another would give, and every answered decision is in the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import httpx
+import pytest
+
+from tactful import ContactProposal, CustomerProfile, Verdict
+from tactful.service import create_app
+from tactful.service.config import Settings
+from tactful.service.runtime import Runtime
+from tactful.store import open_store
+from tactful.store.base import DecideCall, DecideResult
+from tactful.store.sql import SqlStore
+from tests.conftest import Clock
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[SqlStore]:
+    opened = open_store(store_url)
+    assert isinstance(opened, SqlStore)
+    yield opened
+    opened.close()
+
+
+def spy(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every `decide_many` the store is asked for."""
+    sizes: list[int] = []
+    real = store.decide_many
+
+    def recorded(calls: Sequence[DecideCall]) -> list[DecideResult]:
+        sizes.append(len(calls))
+        return real(calls)
+
+    monkeypatch.setattr(store, "decide_many", recorded)
+    return sizes
+
+
+def test_proposals_arriving_together_share_a_transaction(
+    store: SqlStore, store_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for customer in ("ann", "bob", "cy", "dee"):
+        store.put_profile(CustomerProfile(customer, timezone="America/Chicago", country="US"))
+    runtime = Runtime(Settings(database_url=store_url), store, clock=clock)
+    # The same questions one after another, for twins of the customers.
+    for customer in ("ann-twin", "bob-twin"):
+        store.put_profile(CustomerProfile(customer, timezone="America/Chicago", country="US"))
+    alone = [
+        runtime.decide(ContactProposal(f"{c}-twin", "email", "marketing"))[0].verdict
+        for c in ("ann", "ann", "ann", "bob", "bob", "bob")
+    ]
+    sizes = spy(store, monkeypatch)
+    proposals = [ContactProposal(c, "email", "marketing") for c in ("ann", "bob") * 3]
+    proposals += [ContactProposal("cy", "sms", "service", idempotency_key="same")] * 2
+    proposals.append(ContactProposal("dee", "push", "service"))
+
+    async def together() -> list[tuple[Any, bool]]:
+        return await asyncio.gather(*(runtime.decide_soon(p) for p in proposals))
+
+    answers = asyncio.run(together())
+    assert sizes == [len(proposals)]
+    by_customer = {
+        c: [a[0].verdict for p, a in zip(proposals, answers, strict=True) if p.customer_id == c]
+        for c in ("ann", "bob")
+    }
+    assert by_customer["ann"] == alone[:3] and by_customer["bob"] == alone[3:]
+    assert Verdict.ALLOW in alone and Verdict.DEFER in alone
+    (first, replayed_first), (second, replayed_second) = answers[6], answers[7]
+    assert {replayed_first, replayed_second} == {False, True}
+    assert first.decision_id == second.decision_id
+    for decision, _ in answers:
+        assert store.get_decision(decision.decision_id, now=clock()) is not None
+
+
+def test_concurrent_requests_are_answered_after_one_commit(
+    store: SqlStore, store_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, key = store.create_key(["decide"], name="test", now=clock())
+    app = create_app(Settings(database_url=store_url, worker=False), store=store, clock=clock)
+    sizes = spy(store, monkeypatch)
+    bodies = [
+        {"customer_id": f"c{i % 7}", "channel": ("sms", "push", "email")[i % 3],
+         "purpose": "service", "idempotency_key": f"k{i}"}
+        for i in range(24)
+    ]  # fmt: skip
+
+    async def requests() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+        ):
+            headers = {"Authorization": f"Bearer {key}"}
+            return await asyncio.gather(
+                *(client.post("/v1/decisions", json=b, headers=headers) for b in bodies)
+            )
+
+    responses = asyncio.run(requests())
+    assert [r.status_code for r in responses] == [200] * len(bodies), responses[0].text
+    assert sum(sizes) == len(bodies) and max(sizes) > 1
+    for response in responses:
+        found = store.get_decision(response.json()["decision_id"], now=clock())
+        assert found is not None and found.verdict == response.json()["verdict"]
