@@ -5,6 +5,8 @@ failure is its own, with nothing of it kept and the others decided and kept once
 
 from __future__ import annotations
 
+import time
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -147,3 +149,18 @@ def test_two_ids_of_one_customer_in_one_transaction_see_each_others_holds(
     # And what the cache keeps afterwards is the ledger as stored.
     after, _ = store.decide(call("mo").proposal, courtesy, now=NOW, hold_ttl_seconds=HOLD)
     assert after.verdict is Verdict.DEFER
+
+
+def test_decision_ids_are_uuids_that_sort_by_time(store: SqlStore) -> None:
+    """Version 7 (RFC 9562): the audit log's key grows at one end of its index."""
+    ids = []
+    for n in range(4):
+        decision, _ = store.decide(
+            call(f"ida-{n}").proposal, courtesy, now=NOW, hold_ttl_seconds=HOLD
+        )
+        ids.append(decision.decision_id)
+        time.sleep(0.002)  # the next millisecond
+    assert ids == sorted(ids) and len(set(ids)) == 4
+    parsed = [uuid.UUID(i) for i in ids]
+    assert {(p.version, p.variant) for p in parsed} == {(7, uuid.RFC_4122)}
+    assert [str(p) for p in parsed] == ids
