@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from tactful import __version__
 from tactful.service import errors
@@ -42,6 +43,23 @@ Ask before you reach out. `POST /v1/decisions` answers **allow**, **defer** (wit
 Authenticate with an API key: `Authorization: Bearer <key>`. Scopes: `decide`, `ingest`,
 `read`, `admin` (admin implies all). Create one with `tactful keys create --scope decide`.
 """
+
+
+class App(FastAPI):
+    """FastAPI with the decide fast path in front, when `fast` is set."""
+
+    fast: DecideFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fast is not None and scope["type"] == "http":
+            scope["app"] = self  # as FastAPI sets it: the fast path reads its state
+            await self.fast(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app as FastAPI runs it: what the fast path hands on."""
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -83,7 +101,7 @@ def create_app(
             if own:
                 the_store.close()
 
-    app = FastAPI(
+    app = App(
         title="tactful",
         version=__version__,
         description=DESCRIPTION,
@@ -95,8 +113,9 @@ def create_app(
     )
     errors.install(app)
     if settings.decide_fast_path:
-        # The decide call skips FastAPI's routing and dependencies (see service/fastpath.py).
-        app.add_middleware(DecideFastPath)
+        # The decide call skips FastAPI's telemetry, middleware, routing and dependencies
+        # (see service/fastpath.py); everything else goes through them as usual.
+        app.fast = DecideFastPath(app.framework)
     for module in (
         decisions,
         audiences,

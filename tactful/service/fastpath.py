@@ -1,6 +1,6 @@
 """`POST /v1/decisions` answered without FastAPI's routing and dependency machinery.
 
-The decide call is the service's hot path; FastAPI's middleware stack, router and
+The decide call is the service's hot path; FastAPI's telemetry, middleware stack, router and
 dependency solving cost about a fifth of its CPU. This ASGI middleware answers a well-formed,
 authorised proposal itself with the same functions the route uses (`authorize`,
 `ProposalIn`, `decide_and_render_soon`), so the answer is byte for byte the route's. Anything
@@ -30,7 +30,8 @@ MAX_BODY = 64 * 1024
 
 
 class DecideFastPath:
-    """Pure ASGI middleware: see the module docstring."""
+    """Pure ASGI middleware, in front of FastAPI's own (`app.App`): see the module
+    docstring."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
