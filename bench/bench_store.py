@@ -1,11 +1,13 @@
 """A decision with a durable hold through the store, in process (no HTTP): what the store
 adds to the engine, on SQLite and on a fresh PostgreSQL database.
 
-Two cases, each for a fixed time after a warm-up: the HTTP benchmark's mix of proposals
-over its 10,000 seeded customers (one decision after another, so this is latency, not
-concurrency), one heavy customer (50 past contacts, 200 events) asked again and again,
-one proposal in four placing a hold, and one customer with a phone and an email (dry runs:
-what checking their addresses against the suppression list adds). Besides the wall-clock
+Cases, each for a fixed time after a warm-up: the HTTP benchmark's mix of proposals over
+its 10,000 seeded customers (one decision after another, so this is latency, not
+concurrency), the same mix decided in groups of `--group` to a transaction (as the
+service does with requests that arrive together), one heavy customer (50 past contacts,
+200 events) asked again and again, one proposal in four placing a hold, and one customer
+with a phone and an email (dry runs: what checking their addresses against the
+suppression list adds). Besides the wall-clock
 rate, the benchmark's own CPU time per decision (with SQLite that is all of it; with
 PostgreSQL the server's share is not counted) is reported: it varies less with the load
 that other processes put on the machine. `--state-cache 0` turns off the folded-state cache.
@@ -36,7 +38,8 @@ from tactful.store.base import Store
 
 HEAVY = "heavy-customer"
 ADDRESSED = "addressed-customer"
-COLUMNS = ["store", "mix: decisions/s", "mix: ms each", "mix: CPU ms", "heavy: ms each",
+COLUMNS = ["store", "mix: decisions/s", "mix: ms each", "mix: CPU ms", "grouped: decisions/s",
+           "grouped: CPU ms", "heavy: ms each",
            "heavy: CPU ms", "addresses: ms each", "addresses: CPU ms"]  # fmt: skip
 
 
@@ -110,6 +113,21 @@ def timed(
     return rate, 1000 * (time.process_time() - cpu) / done
 
 
+def timed_groups(
+    runtime: Runtime, proposals: list[ContactProposal], size: int, seconds: float
+) -> tuple[float, float]:
+    """`timed` for `Runtime.decide_many` on groups of `size` proposals."""
+    done = 0
+    started, cpu = time.perf_counter(), time.process_time()
+    deadline = started + seconds
+    while time.perf_counter() < deadline:
+        start = done % len(proposals)
+        runtime.decide_many(proposals[start : start + size])
+        done += len(proposals[start : start + size])
+    rate = done / (time.perf_counter() - started)
+    return rate, 1000 * (time.process_time() - cpu) / done
+
+
 def measure(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     rng = random.Random(args.seed)
     with database(kind, workdir, args.pg_admin_url) as url:
@@ -123,9 +141,13 @@ def measure(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, flo
             seed_addressed(store)
             runtime = Runtime(Settings(database_url=url), store)
             stamp = f"{time.time():.0f}"
-            mixed = [(p, True) for p in proposals(50_000, args.customers, rng, f"m{stamp}")]
+            mixed = [(p, True) for p in proposals(100_000, args.customers, rng, f"m{stamp}")]
             timed(runtime, mixed[:2000], args.warmup)
-            mix_rate, mix_cpu = timed(runtime, mixed[2000:], args.duration)
+            mix_rate, mix_cpu = timed(runtime, mixed[2000:50_000], args.duration)
+            # The same mix in groups, one transaction each (what the service does with
+            # requests that arrive together: Runtime.decide_soon).
+            grouped = [p for p, _ in mixed[50_000:]]
+            group_rate, group_cpu = timed_groups(runtime, grouped, args.group, args.duration)
             # A dry run (no hold) three times in four, a marketing email (held, until its
             # cap of 3 a week defers it) the fourth.
             heavy = [
@@ -144,8 +166,11 @@ def measure(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, flo
     log(f"[{kind}] mix: {mix_rate:,.0f} decisions/s ({mix_cpu:.3f} ms CPU each); heavy "
         f"customer: {heavy_rate:,.0f}/s ({heavy_cpu:.3f}); with addresses: "
         f"{addressed_rate:,.0f}/s ({addressed_cpu:.3f})")  # fmt: skip
+    log(f"[{kind}] mix in groups of {args.group}: {group_rate:,.0f}/s ({group_cpu:.3f} ms CPU "
+        "each)")  # fmt: skip
     return {"mix": mix_rate, "heavy": heavy_rate, "addressed": addressed_rate,
-            "mix_cpu": mix_cpu, "heavy_cpu": heavy_cpu, "addressed_cpu": addressed_cpu}  # fmt: skip
+            "group": group_rate, "group_cpu": group_cpu, "mix_cpu": mix_cpu,
+            "heavy_cpu": heavy_cpu, "addressed_cpu": addressed_cpu}  # fmt: skip
 
 
 def main(argv: Sequence[str]) -> Result:
@@ -160,6 +185,9 @@ def main(argv: Sequence[str]) -> Result:
         type=int,
         default=None,
         help="Customers cached (0: off; default: the store's).",
+    )
+    parser.add_argument(
+        "--group", type=int, default=16, help="Proposals per transaction in the grouped case."
     )
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL)
     parser.add_argument("--seed", type=int, default=7)
@@ -179,16 +207,22 @@ def main(argv: Sequence[str]) -> Result:
                 Figure(f"{kind}: customer with addresses, ms per decision",
                        round(1000 / rates["addressed"], 3), "ms", command=command),
             ]  # fmt: skip
+            result.figures.append(
+                Figure(f"{kind}: store decisions/s (mix, in groups of {args.group})",
+                       round(rates["group"]), "decisions/s", command=command)
+            )  # fmt: skip
             rows.append(
                 [kind, f"{rates['mix']:,.0f}", f"{1000 / rates['mix']:.3f}",
-                 f"{rates['mix_cpu']:.3f}", f"{1000 / rates['heavy']:.3f}",
+                 f"{rates['mix_cpu']:.3f}", f"{rates['group']:,.0f}", f"{rates['group_cpu']:.3f}",
+                 f"{1000 / rates['heavy']:.3f}",
                  f"{rates['heavy_cpu']:.3f}", f"{1000 / rates['addressed']:.3f}",
                  f"{rates['addressed_cpu']:.3f}"]
             )  # fmt: skip
     cache = "default" if args.state_cache is None else str(args.state_cache)
     result.tables.append(
         Table(
-            f"One decision at a time, {args.duration:g} s per case, state cache {cache}",
+            f"One decision at a time (grouped: {args.group} to a transaction), "
+            f"{args.duration:g} s per case, state cache {cache}",
             COLUMNS,
             rows,
         )
