@@ -28,6 +28,13 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )
+        self.group_size = Histogram(
+            "tactful_decision_group_size",
+            "Decisions made in one transaction (group commit: requests that arrived "
+            "together); 1 is a decision alone.",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
+        )
         self.events = Counter(
             "tactful_events_total",
             "Events ingested, by source.",

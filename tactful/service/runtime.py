@@ -137,6 +137,7 @@ class Runtime:
         started = time.perf_counter()
         results = self.store.decide_many([self._call(p, True, None) for p in proposals])
         elapsed = time.perf_counter() - started
+        self.metrics.group_size.observe(len(proposals))
         for proposal, result in zip(proposals, results, strict=True):
             if not isinstance(result, Exception) and not result[1]:
                 self.metrics.observe(result[0], proposal.channel, proposal.purpose, elapsed)

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 
 from tactful import ContactProposal, CustomerProfile, Verdict
 from tactful.service import create_app
@@ -104,6 +105,10 @@ def test_concurrent_requests_are_answered_after_one_commit(
     responses = asyncio.run(requests())
     assert [r.status_code for r in responses] == [200] * len(bodies), responses[0].text
     assert sum(sizes) == len(bodies) and max(sizes) > 1
+    # Operators see the groups in /metrics.
+    exposed = generate_latest(app.state.runtime.metrics.registry).decode()
+    assert f"tactful_decision_group_size_sum {float(len(bodies))}" in exposed
+    assert f"tactful_decision_group_size_count {float(len(sizes))}" in exposed
     for response in responses:
         found = store.get_decision(response.json()["decision_id"], now=clock())
         assert found is not None and found.verdict == response.json()["verdict"]
