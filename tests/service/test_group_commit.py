@@ -20,6 +20,7 @@ from tactful.store import open_store
 from tactful.store.base import DecideCall, DecideResult
 from tactful.store.sql import SqlStore
 from tests.conftest import Clock
+from tests.service.conftest import Service
 
 
 @pytest.fixture
@@ -112,3 +113,27 @@ def test_concurrent_requests_are_answered_after_one_commit(
     for response in responses:
         found = store.get_decision(response.json()["decision_id"], now=clock())
         assert found is not None and found.verdict == response.json()["verdict"]
+
+
+def test_a_batch_request_is_one_transaction_in_priority_order(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = service.store
+    assert isinstance(store, SqlStore)
+    sizes = spy(store, monkeypatch)
+    email = {"customer_id": "ann", "channel": "email", "purpose": "marketing"}
+    proposals = [
+        {**email, "campaign": "low", "priority": 1},
+        {**email, "campaign": "high", "priority": 9},
+        {**email, "customer_id": "bob", "campaign": "other"},
+    ]
+    out = service.post("/v1/decisions/batch", {"proposals": proposals}).json()["decisions"]
+    assert sizes == [3]
+    assert [d["verdict"] for d in out] == ["defer", "allow", "allow"]
+    for decision in out:
+        assert store.get_decision(decision["decision_id"], now=service.clock()) is not None
+    # A defer to queue goes one by one, as a single request would.
+    queued = [{**email, "customer_id": "cy"}, {**email, "customer_id": "cy", "on_defer": "queue"}]
+    again = service.post("/v1/decisions/batch", {"proposals": queued}).json()["decisions"]
+    assert sizes == [3] and [d["verdict"] for d in again] == ["allow", "defer"]
+    assert again[1]["queued"] is not None

@@ -125,11 +125,25 @@ async def create_decision(body: ProposalIn, runtime: RuntimeDep, key: DecideKey)
 def create_batch(body: BatchIn, runtime: RuntimeDep, key: DecideKey) -> BatchOut:
     """Proposals for the same customer are decided in order of `priority` (highest first,
     then as listed), so the most valuable one gets a scarce slot. Answers come back in the
-    order the proposals were sent."""
+    order the proposals were sent. Unless a proposal names only `to` or asks to queue a
+    defer, all are decided in one transaction."""
     proposals = [p.to_model() for p in body.proposals]
+    order = priority_order(proposals)
     out: dict[int, DecisionOut] = {}
-    for i in priority_order(proposals):
-        out[i] = decide_and_render(runtime, proposals[i], body.proposals[i])
+    if all(p.customer_id for p in proposals) and all(p.on_defer != "queue" for p in body.proposals):
+        # Decided in that order in one transaction (one commit for them all).
+        results = runtime.decide_many([proposals[i] for i in order])
+        for i, result in zip(order, results, strict=True):
+            if isinstance(result, StoreError):
+                out[i] = _unavailable(runtime, proposals[i], result)
+            elif isinstance(result, Exception):
+                raise result
+            else:
+                out[i] = _render(runtime, proposals[i], *result)
+    else:
+        # Addresses to resolve or defers to queue: one by one, as `POST /v1/decisions`.
+        for i in order:
+            out[i] = decide_and_render(runtime, proposals[i], body.proposals[i])
     return BatchOut(decisions=[out[i] for i in range(len(proposals))])
 
 
