@@ -85,8 +85,6 @@ def serve(
     """Run the HTTP service (OpenAPI docs at /docs)."""
     import os
 
-    import uvicorn
-
     try:
         read_policy(policy)
     except PolicyError as exc:
@@ -110,7 +108,10 @@ def serve(
     os.environ.setdefault("TACTFUL_GC_FREEZE_SECONDS", "1")
     os.environ["TACTFUL_WORKER"] = "1" if worker else "0"
     out.print(f"tactful on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(
+    from tactful.service import workers as processes
+
+    # With several workers, each on a socket of its own (see service/workers.py).
+    processes.run(
         "tactful.service.asgi:app",
         host=host,
         port=port,
