@@ -1348,10 +1348,27 @@ class SqlStore:
 
     def _lock_together(self, cur: Any, prepared: Sequence[_Prepared], batch: _Batch) -> None:
         """Where a statement is a round trip to a server, the customers of several calls
-        are locked in one (`DecideStatements.lock_many`), not one by one."""
-        if len(prepared) > 1:
-            asked = [(one.call.proposal.customer_id, one.id_hash) for one in prepared]
-            batch.locked = self._identity.lock_many(cur, asked)
+        are locked in one (`DecideStatements.lock_many`), and the ledgers of those whose
+        states are not cached read in two, not two each."""
+        if len(prepared) < 2:
+            return
+        asked = [(one.call.proposal.customer_id, one.id_hash) for one in prepared]
+        batch.locked = self._identity.lock_many(cur, asked)
+        unknown: dict[str, tuple[int, Any]] = {}
+        for canonical, profile, version, _, moved, _ in batch.locked.values():
+            if moved is not None or canonical in unknown or canonical in batch.states:
+                continue
+            state = self.states.get(canonical, version)
+            if state is not None:
+                batch.states[canonical] = (version, state)
+            else:
+                unknown[canonical] = (version, profile)
+        if unknown:
+            json_out = self._sql.spelling.json_out
+            for canonical, (events, contacts) in self._sql.ledgers(cur, list(unknown)).items():
+                version, profile = unknown[canonical]
+                state = CustomerState(_profile_of(canonical, json_out(profile)), events, contacts)
+                batch.states[canonical] = (version, state)
 
     def _decide_in(self, cur: Any, one: _Prepared, batch: _Batch) -> tuple[Decision, bool]:
         """One call inside the transaction (see `_Batch`)."""

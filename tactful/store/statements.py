@@ -153,35 +153,45 @@ class Statements:
 
     def ledger(self, cur: Cursor, customer_id: str) -> tuple[list[Event], list[Contact]]:
         """The customer's events and contacts, in time order."""
+        cur.execute(self._events, (customer_id,))
+        events = [self.event_of(customer_id, row) for row in cur.fetchall()]
+        cur.execute(self._contacts, (customer_id,))
+        return events, [self.contact_of(row) for row in cur.fetchall()]
+
+    def ledgers(
+        self, cur: Cursor, customer_ids: Sequence[str]
+    ) -> dict[str, tuple[list[Event], list[Contact]]]:
+        """`ledger` for several customers (here one after another; a backend where each
+        statement is a round trip reads them all at once)."""
+        return {customer_id: self.ledger(cur, customer_id) for customer_id in customer_ids}
+
+    def event_of(self, customer_id: str, row: Sequence[Any]) -> Event:
+        """An event from a row of (kind, at, event_id, properties)."""
+        kind, at, event_id, props = row
+        s = self.spelling
+        return Event(customer_id, kind, s.time_out(at), event_id, s.json_out(props))
+
+    def contact_of(self, r: Sequence[Any]) -> Contact:
+        """A contact from a row of `CONTACT_COLUMNS`."""
         s = self.spelling
         time_out = s.time_out
-        cur.execute(self._events, (customer_id,))
-        events = [
-            Event(customer_id, kind, time_out(at), event_id, s.json_out(props))
-            for kind, at, event_id, props in cur.fetchall()
-        ]
-        cur.execute(self._contacts, (customer_id,))
-        contacts = [
-            Contact(
-                contact_id=r[0],
-                customer_id=r[1],
-                channel=r[2],
-                purpose=r[3],
-                at=time_out(r[4]),
-                status=ContactStatus(r[5]),
-                outcome=r[6],
-                hold_expires=time_out(r[7]) if r[7] is not None else None,
-                trigger_event=r[8],
-                trigger_at=time_out(r[9]) if r[9] is not None else None,
-                offer=r[10],
-                campaign=r[11],
-                source=r[12],
-                flags=tuple(s.json_out(r[13]) or ()),
-                tags=dict(s.json_out(r[14]) or {}),
-            )
-            for r in cur.fetchall()
-        ]
-        return events, contacts
+        return Contact(
+            contact_id=r[0],
+            customer_id=r[1],
+            channel=r[2],
+            purpose=r[3],
+            at=time_out(r[4]),
+            status=ContactStatus(r[5]),
+            outcome=r[6],
+            hold_expires=time_out(r[7]) if r[7] is not None else None,
+            trigger_event=r[8],
+            trigger_at=time_out(r[9]) if r[9] is not None else None,
+            offer=r[10],
+            campaign=r[11],
+            source=r[12],
+            flags=tuple(s.json_out(r[13]) or ()),
+            tags=dict(s.json_out(r[14]) or {}),
+        )
 
     def contact_values(self, c: Contact) -> tuple[Any, ...]:
         s = self.spelling

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
-from tactful import ContactProposal, CustomerProfile, Decision, Verdict
+from tactful import Contact, ContactProposal, CustomerProfile, Decision, Event, Verdict
 from tactful.state import CustomerState
 from tactful.store import open_store
 from tactful.store.base import DecideCall
@@ -164,3 +165,47 @@ def test_decision_ids_are_uuids_that_sort_by_time(store: SqlStore) -> None:
     parsed = [uuid.UUID(i) for i in ids]
     assert {(p.version, p.variant) for p in parsed} == {(7, uuid.RFC_4122)}
     assert [str(p) for p in parsed] == ids
+
+
+def test_customers_with_a_history_are_folded_alike_alone_and_together(
+    store: SqlStore, store_url: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a group reads the ledgers of its uncached customers in two statements
+    for all of them; the states folded from them decide as one by one on an uncached store."""
+    names = [f"hist-{n}" for n in range(4)]
+    for n, name in enumerate(names):
+        store.put_profile(CustomerProfile(name, timezone="America/Chicago", country="US"))
+        store.add_events(
+            [Event(name, "page_viewed", NOW - timedelta(days=2, minutes=k), f"{name}-e{k}")
+             for k in range(n + 1)]
+            + ([Event(name, "opted_out", NOW - timedelta(days=1), f"{name}-out",
+                      {"channel": "email"})] if n == 3 else []),
+            received_at=NOW,
+        )  # fmt: skip
+        store.add_contacts(
+            Contact(f"{name}-c{k}", name, "email", "marketing", NOW - timedelta(days=3 + k))
+            for k in range(n)
+        )
+    proposals = [ContactProposal(name, "email", "marketing") for name in names]
+    uncached = open_store(store_url, state_cache=0)
+    try:
+        alone = [
+            uncached.decide(p, courtesy, now=NOW, hold_ttl_seconds=HOLD, hold=False)[0]
+            for p in proposals
+        ]
+    finally:
+        uncached.close()
+    store.states.clear()
+    singles: list[str] = []
+    real = store._sql.ledger
+    monkeypatch.setattr(
+        store._sql, "ledger", lambda cur, cid: singles.append(cid) or real(cur, cid)
+    )
+    together = store.decide_many(
+        [DecideCall(p, courtesy, NOW, HOLD, hold=False) for p in proposals]
+    )
+    assert [(r[0].verdict, r[0].reasons) for r in together] == [
+        (d.verdict, d.reasons) for d in alone
+    ]
+    assert {d.verdict for d in alone} >= {Verdict.DENY, Verdict.ALLOW}
+    assert singles == ([] if backend == "postgresql" else names)
