@@ -12,23 +12,18 @@ enters the cache: only `decide`'s locked read fills it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from tactful.model import Contact, CustomerProfile, Event
+from tactful.model import CustomerProfile
 from tactful.state import CustomerState
 from tactful.store.base import AddressHit, CheckState
-from tactful.store.cache import StateCache
 from tactful.store.sql import (
-    _contact_of,
-    _profile_of,
+    SqlStore,
     address_suppressions,
     addresses,
-    contacts,
     customers,
-    events,
     keyed_hash,
     suppressions,
 )
@@ -38,18 +33,18 @@ BATCH = 5000
 
 
 def load_states(
-    conn: Connection, secret: bytes, cache: StateCache, customer_ids: Sequence[str]
+    conn: Connection, secret: bytes, store: SqlStore, customer_ids: Sequence[str]
 ) -> dict[str, CheckState]:
     """`CheckState` of each distinct id, in the caller's read transaction."""
     wanted = sorted(set(customer_ids))
     found: dict[str, CheckState] = {}
     for start in range(0, len(wanted), BATCH):
-        found.update(_batch(conn, secret, cache, wanted[start : start + BATCH]))
+        found.update(_batch(conn, secret, store, wanted[start : start + BATCH]))
     return found
 
 
 def _batch(
-    conn: Connection, secret: bytes, cache: StateCache, ids: list[str]
+    conn: Connection, secret: bytes, store: SqlStore, ids: list[str]
 ) -> dict[str, CheckState]:
     by_hash = {keyed_hash(secret, "id", cid): cid for cid in ids}
     erased = {
@@ -72,17 +67,9 @@ def _batch(
         .where(asked.c.customer_id.in_(ids))
     ).all()
     canonical_of = {r.asked: r.customer_id for r in rows}
-    states: dict[str, CustomerState] = {}
-    profiles: dict[str, Any] = {}
-    for r in rows:
-        if r.customer_id in states or r.customer_id in profiles:
-            continue
-        cached = cache.get(r.customer_id, r.version)
-        if cached is not None:
-            states[r.customer_id] = cached
-        else:
-            profiles[r.customer_id] = r.profile
-    states.update(_fold(conn, profiles))
+    # Cached, or folded from the ledgers read for all of them (the store's own reads).
+    at = {r.customer_id: (r.version, r.profile) for r in rows}
+    states = {c: state for c, (_, state) in store._states_at(conn.connection.cursor(), at).items()}
     hits = _hits(conn, sorted(c for c, s in states.items() if s.profile.phones or s.profile.emails))
     out: dict[str, CheckState] = {}
     for cid in ids:
@@ -93,37 +80,6 @@ def _batch(
         else:
             out[cid] = CheckState(cid, states[canonical], cid in erased, hits.get(canonical, ()))
     return out
-
-
-def _fold(conn: Connection, profiles: dict[str, Any]) -> dict[str, CustomerState]:
-    """States of these customers (id -> stored profile), from their ledgers."""
-    if not profiles:
-        return {}
-    ids = sorted(profiles)
-    ledger_events: dict[str, list[Event]] = {cid: [] for cid in ids}
-    ledger_contacts: dict[str, list[Contact]] = {cid: [] for cid in ids}
-    e = events.c
-    for r in conn.execute(
-        select(e.customer_id, e.kind, e.at, e.event_id, e.properties)
-        .where(e.customer_id.in_(ids))
-        .order_by(e.customer_id, e.at, e.id)
-    ):
-        ledger_events[r.customer_id].append(
-            Event(r.customer_id, r.kind, r.at, r.event_id, r.properties)
-        )
-    rows: Any = conn.execute(
-        select(contacts)
-        .where(contacts.c.customer_id.in_(ids))
-        .order_by(contacts.c.customer_id, contacts.c.at, contacts.c.contact_id)
-    )
-    for r in rows:
-        ledger_contacts[r.customer_id].append(_contact_of(r))
-    return {
-        cid: CustomerState(
-            _profile_of(cid, profiles[cid]), ledger_events[cid], ledger_contacts[cid]
-        )
-        for cid in ids
-    }
 
 
 def _hits(conn: Connection, customer_ids: list[str]) -> dict[str, tuple[AddressHit, ...]]:

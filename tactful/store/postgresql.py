@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from sqlalchemy.sql.dml import Insert
 
-from tactful.model import Contact, Event
+from tactful.model import Contact
 from tactful.store.cache import DEFAULT_SIZE
 from tactful.store.sql import SqlStore, json_dumps
 from tactful.store.statements import (
@@ -73,27 +73,6 @@ class PostgresStatements(Statements):
             "WHERE customer_id IN (SELECT customer_id FROM d)) "
             "SELECT count(*) FROM d"
         ).replace("?", spelling.param)
-        self._events_of_many = (
-            "SELECT customer_id, kind, at, event_id, properties FROM events "
-            "WHERE customer_id = ANY(%s) ORDER BY customer_id, at, id"
-        )
-        self._contacts_of_many = (
-            f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE customer_id = ANY(%s) "
-            "ORDER BY customer_id, at"
-        )
-
-    def ledgers(
-        self, cur: Cursor, customer_ids: Sequence[str]
-    ) -> dict[str, tuple[list[Event], list[Contact]]]:
-        # Two statements for all of them, not two for each.
-        found: dict[str, tuple[list[Event], list[Contact]]] = {c: ([], []) for c in customer_ids}
-        cur.execute(self._events_of_many, (list(customer_ids),))
-        for row in cur.fetchall():
-            found[row[0]][0].append(self.event_of(row[0], row[1:]))
-        cur.execute(self._contacts_of_many, (list(customer_ids),))
-        for row in cur.fetchall():
-            found[row[1]][1].append(self.contact_of(row))
-        return found
 
     def record(
         self, cur: Cursor, decision: Sequence[Any], hold: Contact | None, customer_id: str

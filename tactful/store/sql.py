@@ -1150,7 +1150,7 @@ class SqlStore:
 
     def load_states(self, customer_ids: Sequence[str]) -> dict[str, CheckState]:
         with self._transaction(write=False) as conn:
-            return checks.load_states(conn, self._read_secret(conn), self.states, customer_ids)
+            return checks.load_states(conn, self._read_secret(conn), self, customer_ids)
 
     def _state(
         self, cur: Any, customer_id: str, profile: Mapping[str, Any] | None
@@ -1354,21 +1354,33 @@ class SqlStore:
             return
         asked = [(one.call.proposal.customer_id, one.id_hash) for one in prepared]
         batch.locked = self._identity.lock_many(cur, asked)
-        unknown: dict[str, tuple[int, Any]] = {}
-        for canonical, profile, version, _, moved, _ in batch.locked.values():
-            if moved is not None or canonical in unknown or canonical in batch.states:
-                continue
-            state = self.states.get(canonical, version)
-            if state is not None:
-                batch.states[canonical] = (version, state)
+        json_out = self._sql.spelling.json_out
+        rows = {
+            canonical: (version, json_out(profile))
+            for canonical, profile, version, _, moved, _ in batch.locked.values()
+            if moved is None
+        }
+        batch.states.update(self._states_at(cur, rows))
+
+    def _states_at(
+        self, cur: Any, rows: Mapping[str, tuple[int, Mapping[str, Any] | None]]
+    ) -> dict[str, tuple[int, CustomerState]]:
+        """Each customer's state at a version (customer id -> (version, stored profile)):
+        the cached one, or folded from ledgers read for all of them at once."""
+        found: dict[str, tuple[int, CustomerState]] = {}
+        unknown: list[str] = []
+        for customer_id, (version, _) in rows.items():
+            state = self.states.get(customer_id, version)
+            if state is None:
+                unknown.append(customer_id)
             else:
-                unknown[canonical] = (version, profile)
+                found[customer_id] = (version, state)
         if unknown:
-            json_out = self._sql.spelling.json_out
-            for canonical, (events, contacts) in self._sql.ledgers(cur, list(unknown)).items():
-                version, profile = unknown[canonical]
-                state = CustomerState(_profile_of(canonical, json_out(profile)), events, contacts)
-                batch.states[canonical] = (version, state)
+            for customer_id, (events_, contacts_) in self._sql.ledgers(cur, unknown).items():
+                version, profile = rows[customer_id]
+                profiled = _profile_of(customer_id, profile)
+                found[customer_id] = (version, CustomerState(profiled, events_, contacts_))
+        return found
 
     def _decide_in(self, cur: Any, one: _Prepared, batch: _Batch) -> tuple[Decision, bool]:
         """One call inside the transaction (see `_Batch`)."""
@@ -1414,9 +1426,10 @@ class SqlStore:
         # it gets the cached one; a new hold goes on a copy (below), which keeps the cached
         # state at its version until the commit. Copying for every decision cost more than
         # the engine for customers with a long history.
-        run = call.if_suppressed if suppressed and call.if_suppressed is not None else None
-        decision = (run or call.decide_fn)(state, proposal, call.now)
-        decision = replace(decision, decision_id=decision_id)
+        run = (
+            call.if_suppressed if suppressed and call.if_suppressed is not None else call.decide_fn
+        )
+        decision = replace(run(state, proposal, call.now), decision_id=decision_id)
         to_hash = one.to_hash
         if call.address_check is not None and (
             to_hash is not None or state.profile.phones or state.profile.emails
