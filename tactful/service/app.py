@@ -98,6 +98,7 @@ def create_app(
                 heap.cancel()
             if worker is not None:
                 await asyncio.to_thread(worker.stop)
+            await asyncio.to_thread(runtime.close)
             if own:
                 the_store.close()
 

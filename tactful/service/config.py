@@ -65,6 +65,15 @@ class Settings(BaseSettings):
         description="Worker threads per process that run the store work of decisions; 0 runs "
         "it on the event loop (fastest when the store answers in well under a millisecond).",
     )
+    decide_thread: bool | None = Field(
+        default=None,
+        description="Run each group of decisions (group commit, docs/scaling.md) in a thread "
+        "of the process's own, so the event loop reads and answers other requests while the "
+        "group's transaction waits on the database, and the next group gathers meanwhile; "
+        "unset: on where the store is a database server (PostgreSQL), off for SQLite, whose "
+        "statements do not wait (on the loop it decides more per CPU second). Not used with "
+        "store threads.",
+    )
     decide_fast_path: bool = Field(
         default=True,
         description="Answer a valid, authorised `POST /v1/decisions` without FastAPI's routing "

@@ -10,6 +10,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
@@ -46,6 +47,9 @@ ERASED = Reason(
 )
 
 
+#: A proposal waiting for its group's answer (see `Runtime.decide_soon`).
+Arrival = tuple[ContactProposal, "asyncio.Future[tuple[Decision, bool]]"]
+
 #: At most this many proposals decided in one transaction by `decide_soon` (a transaction
 #: holds its customers' locks, and its callers' answers, until it commits).
 TOGETHER = 64
@@ -72,9 +76,16 @@ class Runtime:
         self.policy = self._initial_policy()
         threads = settings.store_threads
         self._limiter = anyio.CapacityLimiter(threads) if threads > 0 else None
-        #: Proposals waiting for `_decide_arrived` (see `decide_soon`).
-        self._arrived: list[tuple[ContactProposal, asyncio.Future[tuple[Decision, bool]]]] = []
+        #: Proposals waiting for their group (see `decide_soon`), and the loop they wait on.
+        self._arrived: list[Arrival] = []
         self._arrived_on: asyncio.AbstractEventLoop | None = None
+        in_thread = settings.decide_thread
+        if in_thread is None:
+            in_thread = store.remote
+        #: The thread that decides groups (`_send_group`), if not the event loop, and
+        #: whether a group is in it now.
+        self._decider = ThreadPoolExecutor(1, "tactful-decide") if in_thread else None
+        self._deciding = False
 
     def _initial_policy(self) -> Policy:
         active = self.store.active_policy()
@@ -165,10 +176,15 @@ class Runtime:
         )
 
     async def decide_soon(self, proposal: ContactProposal) -> tuple[Decision, bool]:
-        """`decide` (with its hold) from async code, together with the other proposals
-        that reach the event loop in the same turn: one transaction and one commit for
-        them all (`decide_many`), which costs each less than a commit of its own. Nobody
-        is answered before the commit. With store threads, each decides on its own."""
+        """`decide` (with its hold) from async code, together with other proposals: one
+        transaction and one commit for a group of them (`decide_many`), which costs each
+        less than a commit of its own. Nobody is answered before the commit.
+
+        On the event loop (SQLite), a group is what reached the loop in the same turn. In
+        the decide thread (PostgreSQL, `Settings.decide_thread`), one group at a time is in
+        the database while the loop goes on reading requests: those that arrive meanwhile
+        are the next group, sent as soon as the one before is answered. With store threads,
+        each decides on its own."""
         if self._limiter is not None:
             return await self.run_store(self.decide, proposal)
         loop = asyncio.get_running_loop()
@@ -176,31 +192,67 @@ class Runtime:
         if self._arrived_on is not loop:
             # Another event loop (a test client may run one per request): whatever waited
             # on the last one went with it.
-            self._arrived, self._arrived_on = [], loop
+            self._arrived, self._arrived_on, self._deciding = [], loop, False
         self._arrived.append((proposal, future))
         if len(self._arrived) == 1:
-            loop.call_soon(self._decide_arrived)
+            if self._decider is None:
+                loop.call_soon(self._decide_arrived)
+            elif not self._deciding:
+                loop.call_soon(self._send_group, loop)
         return await future
 
+    def _group(self) -> list[Arrival]:
+        """The next group: at most `TOGETHER` of the proposals waiting, by customer id, so
+        that concurrent transactions lock customers in one order (on PostgreSQL, two in
+        opposite orders would deadlock). Proposals that arrived together have no order of
+        their own; one customer's keep theirs."""
+        group = sorted(self._arrived[:TOGETHER], key=lambda a: a[0].customer_id)
+        del self._arrived[:TOGETHER]
+        return group
+
+    def _decide_group(self, group: list[Arrival]) -> list[DecideResult]:
+        try:
+            return self.decide_many([proposal for proposal, _ in group])
+        except Exception as error:  # each caller gets it, as from `decide`
+            return [error] * len(group)
+
+    @staticmethod
+    def _answer(group: list[Arrival], results: list[DecideResult]) -> None:
+        for (_, future), result in zip(group, results, strict=True):
+            if future.done():
+                continue  # the request was given up (cancelled); its decision stands
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
     def _decide_arrived(self) -> None:
-        """Decide what `decide_soon` collected, at most `TOGETHER` to a transaction."""
-        arrived, self._arrived = self._arrived, []
-        for start in range(0, len(arrived), TOGETHER):
-            # By customer: concurrent transactions then lock customers in one order (on
-            # PostgreSQL, two in opposite orders would deadlock). Proposals that arrived
-            # together have no order of their own; one customer's keep theirs.
-            batch = sorted(arrived[start : start + TOGETHER], key=lambda a: a[0].customer_id)
-            try:
-                results = self.decide_many([proposal for proposal, _ in batch])
-            except Exception as error:  # each caller gets it, as from `decide`
-                results = [error] * len(batch)
-            for (_, future), result in zip(batch, results, strict=True):
-                if future.done():
-                    continue  # the request was given up (cancelled); its decision stands
-                if isinstance(result, Exception):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+        """Decide what `decide_soon` collected, on the event loop, group after group."""
+        while self._arrived:
+            group = self._group()
+            self._answer(group, self._decide_group(group))
+
+    def _send_group(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Decide the next group in the decide thread; when it is answered, the next."""
+        if self._deciding or not self._arrived or self._arrived_on is not loop:
+            return
+        assert self._decider is not None
+        group = self._group()
+        self._deciding = True
+
+        def decided(done: asyncio.Future[list[DecideResult]]) -> None:
+            if self._arrived_on is not loop:
+                return  # the loop was left behind (see `decide_soon`)
+            self._deciding = False
+            self._answer(group, done.result())
+            self._send_group(loop)
+
+        loop.run_in_executor(self._decider, self._decide_group, group).add_done_callback(decided)
+
+    def close(self) -> None:
+        """Let the decide thread finish its group and go."""
+        if self._decider is not None:
+            self._decider.shutdown(wait=True)
 
     def record_outcome(self, decision_id: str, outcome: Outcome) -> Contact:
         """Record an outcome; an unsubscribe or complaint through a contact is also a signal

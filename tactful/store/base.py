@@ -202,6 +202,10 @@ class Store(Protocol):
     """What the service, the CLI and the workers need from a backend."""
 
     url: str
+    #: Each statement is a round trip to a database server (PostgreSQL), not a call into
+    #: this process (SQLite): the service then decides in a thread of its own, so that
+    #: the event loop goes on while a transaction waits (`Settings.decide_thread`).
+    remote: bool
 
     def close(self) -> None: ...
 

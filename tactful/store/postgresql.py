@@ -88,6 +88,7 @@ class PostgresStore(SqlStore):
     """The ledger in PostgreSQL."""
 
     schemes: ClassVar[tuple[str, ...]] = ("postgresql", "postgres", "postgresql+psycopg")
+    remote = True
 
     def __init__(
         self,

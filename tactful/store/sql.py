@@ -753,6 +753,8 @@ class SqlStore:
 
     #: URL schemes this backend serves (the registry in `tactful.store` reads these).
     schemes: ClassVar[tuple[str, ...]] = ()
+    #: See `Store.remote`.
+    remote: bool = False
 
     def __init__(
         self,

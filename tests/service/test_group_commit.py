@@ -5,6 +5,7 @@ one after another would give, and every answered decision is in the audit log.""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -44,12 +45,18 @@ def spy(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return sizes
 
 
+#: Groups decided on the event loop, and in the decide thread (`Settings.decide_thread`).
+WHERE = pytest.mark.parametrize("in_thread", [False, True], ids=["loop", "thread"])
+
+
+@WHERE
 def test_proposals_arriving_together_share_a_transaction(
-    store: SqlStore, store_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    store: SqlStore, store_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch, in_thread: bool
 ) -> None:
     for customer in ("ann", "bob", "cy", "dee"):
         store.put_profile(CustomerProfile(customer, timezone="America/Chicago", country="US"))
-    runtime = Runtime(Settings(database_url=store_url), store, clock=clock)
+    settings = Settings(database_url=store_url, decide_thread=in_thread)
+    runtime = Runtime(settings, store, clock=clock)
     # The same questions one after another, for twins of the customers.
     for customer in ("ann-twin", "bob-twin"):
         store.put_profile(CustomerProfile(customer, timezone="America/Chicago", country="US"))
@@ -66,6 +73,7 @@ def test_proposals_arriving_together_share_a_transaction(
         return await asyncio.gather(*(runtime.decide_soon(p) for p in proposals))
 
     answers = asyncio.run(together())
+    runtime.close()
     assert sizes == [len(proposals)]
     by_customer = {
         c: [a[0].verdict for p, a in zip(proposals, answers, strict=True) if p.customer_id == c]
@@ -80,11 +88,13 @@ def test_proposals_arriving_together_share_a_transaction(
         assert store.get_decision(decision.decision_id, now=clock()) is not None
 
 
+@WHERE
 def test_concurrent_requests_are_answered_after_one_commit(
-    store: SqlStore, store_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    store: SqlStore, store_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch, in_thread: bool
 ) -> None:
     _, key = store.create_key(["decide"], name="test", now=clock())
-    app = create_app(Settings(database_url=store_url, worker=False), store=store, clock=clock)
+    settings = Settings(database_url=store_url, worker=False, decide_thread=in_thread)
+    app = create_app(settings, store=store, clock=clock)
     sizes = spy(store, monkeypatch)
     bodies = [
         {"customer_id": f"c{i % 7}", "channel": ("sms", "push", "email")[i % 3],
@@ -113,6 +123,54 @@ def test_concurrent_requests_are_answered_after_one_commit(
     for response in responses:
         found = store.get_decision(response.json()["decision_id"], now=clock())
         assert found is not None and found.verdict == response.json()["verdict"]
+
+
+def test_the_next_group_gathers_while_one_is_in_the_decide_thread(
+    store: SqlStore, store_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = Runtime(Settings(database_url=store_url, decide_thread=True), store, clock=clock)
+    sizes: list[int] = []
+    first_in, let_go = threading.Event(), threading.Event()
+    real = store.decide_many
+
+    def held_up(calls: Sequence[DecideCall]) -> list[DecideResult]:
+        sizes.append(len(calls))
+        if len(sizes) == 1:
+            first_in.set()
+            # The first group stays in the database until the loop has done more work.
+            assert let_go.wait(10), "the event loop stalled while a group was deciding"
+        return real(calls)
+
+    monkeypatch.setattr(store, "decide_many", held_up)
+
+    async def scenario() -> list[tuple[Any, bool]]:
+        first = asyncio.ensure_future(runtime.decide_soon(ContactProposal("ann", "push", "service")))
+        while not first_in.is_set():
+            await asyncio.sleep(0.001)
+        # The loop is free: these arrive, one turn after another, and wait together.
+        later = []
+        for customer in ("bob", "cy", "dee", "eve"):
+            later.append(asyncio.ensure_future(runtime.decide_soon(
+                ContactProposal(customer, "push", "service"))))  # fmt: skip
+            await asyncio.sleep(0)
+        assert not first.done() and sizes == [1]
+        let_go.set()
+        return await asyncio.gather(first, *later)
+
+    answers = asyncio.run(scenario())
+    runtime.close()
+    assert sizes == [1, 4]
+    assert [a[0].verdict for a in answers] == [Verdict.ALLOW] * 5
+    for decision, _ in answers:
+        assert store.get_decision(decision.decision_id, now=clock()) is not None
+
+
+def test_the_decide_thread_is_on_where_the_store_is_a_server(
+    store: SqlStore, store_url: str, clock: Clock
+) -> None:
+    runtime = Runtime(Settings(database_url=store_url), store, clock=clock)
+    assert (runtime._decider is not None) == store_url.startswith("postgresql")
+    runtime.close()
 
 
 def test_a_batch_request_is_one_transaction_in_priority_order(
