@@ -144,7 +144,9 @@ def test_the_next_group_gathers_while_one_is_in_the_decide_thread(
     monkeypatch.setattr(store, "decide_many", held_up)
 
     async def scenario() -> list[tuple[Any, bool]]:
-        first = asyncio.ensure_future(runtime.decide_soon(ContactProposal("ann", "push", "service")))
+        first = asyncio.ensure_future(
+            runtime.decide_soon(ContactProposal("ann", "push", "service"))
+        )
         while not first_in.is_set():
             await asyncio.sleep(0.001)
         # The loop is free: these arrive, one turn after another, and wait together.
