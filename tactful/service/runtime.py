@@ -34,7 +34,7 @@ from tactful.service.identity import address_check
 from tactful.service.metrics import Metrics
 from tactful.service.tokens import LinkToken, sign
 from tactful.state import CustomerState
-from tactful.store.base import AlsoFn, DecideCall, DecideResult, Store
+from tactful.store.base import AlsoFn, DecideCall, DecideResult, Store, StoreError
 
 Clock = Callable[[], datetime]
 P = ParamSpec("P")
@@ -244,10 +244,21 @@ class Runtime:
             if self._arrived_on is not loop:
                 return  # the loop was left behind (see `decide_soon`)
             self._deciding = False
-            self._answer(group, done.result())
+            if done.cancelled() or done.exception() is not None:
+                # Only what `_decide_group` does not catch: the thread went away mid-group.
+                failed = StoreError("the decide thread stopped before answering")
+                self._answer(group, [failed] * len(group))
+            else:
+                self._answer(group, done.result())
             self._send_group(loop)
 
-        loop.run_in_executor(self._decider, self._decide_group, group).add_done_callback(decided)
+        try:
+            running = loop.run_in_executor(self._decider, self._decide_group, group)
+        except RuntimeError as error:  # the thread was shut down (`close`): nobody waits
+            self._deciding = False
+            self._answer(group, [StoreError(f"not deciding any more: {error}")] * len(group))
+            return
+        running.add_done_callback(decided)
 
     def close(self) -> None:
         """Let the decide thread finish its group and go."""

@@ -18,7 +18,7 @@ from tactful.service import create_app
 from tactful.service.config import Settings
 from tactful.service.runtime import Runtime
 from tactful.store import open_store
-from tactful.store.base import DecideCall, DecideResult
+from tactful.store.base import DecideCall, DecideResult, StoreError
 from tactful.store.sql import SqlStore
 from tests.conftest import Clock
 from tests.service.conftest import Service
@@ -165,6 +165,17 @@ def test_the_next_group_gathers_while_one_is_in_the_decide_thread(
     assert [a[0].verdict for a in answers] == [Verdict.ALLOW] * 5
     for decision, _ in answers:
         assert store.get_decision(decision.decision_id, now=clock()) is not None
+
+
+def test_a_closed_decide_thread_fails_requests_instead_of_leaving_them_waiting(
+    store: SqlStore, store_url: str, clock: Clock
+) -> None:
+    runtime = Runtime(Settings(database_url=store_url, decide_thread=True), store, clock=clock)
+    runtime.close()
+    with pytest.raises(StoreError, match="not deciding any more"):
+        asyncio.run(
+            asyncio.wait_for(runtime.decide_soon(ContactProposal("ann", "push", "service")), 5)
+        )
 
 
 def test_the_decide_thread_is_on_where_the_store_is_a_server(
