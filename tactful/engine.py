@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -425,6 +426,21 @@ def _steady(ctx: Context, asked: list[tuple[Rule, float]], t: float, flips: floa
                 return t
             hi = s
     return hi
+
+
+def pin_trigger(state: CustomerState, proposal: ContactProposal, now: datetime) -> ContactProposal:
+    """The proposal with its trigger's time named: the time a decision at `now` takes it to
+    be (the last such event in the ledger by then, or `now` itself for one the ledger does
+    not know). Decided at `now`, both give the same answer; decided again later, as a
+    queued proposal is, the pinned one still waits for the trigger it was proposed for,
+    where the unpinned one would take an unknown trigger as happening again then, and
+    wait its whole delay anew each time."""
+    trigger = proposal.trigger
+    if trigger is None or trigger.at is not None:
+        return proposal
+    known = state.last_event(trigger.event, now.timestamp())
+    at = from_ts(known) if known is not None else now
+    return replace(proposal, trigger=replace(trigger, at=at))
 
 
 def next_allowed(

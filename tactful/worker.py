@@ -34,6 +34,7 @@ from typing import Any
 from tactful import __version__
 from tactful.arbitration import priority_order
 from tactful.callbacks import ReminderPlan, reminder_plan
+from tactful.engine import pin_trigger
 from tactful.model import ContactProposal
 from tactful.policy.document import Policy
 from tactful.service.runtime import Runtime
@@ -176,9 +177,17 @@ class Worker:
         for item in sorted(items, key=lambda i: (i.created_at, i.id)):
             by_customer.setdefault(item.customer_id, []).append(item)
         for group in by_customer.values():
-            proposals = [proposal_of(i.proposal) for i in group]
+            proposals = [self._pinned(i, proposal_of(i.proposal)) for i in group]
             for index in priority_order(proposals):
                 self._release(group[index], proposals[index], tally)
+
+    def _pinned(self, item: QueuedItem, proposal: ContactProposal) -> ContactProposal:
+        """A proposal queued with a trigger but not its time (before the service named it
+        on queueing): the trigger as it was taken when the proposal was queued."""
+        if proposal.trigger is None or proposal.trigger.at is not None:
+            return proposal
+        state = self.runtime.store.load_state(item.customer_id)
+        return pin_trigger(state, proposal, item.created_at)
 
     def _release(self, item: QueuedItem, proposal: ContactProposal, tally: Tally) -> None:
         now = self.runtime.clock()

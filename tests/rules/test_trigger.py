@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from tactful import Policy, PolicyError, Trigger, Verdict
+from tactful.engine import pin_trigger
 from tests.rules.conftest import (
     DAY,
     HOUR,
@@ -58,11 +59,33 @@ def test_delay_takes_the_latest_such_event_from_the_ledger() -> None:
 def test_unknown_trigger_is_taken_to_have_happened_now() -> None:
     # Documented design: the ledger has no sign-in, so the trigger is "now". Asking again
     # at the suggested time with the same unknown trigger defers again: senders should
-    # pass `trigger.at` (or send the event) for `not_before` to hold.
+    # pass `trigger.at` (or send the event) for `not_before` to hold. (A queued proposal
+    # is kept with its trigger's time: `pin_trigger`, tests/delivery/test_trigger_pinned.py.)
     d = decide(DELAY, state(), propose("call", "sales", trigger="signed_in"), TUESDAY)
     assert d.not_before == TUESDAY + DAY
     again = decide(DELAY, state(), propose("call", "sales", trigger="signed_in"), TUESDAY + DAY)
     assert again.verdict is Verdict.DEFER and again.not_before == TUESDAY + 2 * DAY
+
+
+def test_a_pinned_trigger_decides_alike_now_and_holds_later() -> None:
+    """`pin_trigger` names the time a decision takes the trigger to be; the queue keeps
+    proposals pinned so that deciding again at `not_before` lets them go."""
+    unknown = propose("call", "sales", trigger="signed_in")
+    pinned = pin_trigger(state(), unknown, TUESDAY)
+    assert pinned.trigger == Trigger("signed_in", TUESDAY)
+    assert decide(DELAY, state(), pinned, TUESDAY) == decide(DELAY, state(), unknown, TUESDAY)
+    assert decide(DELAY, state(), pinned, TUESDAY + DAY).allowed
+    # A sign-in the ledger knows: its time, the last one by then.
+    st = state(ev("signed_in", TUESDAY - 3 * HOUR), ev("signed_in", TUESDAY - HOUR),
+               ev("signed_in", TUESDAY + HOUR))  # fmt: skip
+    known = pin_trigger(st, unknown, TUESDAY)
+    assert known.trigger == Trigger("signed_in", TUESDAY - HOUR)
+    assert decide(DELAY, st, known, TUESDAY) == decide(DELAY, st, unknown, TUESDAY)
+    # Named already, or none: as it was.
+    given = propose("call", "sales", trigger=Trigger("signed_in", TUESDAY - DAY))
+    assert pin_trigger(st, given, TUESDAY) is given
+    plain = propose("call", "sales")
+    assert pin_trigger(st, plain, TUESDAY) is plain
 
 
 def test_untriggered_or_other_triggers_are_out_of_scope() -> None:

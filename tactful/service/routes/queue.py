@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from tactful.engine import pin_trigger
 from tactful.model import ContactProposal, Decision, Verdict
 from tactful.service.delivery_schemas import QueuedItemOut, QueueOut
 from tactful.service.deps import DecideKey, ReadKey, RuntimeDep
@@ -33,9 +34,13 @@ def decide_or_queue(
     """Decide; a defer (with `not_before` no later than `expires_at`) is stored in the
     queue in the decision's own transaction, and the answer says where."""
     ds = delivery_store(runtime.store)
+    now = runtime.clock()
+    if proposal.customer_id and proposal.trigger is not None and proposal.trigger.at is None:
+        # Kept and decided again later: with the time of its trigger, as decided now.
+        proposal = pin_trigger(runtime.store.load_state(proposal.customer_id), proposal, now)
     found: list[QueuedItem] = []
     also = ds.queue_on_defer(
-        proposal, proposal_data(proposal), expires_at=expires_at, now=runtime.clock(), found=found
+        proposal, proposal_data(proposal), expires_at=expires_at, now=now, found=found
     )
     try:
         decision, replayed = runtime.decide(proposal, also=also)
