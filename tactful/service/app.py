@@ -6,12 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import Receive, Scope, Send
 
 from tactful import __version__
 from tactful.service import errors
 from tactful.service.config import Settings
+from tactful.service.deps import one_value_each
 from tactful.service.fastpath import DecideFastPath
 from tactful.service.heap import keep_heap_frozen
 from tactful.service.routes import (
@@ -107,6 +108,7 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(one_value_each)],
         responses={
             400: {"model": ErrorOut, "description": "The body is not valid JSON."},
             422: {"model": ErrorOut, "description": "A field is invalid; `detail` names it."},

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 
 from tactful.service.errors import ApiError
 from tactful.service.runtime import Runtime
@@ -93,3 +94,23 @@ DecideKey = Annotated[ApiKey, Depends(require("decide"))]
 IngestKey = Annotated[ApiKey, Depends(require("ingest"))]
 ReadKey = Annotated[ApiKey, Depends(require("read"))]
 AdminKey = Annotated[ApiKey, Depends(require("admin"))]
+
+
+def one_value_each(request: Request) -> None:
+    """Every query parameter of this API takes one value: one given twice is an error naming
+    it (FastAPI would keep the last and never look at the others)."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    if len(names) == len(set(names)):
+        return
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    raise RequestValidationError(
+        [
+            {
+                "type": "repeated",
+                "loc": ("query", name),
+                "msg": f"give {name} once (it came {names.count(name)} times)",
+                "input": request.query_params.getlist(name),
+            }
+            for name in repeated
+        ]
+    )

@@ -34,12 +34,19 @@ NAME = r"^[a-z][a-z0-9_]{0,39}$"
 
 
 def _iso_only(value: Any) -> Any:
-    # Pydantic would read a number as Unix seconds; the schema promises ISO 8601 text.
-    if isinstance(value, bool | int | float) or (
-        isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit()
-    ):
+    # Pydantic would read a number (1.7e9 as much as 1700000000) as Unix seconds; the
+    # schema promises ISO 8601 text.
+    if isinstance(value, bool | int | float) or (isinstance(value, str) and _number(value)):
         raise ValueError("write the time as ISO 8601 text, e.g. 2026-11-24T14:02:00Z")
     return value
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _number_only(value: Any) -> Any:
@@ -461,6 +468,12 @@ class CustomerOut(BaseModel):
     opt_outs: list[dict[str, Any]]
     pressure: float | None = None
     snoozed_until: datetime | None = None
+    erased: bool = Field(
+        default=False,
+        description="The id was erased on request and stays on the suppression list: every "
+        "contact to it is denied. What is shown was recorded after the erasure (events sent "
+        "for the id since).",
+    )
 
 
 class MergeIn(Strict):

@@ -139,6 +139,7 @@ def test_customer_read_patch_and_erasure_keeps_suppression(service: Service) -> 
     assert d["verdict"] == "allow"
     c = service.get("/v1/customers/ann").json()
     assert c["profile"]["timezone"] == "America/Chicago" and c["events"] == 1
+    assert c["erased"] is False
     assert [x["contact_id"] for x in c["contacts"]] == [d["decision_id"]]
     bad = service.client.patch(
         "/v1/customers/ann", json={"timezone": "Mars/Olympus"}, headers=service.auth()
@@ -149,6 +150,19 @@ def test_customer_read_patch_and_erasure_keeps_suppression(service: Service) -> 
     assert service.get("/v1/customers/ann").status_code == 404
     again = service.post("/v1/decisions", email(campaign="winback")).json()
     assert again["verdict"] == "deny" and again["reasons"][0]["rule"] == "erased"
+    # The denial leaves no customer behind to read, and says why there is none.
+    gone = service.get("/v1/customers/ann")
+    assert gone.status_code == 404 and "erased on request" in gone.json()["detail"]
+    # What is recorded after the erasure is shown, flagged: contacts stay denied.
+    service.post(
+        "/v1/events",
+        {"customer_id": "ann", "event": "page_viewed", "timestamp": service.clock().isoformat()},
+        scope="ingest",
+    )
+    back = service.get("/v1/customers/ann").json()
+    assert back["erased"] is True and back["events"] == 1
+    assert service.post("/v1/decisions", email(campaign="later")).json()["verdict"] == "deny"
+    assert service.get("/v1/customers/bob").status_code == 404
 
 
 def test_policy_put_rejects_errors_with_line_and_field_and_keeps_serving(service: Service) -> None:
@@ -193,6 +207,19 @@ def test_audit_filters_and_csv(service: Service) -> None:
         csv.text.splitlines()[0].startswith("decided_at,decision_id")
         and len(csv.text.splitlines()) == 3
     )
+
+
+def test_query_parameters_are_one_value_each_and_times_are_iso_text(service: Service) -> None:
+    twice = service.get("/v1/audit", params=[("channel", "email"), ("channel", "sms")])
+    assert twice.status_code == 422
+    assert [p["field"] for p in twice.json()["detail"]] == ["query.channel"]
+    assert "2 times" in twice.json()["detail"][0]["message"]
+    for number in ("1700000000", "-5.3e-163", "1.7e9", "inf"):
+        r = service.get("/v1/audit", params={"until": number})
+        assert r.status_code == 422, number
+        assert r.json()["detail"][0]["field"] == "query.until"
+    ok = service.get("/v1/audit", params={"until": "2026-11-24T14:02:00Z", "channel": "email"})
+    assert ok.status_code == 200
 
 
 def test_health_and_metrics(service: Service) -> None:

@@ -39,9 +39,23 @@ ERRORS: Responses = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
     "/{customer_id}", response_model=CustomerOut, responses={**ERRORS, 404: {"model": ErrorOut}}
 )
 def get_customer(customer_id: CustomerId, runtime: RuntimeDep, key: ReadKey) -> CustomerOut:
-    """Profile, opt-outs, snooze, current pressure and the contact ledger of a customer."""
-    state = runtime.store.load_state(customer_id)
-    if runtime.store.get_profile(customer_id) is None and not state.events and not state.contacts:
+    """Profile, opt-outs, snooze, current pressure and the contact ledger of a customer.
+    `erased`: the id was erased on request and stays on the suppression list (every contact
+    to it is denied); what is shown was recorded after the erasure."""
+    store = runtime.store
+    state = store.load_state(customer_id)
+    erased = store.suppressed(customer_id)
+    profile = store.get_profile(customer_id)
+    if erased and profile is not None and profile == CustomerProfile(profile.customer_id):
+        profile = None  # the bare row a denied decision for the erased id leaves, no data
+    if profile is None and not state.events and not state.contacts:
+        if erased:
+            raise ApiError(
+                404,
+                "not_found",
+                f"customer {customer_id!r} was erased on request: nothing is kept but a keyed "
+                "hash of the id, on the suppression list",
+            )
         raise ApiError(404, "not_found", f"no customer {customer_id!r}")
     now = runtime.clock()
     level = pressure(state, runtime.policy, now)
@@ -73,6 +87,7 @@ def get_customer(customer_id: CustomerId, runtime: RuntimeDep, key: ReadKey) -> 
         opt_outs=opt_outs,
         pressure=None if level is None else round(level, 2),
         snoozed_until=from_ts(snooze[1]) if snooze and snooze[1] > now.timestamp() else None,
+        erased=erased,
     )
 
 
