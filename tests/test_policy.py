@@ -221,6 +221,21 @@ def test_bad_yaml_syntax() -> None:
     assert str(err).startswith("team.yaml:7: not valid YAML")
 
 
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("=\n", 1),  # YAML's `value` tag, which the safe loader cannot make
+        ("name: team\nversion: 1\nrules:\n  - id: a\n    kind: !!python/object:os.system x\n", 5),
+        ("name: !!binary zz\n", 1),
+    ],
+)
+def test_values_yaml_cannot_make_are_policy_errors_with_their_line(text: str, line: int) -> None:
+    with pytest.raises(PolicyError) as caught:
+        Policy.from_text(text, "team.yaml")
+    (problem,) = caught.value.as_list()
+    assert problem["line"] == line and problem["message"].startswith("not valid YAML: ")
+
+
 def test_several_problems_are_all_reported() -> None:
     err = load_error("""\
         name: team

@@ -17,17 +17,19 @@ class _Loader(yaml.SafeLoader):
 
 def load_yaml(text: str, file: str) -> tuple[Any, dict[Path, int]]:
     """Parse `text`; return the data and a map from each value's path to its 1-based line."""
+    lines: dict[Path, int] = {}
     try:
         node = yaml.compose(text, Loader=_Loader)
+        if node is None:
+            return None, lines
+        # Values are made here: a tag the safe loader has no constructor for (`=`, a
+        # `!!python/...`) fails now, not while parsing.
+        return _build(node, (), lines, file, _Loader("")), lines
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise PolicyError(file, [(line, "", f"not valid YAML: {problem}")]) from exc
-    lines: dict[Path, int] = {}
-    if node is None:
-        return None, lines
-    return _build(node, (), lines, file, _Loader("")), lines
 
 
 def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str, scalars: _Loader) -> Any:

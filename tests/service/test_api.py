@@ -175,6 +175,8 @@ def test_policy_put_rejects_errors_with_line_and_field_and_keeps_serving(service
     err = r.json()["detail"][0]
     assert err["line"] == 7 and err["field"] == "rules[0].window"
     assert service.get("/v1/policy").json()["name"] == "courtesy"
+    odd = service.client.put("/v1/policy", json={"text": "="}, headers=service.auth("admin"))
+    assert odd.status_code == 422 and odd.json()["detail"][0]["line"] == 1
     v = service.post("/v1/policy/validate", {"text": bad}, scope="read").json()
     assert v["valid"] is False and v["errors"][0]["line"] == 7
     good = (

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -75,4 +76,19 @@ def test_api_never_fails_and_keeps_its_schema(case: schemathesis.Case) -> None:
         # or whether a cursor came from a previous page is beyond what a schema states: a
         # schema-valid value may be refused (422).
         excluded.append(checks.positive_data_acceptance)
-    case.call_and_validate(headers={"Authorization": f"Bearer {ADMIN}"}, excluded_checks=excluded)
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    response = case.call(headers=headers)
+    if _out_of_range(response):
+        # A date-time the schema admits but no instant is (year 1 at +01:00 is before year
+        # 1 in UTC): refused with a 422 that names the field, as it should be.
+        excluded.append(checks.positive_data_acceptance)
+    case.validate_response(response, excluded_checks=excluded, headers=headers)
+
+
+def _out_of_range(response: Any) -> bool:
+    if response.status_code != 422:
+        return False
+    detail = response.json().get("detail")
+    return isinstance(detail, list) and any(
+        isinstance(d, dict) and "date-time out of range" in str(d.get("message")) for d in detail
+    )
