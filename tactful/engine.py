@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from tactful.model import ContactProposal, Decision, Reason, Verdict, from_ts
@@ -376,6 +376,17 @@ def _search(
             else:
                 allowing += 1
                 if allowing == n:
+                    grid = _on_grid(u)
+                    if grid > u:
+                        # `not_before` is a time to the microsecond: the first such time
+                        # after u, which every rule must allow too (one found to a fraction
+                        # of a microsecond, as pressure's, would defer again at the time
+                        # rounded down).
+                        u = grid
+                        allowing = 0
+                        if u > limit:
+                            break
+                        continue
                     defer = Decision(
                         Verdict.DEFER,
                         tuple(reasons_by_rule.values()),
@@ -395,6 +406,17 @@ def _search(
         ),
     )
     return Decision(Verdict.DENY, reasons, policy.ref, at, flags=flags), False
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _on_grid(u: float) -> float:
+    """The earliest instant at or after `u` that a datetime holds (microseconds): what a
+    caller asking again at `not_before` gets as `now`."""
+    at = from_ts(u)
+    t = at.timestamp()
+    return t if t >= u else (at + _MICROSECOND).timestamp()
 
 
 def _steady(ctx: Context, asked: list[tuple[Rule, float]], t: float, flips: float) -> float:

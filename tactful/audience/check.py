@@ -242,6 +242,23 @@ def check_audience(
         not_before = np.where(searching & ~beyond, u, math.nan)
     else:
         not_before = np.where(searching, u0, math.nan)
+    # As the engine's search: `not_before` is the first time to the microsecond at or after
+    # the instant found (`engine._on_grid`), which the rules must allow too. Kernels allow
+    # every instant after their answer; a schedule is asked again where the time moved.
+    rows = np.flatnonzero(~np.isnan(not_before))
+    if len(rows):
+        found = not_before[rows]
+        grid = on_grid(found)
+        off = grid > found
+        if schedules and off.any():
+            later = answers[schedules[0]].later
+            assert later is not None
+            closed = later(rows[off], grid[off]) > grid[off]
+            engine[rows[off][closed]] = True  # it closed within that microsecond
+        not_before[rows] = grid
+        beyond = grid > limit
+        horizon[rows[beyond]] = True
+        not_before[rows[beyond]] = math.nan
     verdict[horizon] = DENY
 
     result = AudienceResult(
@@ -264,6 +281,17 @@ def check_audience(
         verdict[row] = VERDICTS.index(d.verdict)
         not_before[row] = d.not_before.timestamp() if d.not_before is not None else math.nan
     return result
+
+
+def on_grid(u: F64) -> F64:
+    """`tactful.engine._on_grid` for many instants: the earliest instant at or after each
+    that a datetime holds (whole microseconds, rounded as `datetime.fromtimestamp` rounds,
+    and read back as `datetime.timestamp` reads it)."""
+    frac, whole = np.modf(u)
+    micros = np.round(frac * 1e6)  # half to even, as CPython
+    ticks = whole * 1e6 + micros  # whole numbers, exact in a float at these sizes
+    t = ticks / 1e6
+    return np.where(t >= u, t, (ticks + 1) / 1e6)
 
 
 def _where(applies: Bool, later: Later) -> Later:

@@ -13,10 +13,13 @@ import os
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+import numpy as np
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tactful import ContactProposal, Content, CustomerProfile, CustomerState
+from tactful.audience.check import on_grid
+from tactful.engine import _on_grid
 from tests.audience.cases import same_as_engine
 from tests.engine_cases import ANCHORS, PROFILES
 from tests.test_properties import NOW, contacts, events
@@ -86,3 +89,12 @@ def test_every_customer_of_a_drawn_audience_gets_the_engines_answer(
     states, proposal, pol, now = drawn
     paths = same_as_engine(states, proposal, pol, now)
     event(f"vector share: {paths['vector'] * 4 // len(states) * 25}%")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.floats(min_value=0, max_value=4.1e9, allow_nan=False), min_size=1))
+def test_the_microsecond_grid_is_the_engines(instants: list[float]) -> None:
+    """`not_before` in columns goes to the same whole microsecond as the engine's."""
+    got = on_grid(np.array(instants))
+    assert got.tolist() == [_on_grid(u) for u in instants]
+    assert (got >= np.array(instants)).all()

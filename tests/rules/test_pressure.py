@@ -214,3 +214,25 @@ def test_two_policies_sharing_a_rule_id_do_not_share_cached_pressure() -> None:
         decide(first, st, propose("email", "sales"), TUESDAY)
         assert decide(heavy, st, propose("email", "sales"), TUESDAY).verdict is Verdict.DEFER
         assert decide(light, st, propose("email", "sales"), TUESDAY).allowed
+
+
+def test_not_before_is_a_time_the_same_question_is_allowed_at() -> None:
+    """Pressure eases at an instant known to a fraction of a microsecond; `not_before` is
+    the first whole microsecond at or after it, not the one before (found by the property
+    test at 1,500 examples: asked again at `not_before`, the contact was deferred again)."""
+    courtesy = Policy.load("courtesy")
+    sent = TUESDAY  # five contacts just made: pressure 12 of 12
+    st = state(
+        contact("email", "sales", sent),
+        contact("sms", "marketing", sent, outcome="no_answer"),
+        contact("sms", "marketing", sent),
+        contact("email", "marketing", sent),
+        contact("email", "marketing", sent),
+    )
+    asked = propose("email", "marketing")
+    first = decide(courtesy, st, asked, TUESDAY)
+    assert first.verdict is Verdict.DEFER and "pressure" in rules_of(first)
+    assert first.not_before is not None
+    eases = next(r.until for r in first.reasons if r.rule == "pressure")
+    assert eases is not None and first.not_before >= eases
+    assert decide(courtesy, st, asked, first.not_before).verdict is Verdict.ALLOW
