@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -99,18 +100,19 @@ AdminKey = Annotated[ApiKey, Depends(require("admin"))]
 def one_value_each(request: Request) -> None:
     """Every query parameter of this API takes one value: one given twice is an error naming
     it (FastAPI would keep the last and never look at the others)."""
-    names = [name for name, _ in request.query_params.multi_items()]
-    if len(names) == len(set(names)):
+    params = request.query_params
+    if len(params) == len(params.multi_items()):
         return
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    counts = Counter(name for name, _ in params.multi_items())
     raise RequestValidationError(
         [
             {
                 "type": "repeated",
                 "loc": ("query", name),
-                "msg": f"give {name} once (it came {names.count(name)} times)",
-                "input": request.query_params.getlist(name),
+                "msg": f"give {name} once (it came {times} times)",
+                "input": params.getlist(name),
             }
-            for name in repeated
+            for name, times in sorted(counts.items())
+            if times > 1
         ]
     )
