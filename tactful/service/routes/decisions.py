@@ -11,7 +11,7 @@ from tactful.arbitration import priority_order
 from tactful.model import ContactProposal, Decision, Verdict, utc
 from tactful.service.deps import DecideKey, RuntimeDep
 from tactful.service.identity import addressed
-from tactful.service.routes.queue import decide_or_queue
+from tactful.service.routes.queue import decide_or_queue, unavailable
 from tactful.service.runtime import Runtime
 from tactful.service.schemas import (
     BatchIn,
@@ -71,7 +71,7 @@ def decide_and_render(
     try:
         decision, replayed = runtime.decide(proposal)
     except StoreError as error:
-        return _unavailable(runtime, proposal, error)
+        return unavailable(runtime, proposal, error)
     return _render(runtime, proposal, decision, replayed)
 
 
@@ -86,17 +86,8 @@ async def decide_and_render_soon(
     try:
         decision, replayed = await runtime.decide_soon(proposal)
     except StoreError as error:
-        return _unavailable(runtime, proposal, error)
+        return unavailable(runtime, proposal, error)
     return _render(runtime, proposal, decision, replayed)
-
-
-def _unavailable(runtime: Runtime, proposal: ContactProposal, error: StoreError) -> DecisionOut:
-    """The answer while the store is down: a transactional allow if the settings say so,
-    else the error (503)."""
-    fallback = runtime.unavailable_decision(proposal)
-    if fallback is None:
-        raise error
-    return DecisionOut.of(fallback)
 
 
 @router.post(
@@ -135,7 +126,7 @@ def create_batch(body: BatchIn, runtime: RuntimeDep, key: DecideKey) -> BatchOut
         results = runtime.decide_many([proposals[i] for i in order])
         for i, result in zip(order, results, strict=True):
             if isinstance(result, StoreError):
-                out[i] = _unavailable(runtime, proposals[i], result)
+                out[i] = unavailable(runtime, proposals[i], result)
             elif isinstance(result, Exception):
                 raise result
             else:

@@ -44,11 +44,8 @@ def decide_or_queue(
     )
     try:
         decision, replayed = runtime.decide(proposal, also=also)
-    except StoreError:
-        fallback = runtime.unavailable_decision(proposal)
-        if fallback is None:
-            raise
-        return DecisionOut.of(fallback)
+    except StoreError as error:
+        return unavailable(runtime, proposal, error)
     out = render(runtime, proposal, decision, replayed)
     item = found[0] if found else None
     if item is None and replayed and decision.verdict is Verdict.DEFER and decision.decision_id:
@@ -56,6 +53,15 @@ def decide_or_queue(
     if item is not None:
         out.queued = QueuedOut(id=item.id, due_at=item.due_at, expires_at=item.expires_at)
     return out
+
+
+def unavailable(runtime: Runtime, proposal: ContactProposal, error: StoreError) -> DecisionOut:
+    """The answer to a decision while the store is down: a transactional allow if the
+    settings say so, else the error (503). Every decide route answers so."""
+    fallback = runtime.unavailable_decision(proposal)
+    if fallback is None:
+        raise error
+    return DecisionOut.of(fallback)
 
 
 @router.get("", response_model=QueueOut, responses=ERRORS, summary="Queued proposals")
