@@ -18,9 +18,11 @@ compares instead of asking the rule, after checking the threshold against the ru
 Last, a whole answer is memoised (`Answer`, in the state's memo under `answer_key`) with
 the span of instants over which it stands: until a threshold flips, a hold expires, an
 event dated later arrives in the ledger's time, or a rule asked through `check` says its
-answer may change (`Rule.steady`: the end of open calling hours, the next minute named
-in a calling-hours reason, the next tenth of a pressure reason, the end of a visit). A
-question asked again of an unchanged state within that span is looked up.
+answer may change (`Rule.steady`: the end of open calling hours or of closed ones, the
+end of a visit). A question asked again of an unchanged state within that span is looked
+up. A reason that names the moment (the customer's local minute in a calling-hours
+reason, the pressure to a tenth) is worded again when it would read otherwise
+(`Rule.worded`, `Wording`), which asks that rule alone, not every rule.
 """
 
 from __future__ import annotations
@@ -184,6 +186,45 @@ class Answer(NamedTuple):
     reasons: tuple[Reason, ...]
     not_before: datetime | None
     flags: tuple[Reason, ...]
+    #: Where a reason names the moment (calling hours' local minute, pressure's tenth)
+    #: and reads otherwise before `hi`: the reasons as last worded, worded again when
+    #: that span ends (None: `reasons` stand over the whole span).
+    wording: Wording | None = None
+
+
+class Wording:
+    """The reasons of a memoised answer whose text moves sooner than the answer: the
+    reasons and the span `[lo, hi)` they read the same over (`current`, replaced in one
+    piece), and which of them to word again, with their rule and the instant it waits
+    for (`live`). See `Rule.worded`."""
+
+    __slots__ = ("current", "live")
+
+    def __init__(
+        self,
+        live: tuple[tuple[int, Rule, float], ...],
+        current: tuple[float, float, tuple[Reason, ...]],
+    ) -> None:
+        self.live = live
+        self.current = current
+
+    def reasons(
+        self, state: CustomerState, proposal: ContactProposal, policy: Policy, now_ts: float
+    ) -> tuple[Reason, ...]:
+        """The reasons decided at `now_ts` (in the answer's span): as last worded while
+        that still holds, else worded again for `now_ts` and kept."""
+        lo, hi, reasons = self.current
+        if lo <= now_ts < hi:
+            return reasons
+        ctx = Context(state, proposal, policy, now_ts)
+        fresh = list(reasons)
+        hi = NEVER
+        for i, rule, u in self.live:
+            fresh[i] = _reason(rule, ctx, now_ts, u)
+            hi = min(hi, rule.worded(ctx, now_ts, u))
+        reasons = tuple(fresh)
+        self.current = (now_ts, hi, reasons)
+        return reasons
 
 
 def answer_key(policy: Policy, proposal: ContactProposal) -> tuple[object, ...]:
@@ -202,6 +243,11 @@ def answer_key(policy: Policy, proposal: ContactProposal) -> tuple[object, ...]:
         proposal.content,
         tuple(sorted(tags.items())) if tags else (),
     )
+
+
+#: `Decision`'s and `Reason`'s fields in order, as a tuple: the cheapest way to build one.
+_new_decision: Callable[[type[Decision], tuple[Any, ...]], Decision] = tuple.__new__
+_new_reason: Callable[[type[Reason], tuple[Any, ...]], Reason] = tuple.__new__
 
 
 def decide(
@@ -229,8 +275,12 @@ def decide(
         flags = hit[5]
         if flags:
             # A flag is dated at the decision: memoised undated.
-            flags = tuple(Reason(f.rule, f.kind, f.message, at) for f in flags)
-        return Decision(hit[2], hit[3], policy.ref, at, hit[4], flags)
+            flags = tuple([_new_reason(Reason, (f[0], f[1], f[2], at)) for f in flags])
+        reasons = hit[3]
+        wording = hit[6]
+        if wording is not None:
+            reasons = wording.reasons(state, proposal, policy, now_ts)
+        return _new_decision(Decision, (hit[2], reasons, policy.ref, at, hit[4], flags, None))
     return _decide(state, proposal, policy, now, now_ts, key)
 
 
@@ -253,8 +303,11 @@ def _decide(
     prepared = steps(plan, ctx)
     rules = prepared.requested if ctx.requested else prepared.unrequested
     known = prepared.reasons
-    #: Rules asked through `check` at t, with their answers, when the answer may be memoised.
-    asked: list[tuple[Rule, float]] | None = [] if key is not None and prepared.memoise else None
+    #: Rules asked through `check` at t, with their answers and whether they only flag, when
+    #: the answer may be memoised.
+    asked: list[tuple[Rule, float, bool]] | None = (
+        [] if key is not None and prepared.memoise else None
+    )
 
     def reason(rule: Rule, t: float, until: float, since: float) -> Reason:
         # Past `since` a threshold rule's reason depends on nothing that moves.
@@ -283,7 +336,7 @@ def _decide(
             else:
                 u = check(ctx, t)
                 if asked is not None:
-                    asked.append((rule, u))
+                    asked.append((rule, u, flagging))
             if u > t:
                 if flagging:
                     flags += (_reason(rule, ctx, t, t),)
@@ -304,15 +357,30 @@ def _decide(
             # Beyond the horizon, which moves with `now`: never memoised.
             asked = None
     if asked is not None and key is not None:
-        hi = _steady(ctx, asked, t, flips)
+        hi, worded = _steady(ctx, asked, t, flips)
         if hi > t:
             if flags:
                 # A flag's reason is dated at the decision (its `until`): kept undated.
                 flags = tuple(Reason(f.rule, f.kind, f.message) for f in flags)
+            wording = None
+            if worded:
+                # Reasons worded at t that read otherwise before hi: worded again then.
+                index = {r.rule: i for i, r in enumerate(decision.reasons)}
+                live = tuple((index[rule.id], rule, u) for rule, u, _ in worded)
+                until = min(w for _, _, w in worded)
+                wording = Wording(live, (t, until, decision.reasons))
             _remember(
                 state.memo,
                 key,
-                Answer(t, hi, decision.verdict, decision.reasons, decision.not_before, flags),
+                Answer(
+                    t,
+                    hi,
+                    decision.verdict,
+                    decision.reasons,
+                    decision.not_before,
+                    flags,
+                    wording,
+                ),
             )
     return decision
 
@@ -419,9 +487,17 @@ def _on_grid(u: float) -> float:
     return t if t >= u else (at + _MICROSECOND).timestamp()
 
 
-def _steady(ctx: Context, asked: list[tuple[Rule, float]], t: float, flips: float) -> float:
+#: A rule whose reason is worded again within an answer's span: the instant it waits for,
+#: and until when its reason as worded at t stands.
+Worded = tuple[Rule, float, float]
+
+
+def _steady(
+    ctx: Context, asked: list[tuple[Rule, float, bool]], t: float, flips: float
+) -> tuple[float, list[Worded]]:
     """The first instant after `t` at which a decision at `now` about this proposal might
-    differ from the one at `t`, or `t` itself when nothing can be promised.
+    differ from the one at `t`, or `t` itself when nothing can be promised; and the rules
+    whose reason reads otherwise before then (`Rule.worded`), to word again.
 
     A decision is a function of what each rule answers at `now` (its verdict there, the
     instant it waits for, its reason): the search for a common instant starts from those
@@ -436,18 +512,25 @@ def _steady(ctx: Context, asked: list[tuple[Rule, float]], t: float, flips: floa
     trigger = ctx.proposal.trigger
     if trigger is not None:
         if trigger.at is None and ctx.trigger_ts is None:
-            return t  # a trigger the ledger does not know happened `now`: it moves
+            return t, []  # a trigger the ledger does not know happened `now`: it moves
         assert ctx.trigger_event is not None
         following = state.first_event_after(ctx.trigger_event, t)
         if following is not None and following < hi:
             hi = following
-    for rule, u in asked:
+    waiting: list[Worded] = []
+    for rule, u, flagging in asked:
         s = rule.steady(ctx, t, u)
+        if u > t:
+            w = rule.worded(ctx, t, u)
+            if flagging:
+                s = min(s, w)  # a flag is memoised as worded
+            elif w < s:
+                waiting.append((rule, u, w))
         if s < hi:
             if s <= t:
-                return t
+                return t, []
             hi = s
-    return hi
+    return hi, [item for item in waiting if item[2] < hi]
 
 
 def pin_trigger(state: CustomerState, proposal: ContactProposal, now: datetime) -> ContactProposal:
@@ -462,7 +545,7 @@ def pin_trigger(state: CustomerState, proposal: ContactProposal, now: datetime) 
         return proposal
     known = state.last_event(trigger.event, now.timestamp())
     at = from_ts(known) if known is not None else now
-    return replace(proposal, trigger=replace(trigger, at=at))
+    return replace(proposal, trigger=trigger._replace(at=at))
 
 
 def next_allowed(

@@ -81,7 +81,7 @@ class Engine:
         now = self.clock()
         decision = decide(self.state(proposal.customer_id), proposal, self.policy, now)
         decision_id = str(uuid.uuid4())
-        decision = _with_id(decision, decision_id)
+        decision = decision.with_id(decision_id)
         if hold and decision.verdict is Verdict.ALLOW:
             self.ledger.put_contact(
                 Contact.from_proposal(
@@ -126,9 +126,3 @@ class Engine:
     ) -> tuple[datetime | None, Decision]:
         """When could we next contact this customer on this channel for this purpose?"""
         return next_allowed(self.state(customer_id), channel, purpose, self.policy, self.clock())
-
-
-def _with_id(decision: Decision, decision_id: str) -> Decision:
-    from dataclasses import replace
-
-    return replace(decision, decision_id=decision_id)

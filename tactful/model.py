@@ -8,10 +8,10 @@ Times are timezone-aware datetimes at this boundary; the core works in epoch sec
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 # Channels and purposes named in the product brief. Both are open sets: a policy may
 # name others (a `channel: "whatsapp"` is fine), these are the ones the packs know.
@@ -149,16 +149,16 @@ class Event:
     properties: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Trigger:
-    """The customer event that prompted a contact."""
+class Trigger(NamedTuple):
+    """The customer event that prompted a contact. (Named tuples, this and `Content`:
+    a proposal's parts are hashed for every decision's memo key, a tuple's hash is the
+    cheapest.)"""
 
     event: str
     at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Content:
+class Content(NamedTuple):
     subject: str | None = None
     body: str | None = None
     discount: bool = False
@@ -245,21 +245,14 @@ class Contact:
         )
 
 
-@dataclass(frozen=True, slots=True, init=False)
-class Reason:
-    """Why a rule held a contact back (or flagged it): data, rendered everywhere alike."""
+class Reason(NamedTuple):
+    """Why a rule held a contact back (or flagged it): data, rendered everywhere alike.
+    A named tuple, as `Decision` (the engine makes one per reason)."""
 
     rule: str
     kind: str
     message: str
     until: datetime | None = None
-
-    def __init__(self, rule: str, kind: str, message: str, until: datetime | None = None) -> None:
-        # Through the slots' setters, as `Decision` (the engine makes one per reason).
-        _set_rule(self, rule)
-        _set_kind(self, kind)
-        _set_message(self, message)
-        _set_until(self, until)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -276,10 +269,13 @@ class PolicyRef:
     version: str
 
 
-@dataclass(frozen=True, slots=True, init=False)
-class Decision:
+class Decision(NamedTuple):
     """The answer to a proposal. `not_before` is set for a defer: the earliest instant at
-    which every rule allows the contact. `flags` are reasons that did not stop it."""
+    which every rule allows the contact. `flags` are reasons that did not stop it.
+
+    A named tuple: immutable, and the cheapest object Python builds (the engine's memoised
+    path is little more than building one; `Decision._make` and `tuple.__new__` skip the
+    keyword handling). `with_id` names a copy."""
 
     verdict: Verdict
     reasons: tuple[Reason, ...]
@@ -289,25 +285,8 @@ class Decision:
     flags: tuple[Reason, ...] = ()
     decision_id: str | None = None
 
-    def __init__(
-        self,
-        verdict: Verdict,
-        reasons: tuple[Reason, ...],
-        policy: PolicyRef,
-        at: datetime,
-        not_before: datetime | None = None,
-        flags: tuple[Reason, ...] = (),
-        decision_id: str | None = None,
-    ) -> None:
-        # Through the slots' setters (`_slot_setters`): the engine's memoised path is
-        # little more than building this.
-        _set_verdict(self, verdict)
-        _set_reasons(self, reasons)
-        _set_policy(self, policy)
-        _set_at(self, at)
-        _set_not_before(self, not_before)
-        _set_flags(self, flags)
-        _set_decision_id(self, decision_id)
+    def with_id(self, decision_id: str) -> Decision:
+        return self._replace(decision_id=decision_id)
 
     @property
     def allowed(self) -> bool:
@@ -322,31 +301,6 @@ class Decision:
             "flags": [r.as_dict() for r in self.flags],
             "policy": {"name": self.policy.name, "version": self.policy.version},
         }
-
-
-_Setter = Callable[[Any, Any], None]
-
-
-def _slot_setters(cls: type, *names: str) -> list[_Setter]:
-    """The setters of a slotted class's fields: a frozen dataclass's generated __init__
-    sets each field through object.__setattr__, which costs three times as much."""
-    return [cls.__dict__[name].__set__ for name in names]
-
-
-_set_rule, _set_kind, _set_message, _set_until = _slot_setters(
-    Reason, "rule", "kind", "message", "until"
-)
-(
-    _set_verdict,
-    _set_reasons,
-    _set_policy,
-    _set_at,
-    _set_not_before,
-    _set_flags,
-    _set_decision_id,
-) = _slot_setters(
-    Decision, "verdict", "reasons", "policy", "at", "not_before", "flags", "decision_id"
-)
 
 
 _OUTCOME_SIGNALS = {

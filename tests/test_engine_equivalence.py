@@ -21,7 +21,7 @@ import json
 import math
 import random
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -31,6 +31,7 @@ from tactful import (
     ContactProposal,
     ContactStatus,
     Content,
+    CustomerProfile,
     CustomerState,
     Event,
     Policy,
@@ -415,3 +416,86 @@ def test_a_proposal_with_unhashable_parts_is_decided_all_the_same() -> None:
     state = sc.state()
     for _ in range(2):
         assert render(decide(state, odd, pol, sc.steps[0].now)) == want
+
+
+def _count_decisions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the decisions the engine works out (not looked up) from here on."""
+    from tactful import engine
+
+    made = [0]
+    work = engine._decide
+
+    def counting(*args: Any) -> Any:
+        made[0] += 1
+        return work(*args)
+
+    monkeypatch.setattr(engine, "_decide", counting)
+    return made
+
+
+def test_a_calling_hours_reason_names_each_minute_without_deciding_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A call deferred overnight is memoised until calling hours open; asked again later
+    in the night, the reason names the customer's new local minute (as a fresh decision
+    does) and only the calling-hours rule is asked for it, not the whole policy."""
+    pol = Policy.load("courtesy")
+    profile = CustomerProfile("night", timezone="America/Chicago", country="US")
+    fresh = lambda: CustomerState(profile)  # noqa: E731
+    p = ContactProposal("night", "call", "service")
+    # Tuesday 17 November 2026, 21:30 in Chicago: closed until 09:00 on Wednesday.
+    first = datetime(2026, 11, 18, 3, 30, tzinfo=UTC)
+    state = fresh()
+    for _ in range(2):  # the second decision of a kind on a state memoises
+        decide(state, p, pol, first)
+    answer = state.memo.get(answer_key(pol, p))
+    assert isinstance(answer, Answer) and answer.wording is not None
+    assert from_ts(answer.hi) == datetime(2026, 11, 18, 15, 0, tzinfo=UTC)  # 09:00 local
+    made = _count_decisions(monkeypatch)
+    seen = set()
+    for minutes in (0, 0.5, 1, 1.01, 59, 61, 300, 689.99):
+        now = first + timedelta(minutes=minutes)
+        got = decide(state, p, pol, now)
+        want = decide(fresh(), p, pol, now)
+        assert render(got) == render(want)
+        assert got.verdict is Verdict.DEFER
+        seen.add(got.reasons[0].message)
+    # Looked up every time (the fresh states' decisions are the only ones worked out).
+    assert made[0] == 8
+    assert state.memo.get(answer_key(pol, p)) is answer
+    assert any("Tuesday 21:30" in m for m in seen)
+    assert any("Tuesday 21:31" in m for m in seen)
+    assert any("Wednesday 08:59" in m for m in seen)
+    assert len(seen) == 6  # 21:30, 21:31, 22:29, 22:31, 02:30, 08:59: one per minute named
+
+
+def test_a_pressure_reason_shows_the_pressure_as_it_decays_without_deciding_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pol = Policy.load("courtesy")
+    profile = CustomerProfile("busy", timezone="Europe/Paris", country="FR")
+    now = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
+    sent = [
+        Contact(f"k{i}", "busy", "call", "sales", now - timedelta(hours=6 * i), outcome="no_answer")
+        for i in range(1, 6)
+    ]
+    fresh = lambda: CustomerState(profile, (), sent)  # noqa: E731
+    p = ContactProposal("busy", "email", "marketing")
+    # Five unanswered calls in a day: over budget, deferred until decay makes room.
+    state = fresh()
+    first = decide(state, p, pol, now)
+    assert [r.rule for r in first.reasons] == ["pressure"]
+    decide(state, p, pol, now)
+    answer = state.memo.get(answer_key(pol, p))
+    assert isinstance(answer, Answer) and answer.wording is not None
+    made = _count_decisions(monkeypatch)
+    shown = set()
+    probes = [now + timedelta(hours=h) for h in (0, 1, 2, 6, 12, 24, 36)]
+    probes = [t for t in probes if t.timestamp() < answer.hi]
+    for later in probes:
+        got = decide(state, p, pol, later)
+        assert render(got) == render(decide(fresh(), p, pol, later))
+        shown.add(got.reasons[0].message)
+    assert made[0] == len(probes)  # the fresh states' only: the reused one looked up
+    assert state.memo.get(answer_key(pol, p)) is answer
+    assert len(shown) >= 4  # the pressure shown falls as it decays

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping
-from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -94,6 +93,8 @@ class Policy:
     ) -> None:
         self.name = name
         self.version = version
+        #: What a decision names the policy by.
+        self.ref = PolicyRef(name, version)
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.weights: dict[str, float] = dict(weights or {})
         self.horizon = horizon
@@ -107,10 +108,6 @@ class Policy:
 
     def __repr__(self) -> str:
         return f"Policy({self.name!r}, version={self.version!r}, rules={len(self.rules)})"
-
-    @cached_property
-    def ref(self) -> PolicyRef:
-        return PolicyRef(self.name, self.version)
 
     def weight(self, channel: str) -> float:
         return self.weights.get(channel, DEFAULT_WEIGHT)

@@ -339,8 +339,19 @@ class Rule(BaseModel):
         itself, this rule answers alike (allows where `u == t`, waits for the very same `u`
         where it blocked) with the same `details`; the state, hold epoch and proposal as
         they are. `t` itself promises nothing, and is what a kind that does not say gets.
-        Kinds with a threshold need not say past `since`: the engine knows it there."""
+        Kinds with a threshold need not say past `since`: the engine knows it there.
+        A kind whose `details` move sooner than its answer (a clock in the message) says
+        how long they stand in `worded` instead."""
         return t
+
+    def worded(self, ctx: Context, t: float, u: float) -> float:
+        """How long the reason for a wait (`u = check(ctx, t) > t`) reads the same: an
+        instant `w` such that `details` are the same for every `t2` in `[t, w)` where
+        `steady` promises the answer (`t` itself: nothing promised; the engine words the
+        reason again for each decision). NEVER, the default, where `steady` covers the
+        wording too. The engine memoises an answer over the span `steady` gives and words
+        its reason again, rule by rule, when this span ends."""
+        return NEVER
 
     def threshold(self, ctx: Context) -> Threshold | None:
         """This rule's answer as a threshold, where it can give one: `(since, until)` such

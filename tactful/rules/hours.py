@@ -157,10 +157,13 @@ class HoursRule(Rule):
                 day = datetime.fromtimestamp(t, tz).date()
                 ends += [e for s, e in self._day_spans(tz, country, subdivision, day) if s <= t < e]
             return min(ends, default=t)
-        # Closed until u: from any instant before u the first common open one is u. The
-        # reason names the customer's local minute at t (`details`), which lasts until the
-        # next whole minute where the zone's offset is whole minutes (the last millisecond
-        # spared for rounding to microseconds).
+        # Closed until u: from any instant before u the first common open one is u.
+        return u
+
+    def worded(self, ctx: Context, t: float, u: float) -> float:
+        # The reason names the customer's local minute at t (`details`), which lasts until
+        # the next whole minute where the zone's offset is whole minutes (the last
+        # millisecond spared for rounding to microseconds).
         offset = datetime.fromtimestamp(t, ctx.zones[0]).utcoffset()
         if offset is None or offset.total_seconds() % 60:
             return t

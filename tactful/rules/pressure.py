@@ -168,14 +168,20 @@ class PressureRule(Rule):
         return u
 
     def steady(self, ctx: Context, t: float, u: float) -> float:
-        terms, anchor, total = memo = self._terms(ctx)
+        terms, anchor, _ = self._terms(ctx)
         if t < anchor:
             return t  # contacts booked after t: they are weighed against this one
         if u == t or not terms:
             return NEVER  # pressure only decays from here
-        # Waiting for u from every instant before it; the reason shows the pressure at t
-        # to one decimal, which lasts while decay keeps it above the next lower tenth
-        # (checked where it ends, decay being monotone).
+        return u  # waiting for u from every instant before it
+
+    def worded(self, ctx: Context, t: float, u: float) -> float:
+        # The reason shows the pressure at t to one decimal, which lasts while decay keeps
+        # it above the next lower tenth (checked where it ends, decay being monotone).
+        memo = self._terms(ctx)
+        terms, anchor, total = memo
+        if t < anchor or not terms:
+            return t
         shown = self._shown(memo, t)
         edge = float(shown) - 0.05
         s = anchor + self.half_life * math.log2(total / edge) - 1.0 if edge > 0 else u

@@ -66,8 +66,7 @@ def address_check(
         return decision
     if decision.verdict is Verdict.DENY and any(r.kind == "consent" for r in decision.reasons):
         return decision
-    return replace(
-        decision,
+    return decision._replace(
         verdict=Verdict.DENY,
         reasons=(suppression_reason(found[0]),),
         not_before=None,

@@ -1431,7 +1431,7 @@ class SqlStore:
         run = (
             call.if_suppressed if suppressed and call.if_suppressed is not None else call.decide_fn
         )
-        decision = replace(run(state, proposal, call.now), decision_id=decision_id)
+        decision = run(state, proposal, call.now).with_id(decision_id)
         to_hash = one.to_hash
         if call.address_check is not None and (
             to_hash is not None or state.profile.phones or state.profile.emails
@@ -1440,7 +1440,7 @@ class SqlStore:
             hits = self._identity.hits(cur, customer_id, to_hash, token, held)
             if hits:
                 checked = call.address_check(decision, proposal, hits)
-                decision = replace(checked, decision_id=decision_id)
+                decision = checked.with_id(decision_id)
         values = sql.decision_values(
             decision_id,
             decision,
