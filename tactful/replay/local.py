@@ -8,10 +8,12 @@ across customers. A Rich progress bar shows rows/s.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 
 import polars as pl
 from rich.console import Console
@@ -32,6 +34,11 @@ from tactful.replay.timeline import TIMELINE_COLUMNS, VERDICT_COLUMNS, fold_colu
 
 #: Rows per chunk sent to a worker (whole customers, so a chunk may run a little over).
 CHUNK_ROWS = 50_000
+#: Allocations between collections of the youngest generation while folding (Python's
+#: default is 700): the fold makes millions of small objects that live no longer than a
+#: customer's history, and few cycles; collecting them every 700 cost about 8% of the
+#: fold's time (`bench/bench_replay.py`).
+FOLD_GC_THRESHOLD = 100_000
 _POLARS_TYPES: dict[str, pl.DataType] = {
     "string": pl.String(),
     "int64": pl.Int64(),
@@ -68,6 +75,18 @@ def chunks(timeline: pl.DataFrame, rows: int = CHUNK_ROWS) -> Iterator[tuple[int
         yield offset, n - offset
 
 
+@contextmanager
+def few_collections() -> Iterator[None]:
+    """The youngest generation collected every `FOLD_GC_THRESHOLD` allocations while the
+    block runs (the thresholds as they were afterwards)."""
+    before = gc.get_threshold()
+    gc.set_threshold(FOLD_GC_THRESHOLD, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def fold_frame(frame: pl.DataFrame, policies: Sequence[Policy]) -> pl.DataFrame:
     """Fold a timeline slice of whole customers; the verdicts as a frame."""
     columns = {name: frame.get_column(name).to_list() for name in TIMELINE_COLUMNS}
@@ -81,6 +100,8 @@ _worker_policies: list[Policy] = []
 
 def _init_worker(sources: Sequence[PolicySource]) -> None:
     _worker_policies[:] = [Policy.from_text(text, file) for text, file in sources]
+    # A worker does nothing but fold.
+    gc.set_threshold(FOLD_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _work(frame: pl.DataFrame) -> pl.DataFrame:
@@ -123,10 +144,11 @@ def replay_local(
     slices = list(chunks(timeline, chunk_rows))
     results: list[pl.DataFrame] = []
     if workers <= 1 or len(slices) <= 1:
-        for offset, length in slices:
-            results.append(fold_frame(timeline.slice(offset, length), policies))
-            if on_rows:
-                on_rows(length)
+        with few_collections():
+            for offset, length in slices:
+                results.append(fold_frame(timeline.slice(offset, length), policies))
+                if on_rows:
+                    on_rows(length)
     else:
         sources = [policy_source(p) for p in policies]
         # Fresh interpreters: forking a process that runs Polars' thread pool can hang.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,8 @@ import pytest
 
 from tactful.policy.document import Policy
 from tactful.replay.io import load_log
-from tactful.replay.local import chunks, replay_local
+from tactful.replay import local
+from tactful.replay.local import FOLD_GC_THRESHOLD, chunks, replay_local
 from tactful.replay.synthetic import write_log
 
 POLICIES = [Policy.load("courtesy"), Policy.load("us-tcpa")]
@@ -42,6 +44,26 @@ def test_processes_give_the_verdicts_of_one_process(timeline: pl.DataFrame) -> N
         assert a.equals(b)
     # Two different policies really differ (the comparison is not vacuous).
     assert not one[0].select("verdict").equals(one[1].select("verdict"))
+
+
+def test_the_fold_collects_young_objects_less_often_and_restores_the_setting(
+    timeline: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = gc.get_threshold()
+    seen: list[int] = []
+    fold = local.fold_frame
+
+    def watching(frame: pl.DataFrame, policies: Any) -> pl.DataFrame:
+        seen.append(gc.get_threshold()[0])
+        if len(seen) == 2:
+            raise RuntimeError("a chunk fails")
+        return fold(frame, policies)
+
+    monkeypatch.setattr(local, "fold_frame", watching)
+    with pytest.raises(RuntimeError, match="a chunk fails"):
+        replay_local(timeline, POLICIES[:1], workers=1, chunk_rows=500)
+    assert seen == [FOLD_GC_THRESHOLD, FOLD_GC_THRESHOLD]
+    assert gc.get_threshold() == before  # restored, even when the fold fails
 
 
 @pytest.mark.spark
