@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from tactful.policy.document import Policy
-from tactful.replay.io import load_log
 from tactful.replay import local
+from tactful.replay.io import load_log
 from tactful.replay.local import FOLD_GC_THRESHOLD, chunks, replay_local
 from tactful.replay.synthetic import write_log
 
