@@ -156,12 +156,19 @@ def steps(plan: Plan, ctx: Context) -> Steps:
     The first decision of a kind on a state asks every rule (a state that changes between
     decisions, as in a replay, never asks twice); the second builds the rules' verified
     thresholds and memoises them in the state, per plan, hold epoch and the plan's
-    threshold fields."""
+    threshold fields. A state asked this kind of question before, at another hold epoch
+    (a hold expired since, the state otherwise the same), builds them at once: it is one
+    that lives on between decisions."""
     values = tuple(ctx.key_of(f) for f in plan.fields) if plan.fields else ()
     key = ("steps", plan.uid, ctx.epoch, values)
     memo = ctx.state.memo
     hit = memo.get(key)
     if hit is None:
+        asked = ("steps asked", plan.uid, values)
+        if asked in memo:
+            hit = memo[key] = build_steps(plan, ctx, thresholds=True)
+            return hit
+        memo[asked] = True
         memo[key] = _ONCE
         if plan.regional:
             return build_steps(plan, ctx, thresholds=False)

@@ -499,3 +499,36 @@ def test_a_pressure_reason_shows_the_pressure_as_it_decays_without_deciding_agai
     assert made[0] == len(probes)  # the fresh states' only: the reused one looked up
     assert state.memo.get(answer_key(pol, p)) is answer
     assert len(shown) >= 4  # the pressure shown falls as it decays
+
+
+def test_after_a_hold_expires_a_state_asked_before_memoises_at_once() -> None:
+    """A hold expiring moves the state to a new hold epoch. A state that lives on between
+    decisions (it was asked this question before) memoises the next answer at the first
+    decision in the new epoch, not the third; a state asked for the first time does not
+    (as in a replay, where the state changes between decisions); both decide alike."""
+    pol = Policy.load("courtesy")
+    now = datetime(2026, 11, 17, 15, 0, tzinfo=UTC)
+    hold = Contact(
+        "h1",
+        "ann",
+        "email",
+        "marketing",
+        now - timedelta(minutes=5),
+        status=ContactStatus.HELD,
+        hold_expires=now + timedelta(minutes=10),
+    )
+    profile = CustomerProfile("ann", timezone="Europe/London", country="GB")
+    p = ContactProposal("ann", "push", "marketing")
+    lived = CustomerState(profile, (), [hold])
+    for _ in range(2):
+        decide(lived, p, pol, now)
+    before = lived.memo.get(answer_key(pol, p))
+    assert isinstance(before, Answer) and from_ts(before.hi) == now + timedelta(minutes=10)
+    later = now + timedelta(minutes=11)
+    got = decide(lived, p, pol, later)
+    after = lived.memo.get(answer_key(pol, p))
+    assert isinstance(after, Answer) and after is not before
+    assert after.lo <= later.timestamp() < after.hi
+    first = CustomerState(profile, (), [hold])
+    assert render(decide(first, p, pol, later)) == render(got)
+    assert first.memo.get(answer_key(pol, p)) is None
