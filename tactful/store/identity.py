@@ -609,6 +609,7 @@ class DecideStatements:
             "WHERE customer_id = COALESCE("
             "(SELECT r.canonical_id FROM customers r WHERE r.customer_id = ?), ?)" + s.lock
         )
+        self._erased = sql("SELECT 1 FROM suppressions WHERE key_hash = ?")
         self._lock_many = (
             "SELECT q.asked, c.customer_id, c.profile, c.version, c.canonical_id, "
             "EXISTS (SELECT 1 FROM suppressions WHERE key_hash = q.id_hash), "
@@ -641,6 +642,12 @@ class DecideStatements:
         hashes = [id_hash for _, id_hash in asked]
         cur.execute(self._lock_many, (ids, hashes))
         return {row[0]: self._locked(row[1:]) for row in cur.fetchall()}
+
+    def erased(self, cur: Cursor, id_hash: str) -> bool:
+        """Whether the id with this keyed hash was erased (only an erasure puts an id's
+        hash on the suppression list)."""
+        cur.execute(self._erased, (id_hash,))
+        return cur.fetchone() is not None
 
     def lock(self, cur: Cursor, customer_id: str, id_hash: str) -> Locked | None:
         """(canonical id, profile, version, erased, moved to, suppression token) of the row

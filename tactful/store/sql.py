@@ -393,6 +393,21 @@ def keyed_hash(secret: bytes, kind: str, value: str) -> str:
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
+def erased_alias(id_hash: str) -> str:
+    """The name decisions about an erased id are logged under: the id's keyed hash, which
+    the suppression list holds already (`SqlStore.erase`), never the id."""
+    return f"erased:{id_hash}"
+
+
+#: What the audit log keeps of a proposal about an erased id: its shape, not its text,
+#: address or tags.
+_ERASED_FIELDS = ("channel", "purpose", "source", "campaign", "at", "priority")
+
+
+def erased_record(recorded: Mapping[str, Any], alias: str) -> dict[str, Any]:
+    return {"customer_id": alias, **{k: recorded.get(k) for k in _ERASED_FIELDS}}
+
+
 def normalize_address(kind: str, value: str) -> str:
     """The form an address is hashed in (`tactful.addresses.hash_form`)."""
     return hash_form(kind, value)
@@ -1398,12 +1413,29 @@ class SqlStore:
         found = batch.locked.pop(customer_id, None)
         if found is None or found[0] in batch.decided:
             found = self._identity.lock(cur, customer_id, one.id_hash)
-        if found is None:
-            # A new customer, or one erased while we waited: a row, then its lock (a later
-            # statement, which sees the erasure's suppression of the id).
-            sql.create_customer(cur, customer_id, _wall_clock(), _first_version())
+        recorded = one.recorded
+        if found is None and self._identity.erased(cur, one.id_hash):
+            # Erased on request, and nothing recorded under the id since: decided as erased
+            # (the lock below reads the id's suppression), and logged under the id's keyed
+            # hash with the proposal's shape alone, so that asking about an erased
+            # customer writes neither the id nor the message back into the ledger.
+            customer_id = erased_alias(one.id_hash)
+            proposal = replace(proposal, customer_id=customer_id)
+            recorded = erased_record(recorded, customer_id)
             found = self._identity.lock(cur, customer_id, one.id_hash)
             if found is None:
+                sql.create_customer(cur, customer_id, _wall_clock(), _first_version())
+                found = self._identity.lock(cur, customer_id, one.id_hash)
+                if found is None:
+                    raise StoreError(f"{self.url}: the row for an erased id is not readable")
+        elif found is None:
+            # A new customer: a row, then its lock (a later statement, which sees an
+            # erasure's suppression of the id if one committed since the check above).
+            sql.create_customer(cur, customer_id, _wall_clock(), _first_version())
+            found = self._identity.lock(cur, customer_id, one.id_hash)
+            if found is None or found[3]:
+                # Erased while we created the row: run again, and the id is logged as
+                # erased (above) instead.
                 raise StartOver(f"customer {customer_id!r} was erased meanwhile")
         if found[4] is not None:
             # Merged into another customer while we waited for the lock. Locking that row
@@ -1447,7 +1479,7 @@ class SqlStore:
             customer_id,
             (proposal.channel, proposal.purpose, proposal.source, proposal.campaign),
             proposal.idempotency_key,
-            one.recorded,
+            recorded,
             call.now,
         )
         contact = None

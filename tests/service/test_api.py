@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+
+from tactful.store.sql import SqlStore, customers, decisions, events
 from tests.conftest import CHICAGO
 from tests.service.conftest import Service
 
@@ -148,8 +152,24 @@ def test_customer_read_patch_and_erasure_keeps_suppression(service: Service) -> 
     # S19: erase, then a campaign targets the same id again.
     assert service.client.delete("/v1/customers/ann", headers=service.auth()).status_code == 204
     assert service.get("/v1/customers/ann").status_code == 404
-    again = service.post("/v1/decisions", email(campaign="winback")).json()
+    winback = email(campaign="winback", content={"subject": "Ann, we miss you"})
+    again = service.post("/v1/decisions", winback).json()
     assert again["verdict"] == "deny" and again["reasons"][0]["rule"] == "erased"
+    # Logged under the id's keyed hash with the proposal's shape alone: asking about an
+    # erased customer writes neither the id nor the message back into the ledger.
+    logged = service.get("/v1/audit", params={"rule": "erased"})
+    assert logged.status_code == 200, logged.text
+    entries = logged.json()["entries"]
+    assert [e["decision_id"] for e in entries] == [again["decision_id"]]
+    assert entries[0]["customer_id"].startswith("erased:")
+    assert entries[0]["campaign"] == "winback"
+    assert '"ann"' not in json.dumps(entries)
+    assert service.get("/v1/audit", params={"customer_id": "ann"}).json()["entries"] == []
+    store = service.store
+    assert isinstance(store, SqlStore)
+    with store.engine.connect() as conn:
+        stored = [conn.execute(select(t)).all() for t in (customers, decisions, events)]
+    assert stored[1] and "'ann'" not in repr(stored) and "miss you" not in repr(stored)
     # The denial leaves no customer behind to read, and says why there is none.
     gone = service.get("/v1/customers/ann")
     assert gone.status_code == 404 and "erased on request" in gone.json()["detail"]
