@@ -199,39 +199,54 @@ class Answer(NamedTuple):
     wording: Wording | None = None
 
 
+#: The span `[lo, hi)` over which a reason reads as worded.
+Span = tuple[float, float]
+
+
 class Wording:
-    """The reasons of a memoised answer whose text moves sooner than the answer: the
-    reasons and the span `[lo, hi)` they read the same over (`current`, replaced in one
-    piece), and which of them to word again, with their rule and the instant it waits
-    for (`live`). See `Rule.worded`."""
+    """The reasons of a memoised answer whose text moves sooner than the answer: which of
+    them to word again, with their rule and the instant it waits for (`live`); and the
+    reasons as last worded, the span they all read the same over, and each live reason's
+    own span (`current`, replaced in one piece). See `Rule.worded`."""
 
     __slots__ = ("current", "live")
 
     def __init__(
         self,
         live: tuple[tuple[int, Rule, float], ...],
-        current: tuple[float, float, tuple[Reason, ...]],
+        reasons: tuple[Reason, ...],
+        spans: tuple[Span, ...],
     ) -> None:
         self.live = live
-        self.current = current
+        self.current = (*_common(spans), reasons, spans)
 
     def reasons(
         self, state: CustomerState, proposal: ContactProposal, policy: Policy, now_ts: float
     ) -> tuple[Reason, ...]:
         """The reasons decided at `now_ts` (in the answer's span): as last worded while
-        that still holds, else worded again for `now_ts` and kept."""
-        lo, hi, reasons = self.current
+        that still holds, else those whose own span has ended worded again for `now_ts`
+        (a calling-hours reason names a new minute; the pressure beside it, which reads
+        the same for hours, is left as it is)."""
+        lo, hi, reasons, spans = self.current
         if lo <= now_ts < hi:
             return reasons
         ctx = Context(state, proposal, policy, now_ts)
         fresh = list(reasons)
-        hi = NEVER
-        for i, rule, u in self.live:
-            fresh[i] = _reason(rule, ctx, now_ts, u)
-            hi = min(hi, rule.worded(ctx, now_ts, u))
+        kept = list(spans)
+        for j, (i, rule, u) in enumerate(self.live):
+            since, until = spans[j]
+            if not since <= now_ts < until:
+                fresh[i] = _reason(rule, ctx, now_ts, u)
+                kept[j] = (now_ts, rule.worded(ctx, now_ts, u))
         reasons = tuple(fresh)
-        self.current = (now_ts, hi, reasons)
+        spans = tuple(kept)
+        self.current = (*_common(spans), reasons, spans)
         return reasons
+
+
+def _common(spans: tuple[Span, ...]) -> Span:
+    """The span within every one of `spans` (empty where they do not meet)."""
+    return max(s[0] for s in spans), min(s[1] for s in spans)
 
 
 def answer_key(policy: Policy, proposal: ContactProposal) -> tuple[object, ...]:
@@ -374,8 +389,7 @@ def _decide(
                 # Reasons worded at t that read otherwise before hi: worded again then.
                 index = {r.rule: i for i, r in enumerate(decision.reasons)}
                 live = tuple((index[rule.id], rule, u) for rule, u, _ in worded)
-                until = min(w for _, _, w in worded)
-                wording = Wording(live, (t, until, decision.reasons))
+                wording = Wording(live, decision.reasons, tuple((t, w) for _, _, w in worded))
             _remember(
                 state.memo,
                 key,

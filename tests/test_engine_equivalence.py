@@ -532,3 +532,35 @@ def test_after_a_hold_expires_a_state_asked_before_memoises_at_once() -> None:
     first = CustomerState(profile, (), [hold])
     assert render(decide(first, p, pol, later)) == render(got)
     assert first.memo.get(answer_key(pol, p)) is None
+
+
+def test_a_reason_is_worded_again_only_when_its_own_text_moves() -> None:
+    """A call deferred overnight under pressure: a minute later the calling-hours reason
+    names the new minute, while the pressure reason, which reads the same for hours, is
+    the very reason worded before; both equal a fresh decision's."""
+    pol = Policy.load("courtesy")
+    profile = CustomerProfile("late", timezone="America/Chicago", country="US")
+    now = datetime(2026, 11, 18, 3, 30, tzinfo=UTC)  # 21:30 in Chicago
+    sent = [
+        *(
+            Contact(f"k{i}", "late", "email", "marketing", now - timedelta(hours=6 * i))
+            for i in range(1, 6)
+        ),
+        Contact("c", "late", "call", "service", now - timedelta(hours=30), outcome="no_answer"),
+    ]
+    fresh = lambda: CustomerState(profile, (), sent)  # noqa: E731
+    p = ContactProposal("late", "sms", "marketing")
+    state = fresh()
+    for _ in range(2):
+        first = decide(state, p, pol, now)
+    rules = [r.rule for r in first.reasons]
+    assert "calling-hours" in rules and "pressure" in rules
+    answer = state.memo.get(answer_key(pol, p))
+    assert isinstance(answer, Answer) and answer.wording is not None
+    assert len(answer.wording.live) == 2
+    later = now + timedelta(minutes=1)
+    again = decide(state, p, pol, later)
+    assert render(again) == render(decide(fresh(), p, pol, later))
+    hours, pressure = rules.index("calling-hours"), rules.index("pressure")
+    assert again.reasons[hours].message != first.reasons[hours].message
+    assert again.reasons[pressure] is first.reasons[pressure]
