@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from tactful.text import NUL_MESSAGE
+
 
 class IdsFileError(ValueError):
     """A file that cannot be read as an audience, with `file:line:` in its message."""
@@ -38,6 +40,8 @@ def read_ids(path: Path) -> list[str]:
             if start == 2:
                 raise IdsFileError(f"{path}:{i}: customer_id is empty")
             continue
+        if "\x00" in cid:
+            raise IdsFileError(f"{path}:{i}: customer_id: {NUL_MESSAGE}")
         ids.append(cid)
     return ids
 

@@ -43,6 +43,7 @@ from tactful.addresses import email_or_none, phone_or_none
 from tactful.durations import parse_datetime, parse_duration
 from tactful.ingest.errors import IngestError, json_size, parse_json
 from tactful.model import CHANNELS, PURPOSES, CustomerProfile, Event, EventKind, utc
+from tactful.text import NUL_MESSAGE, nul_path
 
 #: Segment's limits: 32KB per message (per call, and per item of a batch), 500KB per batch.
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -327,6 +328,9 @@ class _Translator:
 
         if not isinstance(msg, Mapping):
             raise fail("", "must be a JSON object")
+        nul = nul_path(msg)
+        if nul is not None:
+            raise fail(nul, NUL_MESSAGE)
         size = json_size(msg)
         if size > MAX_MESSAGE_BYTES:
             raise fail("", f"{size} bytes, over Segment's limit of 32KB for a message")

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from tactful.addresses import email_or_none
 from tactful.ingest.errors import IngestError, parse_json
 from tactful.model import Event, EventKind, Outcome, utc
+from tactful.text import NUL_MESSAGE, nul_path
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
@@ -167,6 +168,9 @@ def _translate(
 
     if not isinstance(item, Mapping):
         raise fail("", "must be a JSON object")
+    nul = nul_path(item)
+    if nul is not None:
+        raise fail(nul, NUL_MESSAGE)
     etype = item.get("event")
     if not isinstance(etype, str) or not etype.strip():
         raise fail("event", "missing: the SendGrid event type")

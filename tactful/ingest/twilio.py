@@ -36,6 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 from tactful.addresses import phone_or_none
 from tactful.ingest.errors import IngestError
 from tactful.model import Event, EventKind, utc
+from tactful.text import NUL_MESSAGE, nul_path
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 
@@ -108,6 +109,9 @@ def translate_twilio_inbound(
     them). Raises `IngestError` naming the field when `From` or `MessageSid` is unusable.
     """
     warnings: list[str] = []
+    nul = nul_path(dict(params))
+    if nul is not None:
+        raise IngestError(nul, NUL_MESSAGE)
     sender = _field(params, "From")
     if not sender:
         raise IngestError("From", "missing: the sender's number")

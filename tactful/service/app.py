@@ -12,7 +12,7 @@ from starlette.types import Receive, Scope, Send
 from tactful import __version__
 from tactful.service import errors
 from tactful.service.config import Settings
-from tactful.service.deps import one_value_each
+from tactful.service.deps import one_value_each, plain_text_params
 from tactful.service.fastpath import DecideFastPath
 from tactful.service.heap import keep_heap_frozen
 from tactful.service.routes import (
@@ -40,6 +40,10 @@ Ask before you reach out. `POST /v1/decisions` answers **allow**, **defer** (wit
 `not_before`) or **deny**, with reasons; an allow holds the slot until you confirm it was
 `sent` or `cancel` it. Report customer events with `POST /v1/events` (or Segment's
 `/v1/batch`, `/v1/track`, `/v1/identify`), and outcomes with `/v1/decisions/{id}/outcome`.
+
+Text anywhere in a request may not contain the NUL character (U+0000): it is refused with
+a 422 naming the field (Segment's and Twilio's endpoints answer 400, and a batch names the
+message in `errors`, as for any other bad message; so does SendGrid's).
 
 Authenticate with an API key: `Authorization: Bearer <key>`. Scopes: `decide`, `ingest`,
 `read`, `admin` (admin implies all). Create one with `tactful keys create --scope decide`.
@@ -108,7 +112,7 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        dependencies=[Depends(one_value_each)],
+        dependencies=[Depends(one_value_each), Depends(plain_text_params)],
         responses={
             400: {"model": ErrorOut, "description": "The body is not valid JSON."},
             422: {"model": ErrorOut, "description": "A field is invalid; `detail` names it."},

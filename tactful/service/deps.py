@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from tactful.service.errors import ApiError
 from tactful.service.runtime import Runtime
 from tactful.store.base import ApiKey, Store
+from tactful.text import NUL_MESSAGE
 
 SCOPES = ("decide", "ingest", "read", "admin")
 
@@ -95,6 +96,20 @@ DecideKey = Annotated[ApiKey, Depends(require("decide"))]
 IngestKey = Annotated[ApiKey, Depends(require("ingest"))]
 ReadKey = Annotated[ApiKey, Depends(require("read"))]
 AdminKey = Annotated[ApiKey, Depends(require("admin"))]
+
+
+def plain_text_params(request: Request) -> None:
+    """No path or query parameter holds the NUL character (`%00`): a 422 naming it, as a
+    body field with one is (PostgreSQL cannot compare or store such text)."""
+    found = [("path", k, v) for k, v in request.path_params.items() if "\x00" in str(v)]
+    found += [("query", k, v) for k, v in request.query_params.multi_items() if "\x00" in k + v]
+    if found:
+        raise RequestValidationError(
+            [
+                {"type": "nul", "loc": (where, name), "msg": NUL_MESSAGE, "input": value}
+                for where, name, value in found
+            ]
+        )
 
 
 def one_value_each(request: Request) -> None:

@@ -29,6 +29,7 @@ from tactful.model import (
     Trigger,
     utc,
 )
+from tactful.text import NUL_MESSAGE, nul_path
 
 NAME = r"^[a-z][a-z0-9_]{0,39}$"
 
@@ -76,7 +77,21 @@ Responses = dict[int | str, dict[str, Any]]
 
 
 class Strict(BaseModel):
+    """What every request body is made of: no field beyond those named, and no NUL
+    character in any text (it would be refused by PostgreSQL at the end, as a 500, after
+    SQLite stored it: refused here, with the field, on every store alike)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # A nested body (`Strict` too) has said so for its own fields already.
+        if not isinstance(value, BaseModel):
+            where = nul_path(value)
+            if where is not None:
+                raise ValueError(f"{NUL_MESSAGE} (at {where})" if where else NUL_MESSAGE)
+        return value
 
 
 class TriggerIn(Strict):

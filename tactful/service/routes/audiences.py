@@ -20,6 +20,7 @@ from tactful.service.runtime import ERASED, Runtime
 from tactful.service.schemas import ID_MAX, NAME, ContentIn, ErrorOut, Instant, Strict
 from tactful.state import CustomerState
 from tactful.store.audience import Summary, check_store
+from tactful.text import NUL_MESSAGE
 
 router = APIRouter(prefix="/v1/audiences", tags=["audiences"])
 
@@ -121,6 +122,8 @@ def _customer_id(raw: str, line: int) -> str:
         text = value if isinstance(value, str) else ""
     if not text or len(text) > ID_MAX or any(ch in text for ch in "\r\n\t"):
         raise _problem(line, "customer_id", f"a customer id of 1 to {ID_MAX} characters")
+    if "\x00" in text:
+        raise _problem(line, "customer_id", NUL_MESSAGE)
     return text
 
 
