@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+#: The longest event kind (and a trigger's event) the ledger holds, and the longest id an
+#: ingested message may carry (a customer id, a message id): the store's column sizes.
+KIND_MAX = 64
+ID_MAX = 200
+
 # Channels and purposes named in the product brief. Both are open sets: a policy may
 # name others (a `channel: "whatsapp"` is fine), these are the ones the packs know.
 CHANNELS: tuple[str, ...] = ("email", "sms", "call", "push", "in_app", "chat", "mail", "visit")

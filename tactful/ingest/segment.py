@@ -42,7 +42,16 @@ import phonenumbers
 from tactful.addresses import email_or_none, phone_or_none
 from tactful.durations import parse_datetime, parse_duration
 from tactful.ingest.errors import IngestError, json_size, parse_json
-from tactful.model import CHANNELS, PURPOSES, CustomerProfile, Event, EventKind, utc
+from tactful.model import (
+    CHANNELS,
+    ID_MAX,
+    KIND_MAX,
+    PURPOSES,
+    CustomerProfile,
+    Event,
+    EventKind,
+    utc,
+)
 from tactful.text import NUL_MESSAGE, nul_path
 
 #: Segment's limits: 32KB per message (per call, and per item of a batch), 500KB per batch.
@@ -382,6 +391,8 @@ class _Translator:
             kind = event_kind(name, self.events)
             if not kind:
                 raise fail("event", f"{name!r} has no letters or digits to name a kind by")
+            if len(kind) > KIND_MAX:
+                raise fail("event", f"a name of at most {KIND_MAX} characters (in snake_case)")
             props: dict[str, Any] = dict(properties)
             props["segment_event"] = name
             if session_id is not None:
@@ -478,6 +489,8 @@ def _identifier(value: Any, field: str, index: int | None) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise IngestError(field, f"must be a string, not {type(value).__name__}", index=index)
     text = str(value).strip()
+    if len(text) > ID_MAX:
+        raise IngestError(field, f"at most {ID_MAX} characters", index=index)
     return text or None
 
 

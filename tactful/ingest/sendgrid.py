@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from tactful.addresses import email_or_none
 from tactful.ingest.errors import IngestError, parse_json
-from tactful.model import Event, EventKind, Outcome, utc
+from tactful.model import ID_MAX, Event, EventKind, Outcome, utc
 from tactful.text import NUL_MESSAGE, nul_path
 
 if TYPE_CHECKING:
@@ -263,6 +263,8 @@ def _text(value: Any, name: str, fail: _Fail) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise fail(name, f"must be a string, not {type(value).__name__}")
     text = str(value).strip()
+    if len(text) > ID_MAX:
+        raise fail(name, f"at most {ID_MAX} characters")
     return text or None
 
 

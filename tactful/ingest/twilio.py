@@ -35,7 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tactful.addresses import phone_or_none
 from tactful.ingest.errors import IngestError
-from tactful.model import Event, EventKind, utc
+from tactful.model import ID_MAX, Event, EventKind, utc
 from tactful.text import NUL_MESSAGE, nul_path
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -129,6 +129,8 @@ def translate_twilio_inbound(
     sid = _field(params, "MessageSid") or _field(params, "SmsSid")
     if not sid:
         raise IngestError("MessageSid", "missing: the message id Twilio assigned")
+    if len(sid) > ID_MAX:
+        raise IngestError("MessageSid", f"at most {ID_MAX} characters")
     raw_to = _field(params, "To")
     to = None
     if raw_to:

@@ -20,6 +20,9 @@ from tactful.rules.base import Mode
 if TYPE_CHECKING:
     from tactful.rules.base import Context
 
+#: The longest policy name and version the audit log keeps with each decision.
+NAME_MAX = 255
+VERSION_MAX = 64
 TOP_KEYS = ("name", "version", "description", "extends", "weights", "horizon", "disable", "rules")
 #: How far ahead a defer may reach before the engine calls it a deny.
 DEFAULT_HORIZON = 400 * 86400.0
@@ -226,9 +229,13 @@ def _compile(text: str, file: str, seen: tuple[str, ...]) -> Policy:
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         problem(("name",), "required: the policy's name")
+    elif len(name) > NAME_MAX:
+        problem(("name",), f"at most {NAME_MAX} characters")
     version = data.get("version")
     if version is None or isinstance(version, bool | list | dict):
         problem(("version",), "required: a version such as '1' or '2026-11-23'")
+    elif len(str(version)) > VERSION_MAX:
+        problem(("version",), f"at most {VERSION_MAX} characters")
 
     # Parents first: their rules, then ours (same id replaces, `disable` removes).
     extends_raw = data.get("extends") or []

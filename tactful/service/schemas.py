@@ -20,6 +20,7 @@ from pydantic import (
 
 from tactful.addresses import parse_address, parse_email, parse_phone
 from tactful.model import (
+    KIND_MAX,
     Contact,
     ContactProposal,
     Content,
@@ -95,7 +96,7 @@ class Strict(BaseModel):
 
 
 class TriggerIn(Strict):
-    event: str = Field(min_length=1, max_length=80, description="The event that prompted it.")
+    event: str = Field(min_length=1, max_length=KIND_MAX, description="The event that prompted it.")
     at: Instant | None = Field(default=None, description="When it happened (default: latest).")
 
 
@@ -363,7 +364,7 @@ class EventIn(Strict):
     )
 
     customer_id: str = Field(min_length=1, max_length=ID_MAX)
-    event: str = Field(min_length=1, max_length=80)
+    event: str = Field(min_length=1, max_length=KIND_MAX)
     timestamp: Instant
     messageId: str | None = Field(default=None, max_length=200)
     properties: dict[str, Any] = Field(default_factory=dict)
