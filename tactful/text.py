@@ -14,12 +14,6 @@ from typing import Any
 NUL_MESSAGE = "text may not contain the NUL character (U+0000)"
 
 
-def nul_in(value: Any) -> bool:
-    """Whether the NUL character is anywhere in `value`: text, or the keys and values of
-    the mappings and sequences within it."""
-    return nul_path(value) is not None
-
-
 def nul_path(value: Any, path: str = "") -> str | None:
     """Where the first NUL character in `value` is (`properties.note`, `tags[2]`; the
     empty path for `value` itself), or None."""

@@ -20,6 +20,7 @@ from pydantic import (
 
 from tactful.addresses import parse_address, parse_email, parse_phone
 from tactful.model import (
+    ID_MAX,
     KIND_MAX,
     Contact,
     ContactProposal,
@@ -70,7 +71,6 @@ def _in_utc(value: datetime) -> datetime:
 
 #: An instant, as ISO 8601 text (a naive time is taken as UTC).
 Instant = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_in_utc)]
-ID_MAX = 200
 
 
 #: OpenAPI `responses=` for a route.

@@ -12,12 +12,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import Field, ValidationError, model_validator
 
 from tactful.audience.ids import inside, read_ids
-from tactful.model import ContactProposal, Decision, Verdict
+from tactful.model import ID_MAX, ContactProposal, Decision, Verdict
 from tactful.service.deps import DecideKey, RuntimeDep
 from tactful.service.errors import ApiError
 from tactful.service.identity import address_check
 from tactful.service.runtime import ERASED, Runtime
-from tactful.service.schemas import ID_MAX, NAME, ContentIn, ErrorOut, Instant, Strict
+from tactful.service.schemas import NAME, ContentIn, ErrorOut, Instant, Strict
 from tactful.state import CustomerState
 from tactful.store.audience import Summary, check_store
 from tactful.text import NUL_MESSAGE
