@@ -160,6 +160,7 @@ class Context:
 
     __slots__ = (
         "_country",
+        "_kept",
         "_regions",
         "_requested",
         "_zones",
@@ -202,6 +203,17 @@ class Context:
         self._zones: tuple[ZoneInfo, ...] | None = None
         self._country: tuple[str | None] | None = None
         self._regions: frozenset[str] | None = None
+        self._kept: tuple[object, Any] | None = None
+
+    def kept(self, key: object) -> Any:
+        """What `keep` put here under `key` for this decision (None: nothing)."""
+        kept = self._kept
+        return kept[1] if kept is not None and kept[0] is key else None
+
+    def keep(self, key: object, value: Any) -> None:
+        """Keep one fact for the rest of this decision (its search asks a rule again and
+        again with the same context): the last one kept, under an object's identity."""
+        self._kept = (key, value)
 
     @property
     def requested(self) -> bool:

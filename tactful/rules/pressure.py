@@ -54,6 +54,9 @@ class PressureRule(Rule):
         anchored at the last. They change only when the contacts do or a hold expires, so
         they are memoised per hold epoch (and per policy: the weights are the policy's),
         and extended when contacts are only appended."""
+        kept: Terms | None = ctx.kept(self.token)
+        if kept is not None:
+            return kept  # asked again in this decision's search
         key = ("pressure", self.token, ctx.policy, ctx.epoch)
         hit: Terms | None = ctx.state.contact_memo.get(key)
         if hit is None:
@@ -62,6 +65,7 @@ class PressureRule(Rule):
                 lambda contacts: self._summed(self._weighed(ctx, contacts)),
                 lambda before, added: self._extended(before, self._weighed(ctx, added)),
             )
+        ctx.keep(self.token, hit)
         return hit
 
     def _weighed(self, ctx: Context, contacts: Sequence[LedgerContact]) -> list[Term]:

@@ -236,3 +236,33 @@ def test_not_before_is_a_time_the_same_question_is_allowed_at() -> None:
     eases = next(r.until for r in first.reasons if r.rule == "pressure")
     assert eases is not None and first.not_before >= eases
     assert decide(courtesy, st, asked, first.not_before).verdict is Verdict.ALLOW
+
+
+class _Counting(dict):  # type: ignore[type-arg]
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.reads = 0
+
+    def get(self, key: object, default: object = None) -> object:
+        if isinstance(key, tuple) and key[0] == "pressure":
+            self.reads += 1
+        return super().get(key, default)
+
+
+def test_one_decision_looks_up_the_pressure_terms_once_however_often_asked() -> None:
+    """The search asks pressure again at each instant it tries: the terms (the counting
+    contacts, summed) are looked up once per decision and kept on its context; the
+    answers are those of a context that looks them up every time."""
+    st = state(*(contact("call", "sales", TUESDAY - i * HOUR) for i in range(4)))
+    rule = PRESSURE.rule("pressure")
+    assert isinstance(rule, PressureRule)
+    instants = [ts(TUESDAY + k * DAY) for k in range(6)]
+    fresh = [
+        rule.check(Context(st, propose("call", "sales"), PRESSURE, ts(TUESDAY)), t)
+        for t in instants
+    ]
+    st.contact_memo = counting = _Counting(st.contact_memo)
+    ctx = Context(st, propose("call", "sales"), PRESSURE, ts(TUESDAY))
+    assert [rule.check(ctx, t) for t in instants] == fresh
+    assert fresh[0] > instants[0]  # over budget: the answers are waits, not a trivial allow
+    assert counting.reads == 1
