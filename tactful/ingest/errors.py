@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
+
+from tactful.model import ID_MAX
 
 
 class IngestError(ValueError):
@@ -35,3 +38,16 @@ def parse_json(body: bytes | str, *, field: str = "body") -> Any:
 def json_size(value: Any) -> int:
     """Bytes of `value` encoded as compact UTF-8 JSON: what a size limit is measured on."""
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+
+
+def identifier(value: Any, fail: Callable[[str], IngestError]) -> str | None:
+    """An id field (a customer, message or event id: text or a number), stripped; None when
+    absent or blank. Anything else, or one longer than `ID_MAX`, is `fail(problem)`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise fail(f"must be a string, not {type(value).__name__}")
+    text = str(value).strip()
+    if len(text) > ID_MAX:
+        raise fail(f"at most {ID_MAX} characters")
+    return text or None

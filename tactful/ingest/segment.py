@@ -41,10 +41,9 @@ import phonenumbers
 
 from tactful.addresses import email_or_none, phone_or_none
 from tactful.durations import parse_datetime, parse_duration
-from tactful.ingest.errors import IngestError, json_size, parse_json
+from tactful.ingest.errors import IngestError, identifier, json_size, parse_json
 from tactful.model import (
     CHANNELS,
-    ID_MAX,
     KIND_MAX,
     PURPOSES,
     CustomerProfile,
@@ -484,14 +483,7 @@ class _Translator:
 
 
 def _identifier(value: Any, field: str, index: int | None) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise IngestError(field, f"must be a string, not {type(value).__name__}", index=index)
-    text = str(value).strip()
-    if len(text) > ID_MAX:
-        raise IngestError(field, f"at most {ID_MAX} characters", index=index)
-    return text or None
+    return identifier(value, lambda problem: IngestError(field, problem, index=index))
 
 
 def _object(value: Any, field: str, index: int | None) -> Mapping[str, Any]:

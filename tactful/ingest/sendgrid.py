@@ -39,8 +39,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from tactful.addresses import email_or_none
-from tactful.ingest.errors import IngestError, parse_json
-from tactful.model import ID_MAX, Event, EventKind, Outcome, utc
+from tactful.ingest.errors import IngestError, identifier, parse_json
+from tactful.model import Event, EventKind, Outcome, utc
 from tactful.text import NUL_MESSAGE, nul_path
 
 if TYPE_CHECKING:
@@ -258,14 +258,7 @@ def _unix_time(value: Any, fail: _Fail) -> datetime:
 
 
 def _text(value: Any, name: str, fail: _Fail) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise fail(name, f"must be a string, not {type(value).__name__}")
-    text = str(value).strip()
-    if len(text) > ID_MAX:
-        raise fail(name, f"at most {ID_MAX} characters")
-    return text or None
+    return identifier(value, lambda problem: fail(name, problem))
 
 
 def _custom_args(item: Mapping[str, Any]) -> Mapping[str, Any]:
