@@ -47,7 +47,9 @@ def get_customer(customer_id: CustomerId, runtime: RuntimeDep, key: ReadKey) -> 
     erased = store.suppressed(customer_id)
     profile = store.get_profile(customer_id)
     if erased and profile is not None and profile == CustomerProfile(profile.customer_id):
-        profile = None  # the bare row a denied decision for the erased id leaves, no data
+        # The bare row a denied decision for the erased id left in a ledger written before
+        # such decisions were logged under the id's keyed hash (`sql.erased_alias`): no data.
+        profile = None
     if profile is None and not state.events and not state.contacts:
         if erased:
             raise ApiError(
