@@ -196,7 +196,23 @@ class Answer(NamedTuple):
     #: Where a reason names the moment (calling hours' local minute, pressure's tenth)
     #: and reads otherwise before `hi`: the reasons as last worded, worded again when
     #: that span ends (None: `reasons` stand over the whole span).
-    wording: Wording | None = None
+    wording: Wording | None
+    #: `lo` and `hi` as datetimes in UTC (`grid_at`): a `now` in UTC is in the span
+    #: exactly when `lo_at <= now < hi_at`, which compares without `now.timestamp()`.
+    lo_at: datetime
+    hi_at: datetime
+
+
+def _answer(
+    lo: float,
+    hi: float,
+    verdict: Verdict,
+    reasons: tuple[Reason, ...],
+    not_before: datetime | None,
+    flags: tuple[Reason, ...],
+    wording: Wording | None,
+) -> Answer:
+    return Answer(lo, hi, verdict, reasons, not_before, flags, wording, grid_at(lo), grid_at(hi))
 
 
 #: The span `[lo, hi)` over which a reason reads as worded.
@@ -218,18 +234,19 @@ class Wording:
         spans: tuple[Span, ...],
     ) -> None:
         self.live = live
-        self.current = (*_common(spans), reasons, spans)
+        self.current = _worded(reasons, spans)
 
     def reasons(
-        self, state: CustomerState, proposal: ContactProposal, policy: Policy, now_ts: float
+        self, state: CustomerState, proposal: ContactProposal, policy: Policy, now: datetime
     ) -> tuple[Reason, ...]:
-        """The reasons decided at `now_ts` (in the answer's span): as last worded while
-        that still holds, else those whose own span has ended worded again for `now_ts`
+        """The reasons decided at `now` (in UTC, in the answer's span): as last worded while
+        that still holds, else those whose own span has ended worded again for `now`
         (a calling-hours reason names a new minute; the pressure beside it, which reads
         the same for hours, is left as it is)."""
         lo, hi, reasons, spans = self.current
-        if lo <= now_ts < hi:
+        if lo <= now < hi:
             return reasons
+        now_ts = now.timestamp()
         ctx = Context(state, proposal, policy, now_ts)
         fresh = list(reasons)
         kept = list(spans)
@@ -239,14 +256,18 @@ class Wording:
                 fresh[i] = _reason(rule, ctx, now_ts, u)
                 kept[j] = (now_ts, rule.worded(ctx, now_ts, u))
         reasons = tuple(fresh)
-        spans = tuple(kept)
-        self.current = (*_common(spans), reasons, spans)
+        self.current = _worded(reasons, tuple(kept))
         return reasons
 
 
-def _common(spans: tuple[Span, ...]) -> Span:
-    """The span within every one of `spans` (empty where they do not meet)."""
-    return max(s[0] for s in spans), min(s[1] for s in spans)
+def _worded(
+    reasons: tuple[Reason, ...], spans: tuple[Span, ...]
+) -> tuple[datetime, datetime, tuple[Reason, ...], tuple[Span, ...]]:
+    """`Wording.current`: the span within every one of `spans` (empty where they do not
+    meet) as datetimes in UTC (`grid_at`), the reasons and the spans."""
+    lo = max(s[0] for s in spans)
+    hi = min(s[1] for s in spans)
+    return grid_at(lo), grid_at(hi), reasons, spans
 
 
 def answer_key(policy: Policy, proposal: ContactProposal) -> tuple[object, ...]:
@@ -281,29 +302,31 @@ def decide(
     which every rule would answer it alike (`Rule.steady`), so the same question asked
     again on the unchanged state, a moment or an hour later, is looked up. The memo is
     the state's: any change to the state replaces it."""
-    now_ts = now.timestamp()
     when = proposal.at
-    if when is not None and when.timestamp() > now_ts:
-        return _decide(state, proposal, policy, now, now_ts, None)
+    if when is not None and when.timestamp() > now.timestamp():
+        return _decide(state, proposal, policy, now, now.timestamp(), None)
     key = answer_key(policy, proposal)
     try:
         hit: Answer | None = state.memo.get(key)
     except TypeError:
         # Something unhashable where the types say otherwise (a list as a tag's value):
         # decided all the same, not memoised.
-        return _decide(state, proposal, policy, now, now_ts, None)
-    if hit is not None and hit[0] <= now_ts < hit[1]:
-        at = now if now.tzinfo is UTC else from_ts(now_ts)
-        flags = hit[5]
-        if flags:
-            # A flag is dated at the decision: memoised undated.
-            flags = tuple([_new_reason(Reason, (f[0], f[1], f[2], at)) for f in flags])
-        reasons = hit[3]
-        wording = hit[6]
-        if wording is not None:
-            reasons = wording.reasons(state, proposal, policy, now_ts)
-        return _new_decision(Decision, (hit[2], reasons, policy.ref, at, hit[4], flags, None))
-    return _decide(state, proposal, policy, now, now_ts, key)
+        return _decide(state, proposal, policy, now, now.timestamp(), None)
+    if hit is not None:
+        # A `now` in UTC (as a service's clock gives) is compared as it is; any other is
+        # taken to UTC (the answer is dated in UTC).
+        at = now if now.tzinfo is UTC else from_ts(now.timestamp())
+        if hit[7] <= at < hit[8]:
+            flags = hit[5]
+            if flags:
+                # A flag is dated at the decision: memoised undated.
+                flags = tuple([_new_reason(Reason, (f[0], f[1], f[2], at)) for f in flags])
+            reasons = hit[3]
+            wording = hit[6]
+            if wording is not None:
+                reasons = wording.reasons(state, proposal, policy, at)
+            return _new_decision(Decision, (hit[2], reasons, policy.ref, at, hit[4], flags, None))
+    return _decide(state, proposal, policy, now, now.timestamp(), key)
 
 
 def _decide(
@@ -393,7 +416,7 @@ def _decide(
             _remember(
                 state.memo,
                 key,
-                Answer(
+                _answer(
                     t,
                     hi,
                     decision.verdict,
@@ -422,9 +445,10 @@ def _remember(memo: dict[Hashable, Any], key: tuple[object, ...], answer: Answer
             kept.clear()
         kept.append(key)
         memo[key] = answer
-    elif known.lo <= answer.hi and answer.lo <= known.hi and known[2:] == answer[2:]:
+    elif known.lo <= answer.hi and answer.lo <= known.hi and known[2:7] == answer[2:7]:
         # The same answer over a span that meets this one: both hold over the union.
-        memo[key] = answer._replace(lo=min(answer.lo, known.lo), hi=max(answer.hi, known.hi))
+        lo, hi = min(answer.lo, known.lo), max(answer.hi, known.hi)
+        memo[key] = answer._replace(lo=lo, hi=hi, lo_at=grid_at(lo), hi_at=grid_at(hi))
     else:
         memo[key] = answer
 
@@ -500,12 +524,32 @@ def _search(
 _MICROSECOND = timedelta(microseconds=1)
 
 
+#: The first and last datetimes, in UTC: `grid_at` of instants beyond them.
+_FIRST = datetime.min.replace(tzinfo=UTC)
+_LAST = datetime.max.replace(tzinfo=UTC)
+
+
+def grid_at(u: float) -> datetime:
+    """The earliest datetime in UTC whose `timestamp()` is `u` or later: as `timestamp()`
+    never decreases, a datetime `d` in UTC is at or after it exactly when `d.timestamp()
+    >= u` (so a span of instants is compared as datetimes). Beyond the datetimes' range,
+    the first or last of them."""
+    try:
+        at = from_ts(u)
+    except (OverflowError, ValueError, OSError):
+        return _LAST if u > 0 else _FIRST
+    if at.timestamp() >= u:
+        return at
+    try:
+        return at + _MICROSECOND
+    except OverflowError:
+        return _LAST
+
+
 def _on_grid(u: float) -> float:
     """The earliest instant at or after `u` that a datetime holds (microseconds): what a
     caller asking again at `not_before` gets as `now`."""
-    at = from_ts(u)
-    t = at.timestamp()
-    return t if t >= u else (at + _MICROSECOND).timestamp()
+    return grid_at(u).timestamp()
 
 
 #: A rule whose reason is worded again within an answer's span: the instant it waits for,

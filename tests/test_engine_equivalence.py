@@ -25,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tactful import (
     Contact,
@@ -45,6 +47,7 @@ from tactful.engine import (
     answer_key,
     build_steps,
     decide,
+    grid_at,
     steps,
 )
 from tactful.model import from_ts
@@ -419,17 +422,17 @@ def test_a_proposal_with_unhashable_parts_is_decided_all_the_same() -> None:
 
 
 def _count_decisions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the decisions the engine works out (not looked up) from here on."""
-    from tactful import engine
-
+    """Counts the decisions the engine works out (not looked up) from here on: each asks
+    the policy for its plan once, a looked-up one never. (Counted at the policy, which is
+    never compiled: the compiled engine's calls to its own functions cannot be patched.)"""
     made = [0]
-    work = engine._decide
+    plan = Policy.plan
 
-    def counting(*args: Any) -> Any:
+    def counting(*args: Any, **kwargs: Any) -> Any:
         made[0] += 1
-        return work(*args)
+        return plan(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "_decide", counting)
+    monkeypatch.setattr(Policy, "plan", counting)
     return made
 
 
@@ -564,3 +567,32 @@ def test_a_reason_is_worded_again_only_when_its_own_text_moves() -> None:
     hours, pressure = rules.index("calling-hours"), rules.index("pressure")
     assert again.reasons[hours].message != first.reasons[hours].message
     assert again.reasons[pressure] is first.reasons[pressure]
+
+
+# -- grid_at: an answer's span compared as datetimes ----------------------------------------
+
+GRID_START = datetime(2026, 11, 24, 15, 0, tzinfo=UTC).timestamp()
+
+
+@given(
+    st.floats(min_value=GRID_START - 86400, max_value=GRID_START + 86400),
+    st.integers(min_value=-3, max_value=3),
+)
+def test_a_datetime_is_at_or_after_grid_at_exactly_when_its_timestamp_is(
+    u: float, offset: int
+) -> None:
+    """`decide` compares `now` with an answer's span as datetimes (`lo_at <= now <
+    hi_at`) where it compared timestamps (`lo <= now.timestamp() < hi`): the same for
+    every datetime near any instant."""
+    at = grid_at(u)
+    assert at.tzinfo is UTC
+    near = datetime.fromtimestamp(u, UTC) + timedelta(microseconds=offset)
+    assert (near >= at) == (near.timestamp() >= u)
+    assert at.timestamp() >= u
+    assert (at - timedelta(microseconds=1)).timestamp() < u
+
+
+def test_grid_at_beyond_the_datetimes() -> None:
+    assert grid_at(float("inf")) == datetime.max.replace(tzinfo=UTC)
+    assert grid_at(-float("inf")) == datetime.min.replace(tzinfo=UTC)
+    assert grid_at(1e300) == datetime.max.replace(tzinfo=UTC)
