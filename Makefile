@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint bench demo clean
+# The engine compiled with mypyc beside its source (tactful/_native.py): rebuilt when the
+# source changes; where it cannot be built, tactful runs the source.
+COMPILED := tactful/engine.compiled-from
+
+.PHONY: serve test lint bench demo clean compiled
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -12,26 +16,32 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-serve: $(STAMP)
+$(COMPILED): tactful/engine.py $(STAMP)
+	-$(BIN)/python tools/compile.py
+
+compiled: $(COMPILED)
+
+serve: $(STAMP) $(COMPILED)
 	$(BIN)/tactful serve --demo
 
-demo: $(STAMP)
+demo: $(STAMP) $(COMPILED)
 	$(BIN)/tactful demo
 
-test: $(STAMP)
+test: $(STAMP) $(COMPILED)
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check tactful tests bench
-	$(BIN)/ruff check tactful tests bench
+	$(BIN)/ruff format --check tactful tests bench tools
+	$(BIN)/ruff check tactful tests bench tools
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format tactful tests bench
-	$(BIN)/ruff check --fix tactful tests bench
+	$(BIN)/ruff format tactful tests bench tools
+	$(BIN)/ruff check --fix tactful tests bench tools
 
-bench: $(STAMP)
+bench: $(STAMP) $(COMPILED)
 	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -f tactful/*.so tactful/*.compiled-from

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from tactful import _native
+
+_native.load()  # the engine from source where its compiled module is not to be used
+
 from tactful.engine import decide, next_allowed
 from tactful.library import Engine
 from tactful.model import (
