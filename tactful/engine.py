@@ -204,15 +204,20 @@ class Answer(NamedTuple):
 
 
 def _answer(
-    lo: float,
-    hi: float,
-    verdict: Verdict,
-    reasons: tuple[Reason, ...],
-    not_before: datetime | None,
-    flags: tuple[Reason, ...],
-    wording: Wording | None,
+    decision: Decision, lo: float, hi: float, flags: tuple[Reason, ...], wording: Wording | None
 ) -> Answer:
-    return Answer(lo, hi, verdict, reasons, not_before, flags, wording, grid_at(lo), grid_at(hi))
+    """The answer `decision`, made at the instant `lo` (its `at`), gives up to `hi`."""
+    return Answer(
+        lo,
+        hi,
+        decision.verdict,
+        decision.reasons,
+        decision.not_before,
+        flags,
+        wording,
+        decision.at,  # grid_at(lo): the earliest datetime with its own timestamp
+        grid_at(hi),
+    )
 
 
 #: The span `[lo, hi)` over which a reason reads as worded.
@@ -413,19 +418,7 @@ def _decide(
                 index = {r.rule: i for i, r in enumerate(decision.reasons)}
                 live = tuple((index[rule.id], rule, u) for rule, u, _ in worded)
                 wording = Wording(live, decision.reasons, tuple((t, w) for _, _, w in worded))
-            _remember(
-                state.memo,
-                key,
-                _answer(
-                    t,
-                    hi,
-                    decision.verdict,
-                    decision.reasons,
-                    decision.not_before,
-                    flags,
-                    wording,
-                ),
-            )
+            _remember(state.memo, key, _answer(decision, t, hi, flags, wording))
     return decision
 
 
@@ -534,6 +527,8 @@ def grid_at(u: float) -> datetime:
     never decreases, a datetime `d` in UTC is at or after it exactly when `d.timestamp()
     >= u` (so a span of instants is compared as datetimes). Beyond the datetimes' range,
     the first or last of them."""
+    if u == NEVER:
+        return _LAST
     try:
         at = from_ts(u)
     except (OverflowError, ValueError, OSError):
