@@ -39,11 +39,16 @@ def source_hash(source: Path) -> str:
     return hashlib.sha256(source.read_bytes()).hexdigest()
 
 
+def stamp_of(source: Path) -> Path:
+    """Where the SHA-256 of the source a compiled module was built from is kept."""
+    return source.with_name(source.stem + STAMP_SUFFIX)
+
+
 def compiled_files(source: Path) -> list[Path]:
     """What compiling `source` left in the package: the extension, mypyc's runtime
     library for it, and the stamp."""
     stem = source.stem
-    found = [source.with_name(stem + STAMP_SUFFIX)]
+    found = [stamp_of(source)]
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         found += [source.with_name(stem + suffix), source.with_name(f"{stem}__mypyc{suffix}")]
     return [path for path in found if path.exists()]
@@ -58,7 +63,7 @@ def why_source(source: Path) -> str | None:
     if os.environ.get(PURE_ENV, "") not in ("", "0"):
         return f"{PURE_ENV} is set"
     try:
-        built_from = source.with_name(source.stem + STAMP_SUFFIX).read_text().strip()
+        built_from = stamp_of(source).read_text().strip()
     except OSError:
         return "nothing records which source it was compiled from (run `make compiled`)"
     if built_from != source_hash(source):

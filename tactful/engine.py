@@ -440,8 +440,13 @@ def _remember(memo: dict[Hashable, Any], key: tuple[object, ...], answer: Answer
         memo[key] = answer
     elif known.lo <= answer.hi and answer.lo <= known.hi and known[2:7] == answer[2:7]:
         # The same answer over a span that meets this one: both hold over the union.
-        lo, hi = min(answer.lo, known.lo), max(answer.hi, known.hi)
-        memo[key] = answer._replace(lo=lo, hi=hi, lo_at=grid_at(lo), hi_at=grid_at(hi))
+        # (`grid_at` never decreases: the union's bounds as datetimes are the outer ones.)
+        memo[key] = answer._replace(
+            lo=min(answer.lo, known.lo),
+            hi=max(answer.hi, known.hi),
+            lo_at=min(answer.lo_at, known.lo_at),
+            hi_at=max(answer.hi_at, known.hi_at),
+        )
     else:
         memo[key] = answer
 

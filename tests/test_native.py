@@ -25,7 +25,10 @@ PURE = os.environ.get(_native.PURE_ENV, "") not in ("", "0")
 
 
 def test_the_engine_runs_compiled_where_it_was_built() -> None:
-    built = any(p.suffix != ".py" for p in _native.compiled_files(ROOT / "tactful" / "engine.py"))
+    built = any(
+        str(p).endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+        for p in _native.compiled_files(ROOT / "tactful" / "engine.py")
+    )
     if REQUIRE_COMPILED:
         assert built, "make compiled did not build tactful/engine (see its output)"
     if built and not PURE:
@@ -89,7 +92,7 @@ def test_a_compiled_engine_built_from_other_source_is_not_used(tmp_path: Path) -
     package = _package_copy(tmp_path)
     source = package / "engine.py"
     (package / f"engine{EXTENSION}").write_bytes(b"not a shared object")
-    stamp = package / f"engine{_native.STAMP_SUFFIX}"
+    stamp = _native.stamp_of(source)
     stamp.write_text("0" * 64 + "\n")
 
     stale = _import_engine(tmp_path)
