@@ -313,6 +313,8 @@ _OUTCOME_SIGNALS = {
     Outcome.COMPLAINED: EventKind.COMPLAINED,
     Outcome.DECLINED: EventKind.OFFER_DECLINED,
 }
+#: Outcomes that are also a customer signal (`outcome_signal` gives None for the rest).
+SIGNAL_OUTCOMES = frozenset(_OUTCOME_SIGNALS)
 
 
 def outcome_signal(contact: Contact, outcome: str, at: datetime) -> Event | None:

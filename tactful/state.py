@@ -25,6 +25,7 @@ from tactful.model import (
     REQUESTED_TRIGGERS,
     UNANSWERED_OUTCOMES,
     Contact,
+    ContactProposal,
     ContactStatus,
     CustomerProfile,
     Event,
@@ -79,20 +80,46 @@ class LedgerContact:
     @classmethod
     def of(cls, c: Contact) -> LedgerContact:
         return cls(
-            contact_id=c.contact_id,
-            ts=c.at.timestamp(),
-            channel=c.channel,
-            purpose=c.purpose,
-            status=ContactStatus(c.status),
-            outcome=c.outcome,
-            hold_expires=c.hold_expires.timestamp() if c.hold_expires else None,
-            trigger_event=c.trigger_event,
-            trigger_ts=c.trigger_at.timestamp() if c.trigger_at else None,
-            offer=c.offer,
-            campaign=c.campaign,
-            source=c.source,
-            flags=tuple(c.flags),
-            tags=c.tags,
+            c.contact_id,
+            c.at.timestamp(),
+            c.channel,
+            c.purpose,
+            ContactStatus(c.status),
+            c.outcome,
+            c.hold_expires.timestamp() if c.hold_expires else None,
+            c.trigger_event,
+            c.trigger_at.timestamp() if c.trigger_at else None,
+            c.offer,
+            c.campaign,
+            c.source,
+            tuple(c.flags),
+            c.tags,
+        )
+
+    @classmethod
+    def sent(
+        cls, contact_id: str, proposal: ContactProposal, ts: float, outcome: str | None
+    ) -> LedgerContact:
+        """`of(Contact.from_proposal(contact_id, proposal, at, outcome=outcome))`, `ts`
+        being `at.timestamp()`, without the `Contact` (a replay adds one per allowed
+        contact)."""
+        trigger = proposal.trigger
+        content = proposal.content
+        return cls(
+            contact_id,
+            ts,
+            proposal.channel,
+            proposal.purpose,
+            ContactStatus.SENT,
+            outcome,
+            None,
+            trigger.event if trigger else None,
+            trigger.at.timestamp() if trigger and trigger.at else None,
+            proposal.offer,
+            proposal.campaign,
+            proposal.source,
+            tuple(content.flags) if content else (),
+            proposal.tags,
         )
 
 
@@ -337,15 +364,21 @@ class CustomerState:
 
     def add_contact(self, contact: Contact) -> None:
         """Add a contact, or replace the one with the same id (status or outcome changed)."""
-        lc = LedgerContact.of(contact)
+        self.add_ledger_contact(LedgerContact.of(contact))
+
+    def add_ledger_contact(self, lc: LedgerContact, *, new: bool = False) -> None:
+        """`add_contact` for a contact already in the ledger's form. `new`: the caller
+        knows no contact in the ledger has its id (a replay's, one per log row), so none is
+        looked for to replace."""
         engaged = lc.outcome in ENGAGED_OUTCOMES
         replaced = False
-        for i, existing in enumerate(self.contacts):
-            if existing.contact_id == lc.contact_id:
-                replaced = True
-                engaged = engaged or existing.outcome in ENGAGED_OUTCOMES
-                del self.contacts[i]
-                break
+        if not new:
+            for i, existing in enumerate(self.contacts):
+                if existing.contact_id == lc.contact_id:
+                    replaced = True
+                    engaged = engaged or existing.outcome in ENGAGED_OUTCOMES
+                    del self.contacts[i]
+                    break
         if engaged:
             # Answered or replied contacts are engagement, which `derived` folds in.
             d = None if replaced else self._own_derived()

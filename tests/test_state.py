@@ -7,7 +7,17 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tactful import Contact, ContactStatus, CustomerProfile, CustomerState, Event, Outcome
+from tactful import (
+    Contact,
+    ContactProposal,
+    ContactStatus,
+    Content,
+    CustomerProfile,
+    CustomerState,
+    Event,
+    Outcome,
+    Trigger,
+)
 from tactful.state import SESSION_TIMEOUT, LedgerContact, LedgerEvent, Scope
 from tests.rules.conftest import CHICAGO, DAY, HOUR, MINUTE, TUESDAY, contact, ev, state, ts
 
@@ -236,6 +246,44 @@ def test_a_contact_is_replaced_by_id_and_kept_in_time_order() -> None:
     st.add_contact(contact("email", "marketing", T + 2 * HOUR, contact_id="a"))
     assert [c.contact_id for c in st.contacts] == ["b", "a"]
     assert st.contact("a") is not None and st.contact("zzz") is None
+
+
+@pytest.mark.parametrize(
+    "proposal",
+    [
+        ContactProposal("c1", "email", "marketing", at=T),
+        ContactProposal(
+            "c1",
+            "call",
+            "sales",
+            at=T,
+            trigger=Trigger("checkout_started", T - HOUR),
+            offer="o",
+            campaign="spring",
+            source="crm",
+            content=Content("s", "b", True, ("greeting",)),
+            tags={"account": "42"},
+        ),
+        ContactProposal("c1", "call", "service", at=T, trigger=Trigger("callback_requested")),
+    ],
+)
+@pytest.mark.parametrize("outcome", [None, "voicemail", "declined"])
+def test_a_sent_contact_from_its_proposal_is_the_contact_a_replay_would_make(
+    proposal: ContactProposal, outcome: str | None
+) -> None:
+    made = Contact.from_proposal("row:7", proposal, T, status=ContactStatus.SENT, outcome=outcome)
+    assert LedgerContact.sent("row:7", proposal, ts(T), outcome) == LedgerContact.of(made)
+
+
+def test_a_contact_known_to_be_new_is_added_as_add_contact_would() -> None:
+    made = [contact("email", "marketing", T + i * HOUR, contact_id=f"row:{i}") for i in range(3)]
+    slow, fast = state(), state()
+    for c in made:
+        slow.add_contact(c)
+        fast.add_ledger_contact(LedgerContact.of(c), new=True)
+        # The same facts memoised and extended along the way.
+        assert fast.hold_epoch(ts(T)) == slow.hold_epoch(ts(T))
+    assert fast.contacts == slow.contacts
 
 
 @pytest.mark.parametrize(

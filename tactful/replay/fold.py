@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from tactful.engine import decide
 from tactful.model import (
     REQUESTED_TRIGGERS,
+    SIGNAL_OUTCOMES,
     UNANSWERED_OUTCOMES,
     Contact,
     ContactProposal,
@@ -31,7 +32,7 @@ from tactful.model import (
 )
 from tactful.policy.document import Policy
 from tactful.rules.pressure import PressureRule
-from tactful.state import CustomerState, LedgerEvent
+from tactful.state import CustomerState, LedgerContact, LedgerEvent
 
 #: Pressure's shape when the policy has none of its own (courtesy's: 7-day half-life,
 #: unanswered contacts weigh double), so the report can still compare before and after.
@@ -115,10 +116,11 @@ def fold(profile: CustomerProfile, items: Iterable[Item], policy: Policy) -> lis
     logged = PressureGauge(policy)
     replayed = PressureGauge(policy)
     out: list[ReplayVerdict] = []
+    add_ledger_event = state.add_ledger_event
     for item in items:
         if not isinstance(item, LoggedContact):
             if isinstance(item, LedgerEvent):
-                state.add_ledger_event(item)
+                add_ledger_event(item)
             else:
                 state.add_event(item)
             continue
@@ -127,16 +129,23 @@ def fold(profile: CustomerProfile, items: Iterable[Item], policy: Policy) -> lis
         assert at_ is not None, "a logged contact has a time"
         ts = at_.timestamp()
         trigger = p.trigger.event if p.trigger else None
+        outcome = item.outcome
         decision = decide(state, p, policy, at_)
-        before = logged.add(ts, p.channel, trigger, item.outcome)
+        before = logged.add(ts, p.channel, trigger, outcome)
         if decision.verdict is Verdict.ALLOW:
-            contact = Contact.from_proposal(
-                item.contact_id, p, decision.at, status=ContactStatus.SENT, outcome=item.outcome
+            # Sent as the log says, at the instant decided (the contact's own, in a replay).
+            sent_at = decision.at
+            sent_ts = ts if sent_at is at_ else sent_at.timestamp()
+            # Ids are log rows: none is in the ledger yet.
+            state.add_ledger_contact(
+                LedgerContact.sent(item.contact_id, p, sent_ts, outcome), new=True
             )
-            state.add_contact(contact)
-            after = replayed.add(ts, p.channel, trigger, item.outcome)
-            if item.outcome is not None:
-                signal = outcome_event(contact, item.outcome)
+            after = replayed.add(ts, p.channel, trigger, outcome)
+            if outcome in SIGNAL_OUTCOMES:
+                contact = Contact.from_proposal(
+                    item.contact_id, p, sent_at, status=ContactStatus.SENT, outcome=outcome
+                )
+                signal = outcome_event(contact, outcome)
                 if signal is not None:
                     state.add_event(signal)
         else:

@@ -204,45 +204,45 @@ def empty_verdicts() -> dict[str, list[Any]]:
     return {name: [] for name in VERDICT_COLUMNS}
 
 
+#: Verdict columns that are the contact's own timeline columns, copied from its row.
+COPIED_COLUMNS = (
+    "row",
+    "customer_id",
+    "at_us",
+    "channel",
+    "purpose",
+    "source",
+    "campaign",
+    "trigger",
+    "offer",
+    "outcome",
+)
+
+
 def add_verdicts(
     out: dict[str, list[Any]],
     run: int,
     verdicts: Sequence[ReplayVerdict],
     rendered: dict[tuple[Reason, ...], str] | None = None,
 ) -> None:
-    """Append verdicts to `out` as plain column values. `rendered` memoises the JSON of
-    reasons across calls (many contacts are held back for the same reasons)."""
+    """Append what the policy answered (the columns not in `COPIED_COLUMNS`) as plain
+    column values. `rendered` memoises the JSON of reasons across calls (many contacts are
+    held back for the same reasons)."""
     if rendered is None:
         rendered = {}
-    runs, rows, customers = out["run"].append, out["row"].append, out["customer_id"].append
-    ats, channels, purposes = out["at_us"].append, out["channel"].append, out["purpose"].append
-    sources, campaigns = out["source"].append, out["campaign"].append
-    triggers, offers, outcomes = out["trigger"].append, out["offer"].append, out["outcome"].append
+    runs = out["run"].append
     verdict_values, not_befores = out["verdict"].append, out["not_before_us"].append
     rules, reasons, flags = out["rules"].append, out["reasons"].append, out["flags"].append
     observed = out["outcome_observed"].append
     logged, replayed = out["pressure_logged"].append, out["pressure_replayed"].append
     for v in verdicts:
-        c = v.contact
-        p = c.proposal
         d = v.decision
-        assert p.at is not None
         runs(run)
-        rows(c.row)
-        customers(p.customer_id)
-        ats(to_us(p.at))
-        channels(p.channel)
-        purposes(p.purpose)
-        sources(p.source)
-        campaigns(p.campaign)
-        triggers(p.trigger.event if p.trigger else None)
-        offers(p.offer)
-        outcomes(c.outcome)
         verdict_values(d.verdict.value)
         not_befores(to_us(d.not_before) if d.not_before else None)
         held_by = d.reasons
         if held_by:
-            rules(";".join(r.rule for r in held_by))
+            rules(";".join([r.rule for r in held_by]))
             text = rendered.get(held_by)
             if text is None:
                 text = rendered[held_by] = json.dumps(
@@ -252,7 +252,7 @@ def add_verdicts(
         else:
             rules(None)
             reasons(None)
-        flags(";".join(r.rule for r in d.flags) if d.flags else None)
+        flags(";".join([r.rule for r in d.flags]) if d.flags else None)
         observed(v.outcome_observed)
         logged(v.pressure_logged)
         replayed(v.pressure_replayed)
@@ -265,9 +265,21 @@ def fold_columns(
     policy; the verdicts as columns (see `VERDICT_COLUMNS`)."""
     out = empty_verdicts()
     rendered: dict[tuple[Reason, ...], str] = {}
+    is_contact = columns["is_contact"]
+    #: The timeline row of each verdict, in order.
+    positions: list[int] = []
     for start, end in customer_runs(columns["customer_id"]):
         profile = profile_at(columns, start)
         items = items_of(columns, start, end)
+        contacts = [i for i in range(start, end) if is_contact[i]]
         for run, policy in enumerate(policies):
             add_verdicts(out, run, fold(profile, items, policy), rendered)
+            positions += contacts
+    for name in COPIED_COLUMNS:
+        column = columns[name]
+        if name == "trigger":
+            # As `items_of` reads it: an empty trigger is none.
+            out[name] = [column[i] or None for i in positions]
+        else:
+            out[name] = [column[i] for i in positions]
     return out
