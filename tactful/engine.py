@@ -150,18 +150,33 @@ def build_steps(plan: Plan, ctx: Context, *, thresholds: bool) -> Steps:
 _ONCE = object()
 
 
+def _asking(plan: Plan, ctx: Context) -> Steps:
+    """The plan's rules for this customer, each asked through `check`: no threshold."""
+    if plan.regional:
+        return build_steps(plan, ctx, thresholds=False)
+    if plan.asking is None:
+        # No regional rule: the same for every customer (no threshold: no reason memo).
+        plan.asking = build_steps(plan, ctx, thresholds=False)
+    asking: Steps = plan.asking
+    return asking
+
+
 def steps(plan: Plan, ctx: Context) -> Steps:
     """The plan's rules for this customer, regions settled from the profile.
 
     The first decision of a kind on a state asks every rule (a state that changes between
-    decisions, as in a replay, never asks twice); the second builds the rules' verified
-    thresholds and memoises them in the state, per plan, hold epoch and the plan's
-    threshold fields. A state asked this kind of question before, at another hold epoch
-    (a hold expired since, the state otherwise the same), builds them at once: it is one
-    that lives on between decisions."""
+    decisions never asks twice); the second builds the rules' verified thresholds and
+    memoises them in the state, per plan, hold epoch and the plan's threshold fields. A
+    state asked this kind of question before, at another hold epoch (a hold expired since,
+    the state otherwise the same), builds them at once: it is one that lives on between
+    decisions. A `transient` state (a replay's, which changes after nearly every decision)
+    always asks every rule: building thresholds for it cost more than they saved."""
+    state = ctx.state
+    if state.transient:
+        return _asking(plan, ctx)
     values = tuple(ctx.key_of(f) for f in plan.fields) if plan.fields else ()
     key = ("steps", plan.uid, ctx.epoch, values)
-    memo = ctx.state.memo
+    memo = state.memo
     hit = memo.get(key)
     if hit is None:
         asked = ("steps asked", plan.uid, values)
@@ -170,13 +185,7 @@ def steps(plan: Plan, ctx: Context) -> Steps:
             return hit
         memo[asked] = True
         memo[key] = _ONCE
-        if plan.regional:
-            return build_steps(plan, ctx, thresholds=False)
-        if plan.asking is None:
-            # No regional rule: the same for every customer (no threshold: no reason memo).
-            plan.asking = build_steps(plan, ctx, thresholds=False)
-        asking: Steps = plan.asking
-        return asking
+        return _asking(plan, ctx)
     if hit is _ONCE:
         hit = memo[key] = build_steps(plan, ctx, thresholds=True)
     result: Steps = hit

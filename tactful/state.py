@@ -313,6 +313,10 @@ class CustomerState:
         #: every contact added since was appended: sent, and later than all before it
         #: (see `contact_fact`). Replaced, never changed (a copy may share it).
         self._prefix: dict[Hashable, tuple[Any, int]] = {}
+        #: Whether the state changes after nearly every decision made on it (a replay's
+        #: simulated customer): the engine then memoises nothing per decision kind (see
+        #: `tactful.engine.steps`). Decisions are the same either way.
+        self.transient = False
         for e in events:
             self.add_event(e)
         for c in contacts:
@@ -419,6 +423,7 @@ class CustomerState:
         other.memo = self.memo
         other.contact_memo = self.contact_memo
         other._prefix = self._prefix
+        other.transient = self.transient
         return other
 
     def __getstate__(self) -> dict[str, Any]:

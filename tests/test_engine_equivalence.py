@@ -108,6 +108,19 @@ def test_a_reused_state_decides_as_before_while_the_clock_moves(part: int) -> No
             _compare(sc, i, render(decide(state, step.proposal, pol, step.now)))
 
 
+@pytest.mark.parametrize("part", range(2))
+def test_a_transient_state_decides_as_before(part: int) -> None:
+    """A replay's state (`transient`) never builds thresholds: asked twice, the same."""
+    for sc in SCENARIOS[part::2]:
+        state = sc.state()
+        state.transient = True
+        pol = policy(sc.policy)
+        for i, step in enumerate(sc.steps):
+            _compare(sc, i, render(decide(state, step.proposal, pol, step.now)))
+            _compare(sc, i, render(decide(state, step.proposal, pol, step.now)))
+            assert not any(key[0] == "steps" for key in state.memo if isinstance(key, tuple))
+
+
 def test_copies_decide_as_before_and_as_their_original() -> None:
     for sc in SCENARIOS[::3]:
         original = sc.state()

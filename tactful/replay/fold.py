@@ -113,6 +113,7 @@ class PressureGauge:
 def fold(profile: CustomerProfile, items: Iterable[Item], policy: Policy) -> list[ReplayVerdict]:
     """Replay one customer's history (sorted by time) through `policy`."""
     state = CustomerState(profile)
+    state.transient = True  # it changes with nearly every contact and event folded
     logged = PressureGauge(policy)
     replayed = PressureGauge(policy)
     out: list[ReplayVerdict] = []
