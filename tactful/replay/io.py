@@ -557,7 +557,8 @@ def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None
             else pl.repeat(None, f.height, dtype=types[kind], eager=True).alias(name)
             for f in frames
         ]
-        column = pl.concat(parts).gather(rows).cast(dtype)
+        # Categoricals cast first: gathering their 4-byte codes is quicker than text.
+        column = pl.concat(parts).cast(dtype).gather(rows)
         columns[name] = column.fill_null(filled[name]) if name in filled else column
     if joined:
         assert profiles is not None
