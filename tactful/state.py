@@ -80,20 +80,20 @@ class LedgerContact:
     @classmethod
     def of(cls, c: Contact) -> LedgerContact:
         return cls(
-            c.contact_id,
-            c.at.timestamp(),
-            c.channel,
-            c.purpose,
-            ContactStatus(c.status),
-            c.outcome,
-            c.hold_expires.timestamp() if c.hold_expires else None,
-            c.trigger_event,
-            c.trigger_at.timestamp() if c.trigger_at else None,
-            c.offer,
-            c.campaign,
-            c.source,
-            tuple(c.flags),
-            c.tags,
+            contact_id=c.contact_id,
+            ts=c.at.timestamp(),
+            channel=c.channel,
+            purpose=c.purpose,
+            status=ContactStatus(c.status),
+            outcome=c.outcome,
+            hold_expires=c.hold_expires.timestamp() if c.hold_expires else None,
+            trigger_event=c.trigger_event,
+            trigger_ts=c.trigger_at.timestamp() if c.trigger_at else None,
+            offer=c.offer,
+            campaign=c.campaign,
+            source=c.source,
+            flags=tuple(c.flags),
+            tags=c.tags,
         )
 
     @classmethod
@@ -106,20 +106,20 @@ class LedgerContact:
         trigger = proposal.trigger
         content = proposal.content
         return cls(
-            contact_id,
-            ts,
-            proposal.channel,
-            proposal.purpose,
-            ContactStatus.SENT,
-            outcome,
-            None,
-            trigger.event if trigger else None,
-            trigger.at.timestamp() if trigger and trigger.at else None,
-            proposal.offer,
-            proposal.campaign,
-            proposal.source,
-            tuple(content.flags) if content else (),
-            proposal.tags,
+            contact_id=contact_id,
+            ts=ts,
+            channel=proposal.channel,
+            purpose=proposal.purpose,
+            status=ContactStatus.SENT,
+            outcome=outcome,
+            hold_expires=None,
+            trigger_event=trigger.event if trigger else None,
+            trigger_ts=trigger.at.timestamp() if trigger and trigger.at else None,
+            offer=proposal.offer,
+            campaign=proposal.campaign,
+            source=proposal.source,
+            flags=tuple(content.flags) if content else (),
+            tags=proposal.tags,
         )
 
 
