@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -476,6 +477,23 @@ def _drop_bad(df: pl.DataFrame, bad: Sequence[BadRow]) -> pl.DataFrame:
     return df.filter(~pl.col("row").is_in(rows.implode()))
 
 
+def _load_contacts(path: str | Path, mapping: Mapping_) -> tuple[pl.DataFrame, list[BadRow], int]:
+    """A contact log's good rows in the timeline's columns, its bad rows, and its size."""
+    file = str(path)
+    df = _apply_mapping(read_table(path), "contacts", mapping, file)
+    _require(df, CONTACT_REQUIRED, file, "contacts")
+    rows, bad = _contacts(df, file)
+    return _drop_bad(rows, bad), bad, df.height
+
+
+def _load_events(path: str | Path, mapping: Mapping_) -> tuple[pl.DataFrame, list[BadRow], int]:
+    file = str(path)
+    df = _apply_mapping(read_table(path), "events", mapping, file)
+    _require(df, EVENT_REQUIRED, file, "events")
+    rows, bad = _events(df, file)
+    return _drop_bad(rows, bad), bad, df.height
+
+
 def load_log(
     contacts: str | Path,
     events: str | Path | None = None,
@@ -486,22 +504,19 @@ def load_log(
 ) -> Log:
     """Read, map and validate the logs into one timeline (see the module docstring)."""
     mapping = mapping or {}
-    cfile = str(contacts)
-    cdf = _apply_mapping(read_table(contacts), "contacts", mapping, cfile)
-    _require(cdf, CONTACT_REQUIRED, cfile, "contacts")
-    contact_rows, bad = _contacts(cdf, cfile)
-    frames = [_drop_bad(contact_rows, bad)]
-    n_contacts, n_events = cdf.height, 0
-    del cdf, contact_rows  # the raw rows are not needed once checked
-    if events is not None:
-        efile = str(events)
-        edf = _apply_mapping(read_table(events), "events", mapping, efile)
-        _require(edf, EVENT_REQUIRED, efile, "events")
-        event_rows, ebad = _events(edf, efile)
-        frames.append(_drop_bad(event_rows, ebad))
-        bad += ebad
-        n_events = edf.height
-        del edf, event_rows
+    # The two logs are read and checked side by side (Polars releases the GIL); an error
+    # in the contact log is reported first, as when they were read one after the other.
+    with ThreadPoolExecutor(2) as pool:
+        contact_part = pool.submit(_load_contacts, contacts, mapping)
+        event_part = pool.submit(_load_events, events, mapping) if events is not None else None
+        contact_rows, bad, n_contacts = contact_part.result()
+        frames = [contact_rows]
+        n_events = 0
+        if event_part is not None:
+            event_rows, ebad, n_events = event_part.result()
+            frames.append(event_rows)
+            bad += ebad
+    del contact_rows
     profiles: pl.DataFrame | None = None
     if customers is not None:
         pfile = str(customers)
@@ -541,16 +556,14 @@ def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None
     del keys
     n = len(rows)
     joined = profiles is not None and profiles.height > 0
-    columns: dict[str, pl.Series] = {}
-    for name, kind in TIMELINE_COLUMNS.items():
-        if joined and name in PROFILE_COLUMNS:
-            continue  # joined on below
+
+    def ordered(name: str) -> pl.Series:
+        kind = TIMELINE_COLUMNS[name]
         dtype = pl.Categorical if name in CATEGORICAL_COLUMNS else types[kind]
         if name not in filled and all(
             name not in f.columns or f.get_column(name).null_count() == f.height for f in frames
         ):
-            columns[name] = pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
-            continue
+            return pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
         parts = [
             f.get_column(name).cast(types[kind])
             if name in f.columns
@@ -559,7 +572,12 @@ def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None
         ]
         # Categoricals cast first: gathering their 4-byte codes is quicker than text.
         column = pl.concat(parts).cast(dtype).gather(rows)
-        columns[name] = column.fill_null(filled[name]) if name in filled else column
+        return column.fill_null(filled[name]) if name in filled else column
+
+    names = [name for name in TIMELINE_COLUMNS if not (joined and name in PROFILE_COLUMNS)]
+    # A gather runs on one thread: two columns at a time (Polars releases the GIL).
+    with ThreadPoolExecutor(2) as pool:
+        columns: dict[str, pl.Series] = dict(zip(names, pool.map(ordered, names), strict=True))
     if joined:
         assert profiles is not None
         # Each row's profile: its customer's row in `profiles` (none: nulls).

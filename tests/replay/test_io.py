@@ -95,6 +95,18 @@ def test_a_missing_column_names_file_column_and_the_fix(tmp_path: Path) -> None:
     assert "c.csv" in message and "'at'" in message and "--map contacts.at=" in message
 
 
+def test_with_both_logs_wrong_the_contact_log_is_named_first(tmp_path: Path) -> None:
+    """The logs are read side by side; the error is still the one reading them in turn
+    would give, whichever is read sooner."""
+    contacts = write_csv(tmp_path / "c.csv", ["customer_id", "when", "channel", "purpose"], [])
+    events = write_csv(tmp_path / "e.csv", ["customer_id", "when", "event"], [])
+    with pytest.raises(InputError, match=r"c\.csv"):
+        load_log(contacts, events)
+    good = write_csv(tmp_path / "ok.csv", ["customer_id", "at", "channel", "purpose"], [])
+    with pytest.raises(InputError, match=r"e\.csv"):
+        load_log(good, events)
+
+
 def test_a_mapping_to_a_column_that_is_not_there(tmp_path: Path) -> None:
     contacts = write_csv(tmp_path / "c.csv", ["customer_id", "at", "channel", "purpose"], [])
     with pytest.raises(InputError, match="no column 'sent'"):
