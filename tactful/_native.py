@@ -44,21 +44,24 @@ def stamp_of(source: Path) -> Path:
     return source.with_name(source.stem + STAMP_SUFFIX)
 
 
+def _extensions(source: Path, stem: str) -> list[Path]:
+    """The extension modules named `stem` beside `source` that exist."""
+    found = [source.with_name(stem + s) for s in importlib.machinery.EXTENSION_SUFFIXES]
+    return [path for path in found if path.exists()]
+
+
 def compiled_files(source: Path) -> list[Path]:
     """What compiling `source` left in the package: the extension, mypyc's runtime
     library for it, and the stamp."""
-    stem = source.stem
-    found = [stamp_of(source)]
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        found += [source.with_name(stem + suffix), source.with_name(f"{stem}__mypyc{suffix}")]
-    return [path for path in found if path.exists()]
+    stamp = stamp_of(source)
+    found = _extensions(source, source.stem) + _extensions(source, f"{source.stem}__mypyc")
+    return ([stamp] if stamp.exists() else []) + found
 
 
 def why_source(source: Path) -> str | None:
     """Why the module compiled from `source` is not to be imported (None: it may be, or
     there is no compiled module to import)."""
-    suffixes = importlib.machinery.EXTENSION_SUFFIXES
-    if not any(source.with_name(source.stem + s).exists() for s in suffixes):
+    if not _extensions(source, source.stem):
         return None
     if os.environ.get(PURE_ENV, "") not in ("", "0"):
         return f"{PURE_ENV} is set"
