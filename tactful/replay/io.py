@@ -18,7 +18,7 @@ it. Nothing is dropped silently.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -477,20 +477,22 @@ def _drop_bad(df: pl.DataFrame, bad: Sequence[BadRow]) -> pl.DataFrame:
     return df.filter(~pl.col("row").is_in(rows.implode()))
 
 
-def _load_contacts(path: str | Path, mapping: Mapping_) -> tuple[pl.DataFrame, list[BadRow], int]:
-    """A contact log's good rows in the timeline's columns, its bad rows, and its size."""
-    file = str(path)
-    df = _apply_mapping(read_table(path), "contacts", mapping, file)
-    _require(df, CONTACT_REQUIRED, file, "contacts")
-    rows, bad = _contacts(df, file)
-    return _drop_bad(rows, bad), bad, df.height
+Checked = tuple[pl.DataFrame, list[BadRow]]
 
 
-def _load_events(path: str | Path, mapping: Mapping_) -> tuple[pl.DataFrame, list[BadRow], int]:
+def _load(
+    path: str | Path,
+    kind: str,
+    required: Sequence[str],
+    check: Callable[[pl.DataFrame, str], Checked],
+    mapping: Mapping_,
+) -> tuple[pl.DataFrame, list[BadRow], int]:
+    """One log's good rows, checked by `check` (`_contacts`, `_events`, `_profiles`), its
+    bad rows, and how many rows it had."""
     file = str(path)
-    df = _apply_mapping(read_table(path), "events", mapping, file)
-    _require(df, EVENT_REQUIRED, file, "events")
-    rows, bad = _events(df, file)
+    df = _apply_mapping(read_table(path), kind, mapping, file)
+    _require(df, required, file, kind)
+    rows, bad = check(df, file)
     return _drop_bad(rows, bad), bad, df.height
 
 
@@ -507,8 +509,12 @@ def load_log(
     # The two logs are read and checked side by side (Polars releases the GIL); an error
     # in the contact log is reported first, as when they were read one after the other.
     with ThreadPoolExecutor(2) as pool:
-        contact_part = pool.submit(_load_contacts, contacts, mapping)
-        event_part = pool.submit(_load_events, events, mapping) if events is not None else None
+        contact_part = pool.submit(
+            _load, contacts, "contacts", CONTACT_REQUIRED, _contacts, mapping
+        )
+        event_part = None
+        if events is not None:
+            event_part = pool.submit(_load, events, "events", EVENT_REQUIRED, _events, mapping)
         contact_rows, bad, n_contacts = contact_part.result()
         frames = [contact_rows]
         n_events = 0
@@ -519,11 +525,8 @@ def load_log(
     del contact_rows
     profiles: pl.DataFrame | None = None
     if customers is not None:
-        pfile = str(customers)
-        pdf = _apply_mapping(read_table(customers), "customers", mapping, pfile)
-        _require(pdf, CUSTOMER_REQUIRED, pfile, "customers")
-        profiles, pbad = _profiles(pdf, pfile)
-        profiles = _drop_bad(profiles, pbad).unique("customer_id", keep="first").drop("row")
+        profiles, pbad, _ = _load(customers, "customers", CUSTOMER_REQUIRED, _profiles, mapping)
+        profiles = profiles.unique("customer_id", keep="first").drop("row")
         bad += pbad
     if strict and bad:
         shown = "\n".join(f"  {b}" for b in bad[:20])
