@@ -230,6 +230,8 @@ _SUPPRESSIONS = frozenset({EventKind.OPTED_OUT, EventKind.UNSUBSCRIBED, EventKin
 _RESUBSCRIPTIONS = frozenset({EventKind.OPTED_IN, EventKind.SUBSCRIBED})
 _DECLINE_KINDS = frozenset({EventKind.OFFER_DECLINED, EventKind.NOT_INTERESTED})
 _SESSION_ENGAGEMENTS = frozenset({EventKind.HELP_REQUESTED, EventKind.CONTENT_DOWNLOADED})
+#: Kinds that change what `CustomerState.signal_memo` holds facts about: the opt-outs.
+SIGNAL_KINDS = _SUPPRESSIONS | _RESUBSCRIPTIONS
 #: Kinds `_fold` notes more of than their time and the visit they belong to.
 _NOTABLE = (
     ENGAGEMENT_EVENTS
@@ -311,6 +313,11 @@ class CustomerState:
         #: `memo`, but replaced only when a contact or the profile changes (see
         #: `contact_fact`), so a replay's events between two decisions keep them.
         self.contact_memo: dict[Hashable, Any] = {}
+        #: Facts derived from the customer's opt-outs and re-subscriptions and the profile
+        #: alone: the same rules as `memo`, but replaced only when such an event arrives
+        #: (`SIGNAL_KINDS`) or the profile changes, so contacts, page views and visits
+        #: between two decisions keep them.
+        self.signal_memo: dict[Hashable, Any] = {}
         #: Facts of former contact memos, each with how many contacts it was about, while
         #: every contact added since was appended: sent, and later than all before it
         #: (see `contact_fact`). Replaced, never changed (a copy may share it).
@@ -336,6 +343,7 @@ class CustomerState:
         self._profile = profile
         self.memo = {}
         self.contact_memo = {}
+        self.signal_memo = {}
         self._prefix = {}
 
     @property
@@ -360,11 +368,14 @@ class CustomerState:
         if not self.events or self.events[-1].ts < le.ts:
             self.events.append(le)
             self._fold_last(le)
+            if le.kind in SIGNAL_KINDS:
+                self.signal_memo = {}
         else:
             # Events at the same instant fold in a fixed order, not in arrival order; an
             # event before others changes what follows it: fold again when asked.
             bisect.insort_right(self.events, le, key=_event_order)
             self._derived = None
+            self.signal_memo = {}
         self.memo = {}
         return True
 
@@ -424,6 +435,7 @@ class CustomerState:
         other._derived_shared = self._derived_shared = True
         other.memo = self.memo
         other.contact_memo = self.contact_memo
+        other.signal_memo = self.signal_memo
         other._prefix = self._prefix
         other.transient = self.transient
         return other
@@ -434,6 +446,7 @@ class CustomerState:
         fields = self.__dict__.copy()
         fields["memo"] = {}
         fields["contact_memo"] = {}
+        fields["signal_memo"] = {}
         fields["_prefix"] = {}
         return fields
 
@@ -444,6 +457,7 @@ class CustomerState:
         self._derived_shared = False
         self.memo = {}
         self.contact_memo = {}
+        self.signal_memo = {}
         self._prefix = {}
 
     # -- derived facts -------------------------------------------------------------------

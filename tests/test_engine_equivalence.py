@@ -144,6 +144,23 @@ def _hold(sc: Scenario, n: int, rng: random.Random) -> Contact:
     )
 
 
+#: Events `test_a_reused_state_follows_its_changes` adds between decisions.
+SIGNALS: list[tuple[str, dict[str, Any]]] = [
+    ("page_viewed", {}),
+    ("signed_in", {}),
+    ("contact_replied", {}),
+    ("opted_in", {}),
+    ("opted_out", {}),
+    ("opted_out", {"channel": "sms"}),
+    ("unsubscribed", {"channel": "email", "purpose": "marketing"}),
+    ("subscribed", {"channel": "email"}),
+    ("complained", {}),
+    ("offer_declined", {"offer": "gold"}),
+    ("offer_declined", {}),
+    ("not_interested", {}),
+]
+
+
 @pytest.mark.parametrize("part", range(2))
 def test_a_reused_state_follows_its_changes(part: int) -> None:
     """Holds placed, confirmed, cancelled and answered, events arriving, the profile
@@ -173,8 +190,15 @@ def test_a_reused_state_follows_its_changes(part: int) -> None:
                 contacts[c.contact_id] = changed
                 live.add_contact(changed)
             elif roll < 0.65:
-                kind = rng.choice(("page_viewed", "contact_replied", "opted_in", "signed_in"))
-                e = Event(sc.profile.customer_id, kind, step.now - timedelta(minutes=2), f"x{i}")
+                # Visits and signals: a signal replaces `signal_memo`, a visit keeps it.
+                kind, props = rng.choice(SIGNALS)
+                e = Event(
+                    sc.profile.customer_id,
+                    kind,
+                    step.now - timedelta(minutes=2),
+                    f"x{i}",
+                    properties=props,
+                )
                 events.append(e)
                 live.add_event(e)
             elif roll < 0.7:

@@ -465,6 +465,33 @@ def test_a_copy_extends_contact_facts_without_touching_its_original() -> None:
     assert st.contact_fact(("ids",), lambda cs: []) == ["a", "c"]
 
 
+def test_opt_out_facts_outlast_contacts_and_visits_not_opt_outs_or_a_new_profile() -> None:
+    import pickle
+
+    st = state(ev("page_viewed", T))
+    st.signal_memo["fact"] = kept = object()
+    st.add_event(Event("c", "page_viewed", T + MINUTE))
+    st.add_event(Event("c", "session_ended", T + 2 * MINUTE))
+    st.add_event(Event("c", "offer_declined", T + 3 * MINUTE))
+    st.add_contact(contact("email", "marketing", T + 4 * MINUTE, outcome="declined"))
+    assert st.signal_memo["fact"] is kept and st.memo == {}
+    copy = st.copy()
+    assert copy.signal_memo is st.signal_memo
+    for change in (
+        lambda s: s.add_event(Event("c", "opted_out", T + HOUR)),
+        lambda s: s.add_event(Event("c", "unsubscribed", T + HOUR)),
+        lambda s: s.add_event(Event("c", "subscribed", T + HOUR)),
+        # Out of order: the whole fold is redone.
+        lambda s: s.add_event(Event("c", "page_viewed", T - HOUR)),
+        lambda s: setattr(s, "profile", CustomerProfile("c", consent={"email": False})),
+    ):
+        changed = copy.copy()
+        change(changed)
+        assert changed.signal_memo == {}, "a change to the opt-outs or the profile"
+        assert copy.signal_memo["fact"] is kept, "the state it was copied from keeps its facts"
+    assert pickle.loads(pickle.dumps(st)).signal_memo == {}
+
+
 def test_a_pickled_state_and_a_new_profile_leave_contact_facts_behind() -> None:
     import pickle
 

@@ -41,10 +41,11 @@ class ConsentRule(Rule):
         return text
 
     def _blocking(self, ctx: Context) -> str | None:
-        """Why the contact may not be made (None: it may). Memoised per channel and purpose:
-        it reads only the ledger's opt-outs and the profile's consent."""
+        """Why the contact may not be made (None: it may). Memoised per channel and purpose
+        in the state's `signal_memo`: it reads only the ledger's opt-outs and the
+        profile's consent."""
         key = ("consent", self.token, ctx.channel, ctx.purpose)
-        memo = ctx.state.memo
+        memo = ctx.state.signal_memo
         if key in memo:
             hit: str | None = memo[key]
             return hit

@@ -10,8 +10,14 @@ from pydantic import Field
 from tactful.durations import format_duration
 from tactful.model import Outcome
 from tactful.rules.base import ALWAYS, Context, Rule, Threshold, duration_validator
+from tactful.state import LedgerContact
 
 _DECLINES = ("declines",)
+_DECLINED = ("declined contacts",)
+
+
+def _declined(c: LedgerContact) -> bool:
+    return c.outcome == Outcome.DECLINED
 
 
 class DeclineRule(Rule):
@@ -33,12 +39,14 @@ class DeclineRule(Rule):
 
     @staticmethod
     def declines(ctx: Context) -> list[tuple[float, str | None]]:
-        """Every decline as (time, offer): "no thanks" events, then declined contacts."""
+        """Every decline as (time, offer): "no thanks" events, then declined contacts
+        (those kept with the contact facts, extended as contacts are appended)."""
         state = ctx.state
         hit: list[tuple[float, str | None]] | None = state.memo.get(_DECLINES)
         if hit is None:
+            declined = state.matching(_DECLINED, _declined)
             hit = list(state.derived.declines)
-            hit += [(c.ts, c.offer) for c in state.contacts if c.outcome == Outcome.DECLINED]
+            hit += [(c.ts, c.offer) for c in declined]
             state.memo[_DECLINES] = hit
         return hit
 
