@@ -286,9 +286,11 @@ class CustomerState:
 
     Facts the rules derive (`cached`) are memoised in one dict until the state changes;
     facts derived from the contacts alone (`matching`, `contact_fact`) in another, kept
-    when an event arrives. A `copy` shares both with its original while both are
-    unchanged, so a store that decides on copies of a cached state keeps the facts warm;
-    any change gives the changed state fresh dicts and never clears one it may share.
+    when an event arrives; facts derived from the opt-outs alone in a third
+    (`signal_memo`), kept when a contact or any other kind of event arrives. A `copy`
+    shares them with its original while both are unchanged, so a store that decides on
+    copies of a cached state keeps the facts warm; any change gives the changed state
+    fresh dicts and never clears one it may share.
     """
 
     def __init__(
