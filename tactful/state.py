@@ -286,8 +286,8 @@ class CustomerState:
 
     Facts the rules derive (`cached`) are memoised in one dict until the state changes;
     facts derived from the contacts alone (`matching`, `contact_fact`) in another, kept
-    when an event arrives; facts derived from the opt-outs alone in a third
-    (`signal_memo`), kept when a contact or any other kind of event arrives. A `copy`
+    when an event arrives; facts derived from the profile and the opt-outs alone in a
+    third (`signal_fact`), kept when a contact or any other kind of event arrives. A `copy`
     shares them with its original while both are unchanged, so a store that decides on
     copies of a cached state keeps the facts warm; any change gives the changed state
     fresh dicts and never clears one it may share.
@@ -315,10 +315,10 @@ class CustomerState:
         #: `memo`, but replaced only when a contact or the profile changes (see
         #: `contact_fact`), so a replay's events between two decisions keep them.
         self.contact_memo: dict[Hashable, Any] = {}
-        #: Facts derived from the customer's opt-outs and re-subscriptions and the profile
-        #: alone: the same rules as `memo`, but replaced only when such an event arrives
-        #: (`SIGNAL_KINDS`) or the profile changes, so contacts, page views and visits
-        #: between two decisions keep them.
+        #: Facts derived from the profile and the customer's opt-outs and
+        #: re-subscriptions alone (`signal_fact`): the same rules as `memo`, but replaced
+        #: only when such an event arrives (`SIGNAL_KINDS`) or the profile changes, so
+        #: contacts, page views and visits between two decisions keep them.
         self.signal_memo: dict[Hashable, Any] = {}
         #: Facts of former contact memos, each with how many contacts it was about, while
         #: every contact added since was appended: sent, and later than all before it
@@ -751,6 +751,16 @@ class CustomerState:
             return self.memo[key]
         except KeyError:
             value = self.memo[key] = compute()
+            return value
+
+    def signal_fact(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """Memoise a value derived from the profile and the opt-outs alone, in
+        `signal_memo`: until the profile or the opt-outs change."""
+        memo = self.signal_memo
+        try:
+            return memo[key]
+        except KeyError:
+            value = memo[key] = compute()
             return value
 
 

@@ -231,7 +231,7 @@ class Context:
             from tactful.localtime import customer_zones
 
             state = self.state
-            self._zones = state.cached(_ZONES, lambda: customer_zones(state.profile))
+            self._zones = state.signal_fact(_ZONES, lambda: customer_zones(state.profile))
         return self._zones
 
     @property
@@ -240,7 +240,7 @@ class Context:
             from tactful.localtime import customer_country
 
             state = self.state
-            self._country = state.cached(_COUNTRY, lambda: (customer_country(state.profile),))
+            self._country = state.signal_fact(_COUNTRY, lambda: (customer_country(state.profile),))
         return self._country[0]
 
     @property
@@ -250,7 +250,7 @@ class Context:
             from tactful.jurisdiction import customer_regions
 
             state = self.state
-            self._regions = state.cached(_REGIONS, lambda: customer_regions(state.profile))
+            self._regions = state.signal_fact(_REGIONS, lambda: customer_regions(state.profile))
         return self._regions
 
     def in_regions(self, wanted: tuple[str, ...]) -> bool:

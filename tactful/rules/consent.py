@@ -42,14 +42,10 @@ class ConsentRule(Rule):
 
     def _blocking(self, ctx: Context) -> str | None:
         """Why the contact may not be made (None: it may). Memoised per channel and purpose
-        in the state's `signal_memo`: it reads only the ledger's opt-outs and the
+        with the state's `signal_fact`: it reads only the ledger's opt-outs and the
         profile's consent."""
         key = ("consent", self.token, ctx.channel, ctx.purpose)
-        memo = ctx.state.signal_memo
-        if key in memo:
-            hit: str | None = memo[key]
-            return hit
-        why = memo[key] = self._why(ctx)
+        why: str | None = ctx.state.signal_fact(key, lambda: self._why(ctx))
         return why
 
     def _why(self, ctx: Context) -> str | None:
