@@ -747,21 +747,21 @@ class CustomerState:
 
     def cached(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """Memoise a derived value until the state next changes."""
-        try:
-            return self.memo[key]
-        except KeyError:
-            value = self.memo[key] = compute()
-            return value
+        return _remembered(self.memo, key, compute)
 
     def signal_fact(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """Memoise a value derived from the profile and the opt-outs alone, in
         `signal_memo`: until the profile or the opt-outs change."""
-        memo = self.signal_memo
-        try:
-            return memo[key]
-        except KeyError:
-            value = memo[key] = compute()
-            return value
+        return _remembered(self.signal_memo, key, compute)
+
+
+def _remembered(memo: dict[Hashable, Any], key: Hashable, compute: Callable[[], Any]) -> Any:
+    """`memo[key]`, computed and kept there the first time it is asked for."""
+    try:
+        return memo[key]
+    except KeyError:
+        value = memo[key] = compute()
+        return value
 
 
 def pressure_at(

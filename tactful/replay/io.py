@@ -522,7 +522,6 @@ def load_log(
             event_rows, ebad, n_events = event_part.result()
             frames.append(event_rows)
             bad += ebad
-    del contact_rows
     profiles: pl.DataFrame | None = None
     if customers is not None:
         profiles, pbad, _ = _load(customers, "customers", CUSTOMER_REQUIRED, _profiles, mapping)
