@@ -88,9 +88,24 @@ def few_collections() -> Iterator[None]:
 
 
 def fold_frame(frame: pl.DataFrame, policies: Sequence[Policy]) -> pl.DataFrame:
-    """Fold a timeline slice of whole customers; the verdicts as a frame."""
-    columns = {name: frame.get_column(name).to_list() for name in TIMELINE_COLUMNS}
-    return pl.DataFrame(fold_columns(columns, policies), schema=VERDICT_SCHEMA)
+    """Fold a timeline slice of whole customers; the verdicts as a frame. A policy the
+    replay kernel covers is folded by it (`tactful.replay.native`), any other by the
+    engine."""
+    from tactful.replay import native
+
+    parts = [
+        native.fold_frame(frame, p, run) for run, p in enumerate(policies) if native.enabled(p)
+    ]
+    runs = [run for run, p in enumerate(policies) if not native.enabled(p)]
+    if runs:
+        columns = {name: frame.get_column(name).to_list() for name in TIMELINE_COLUMNS}
+        folded = pl.DataFrame(
+            fold_columns(columns, [policies[r] for r in runs]), schema=VERDICT_SCHEMA
+        )
+        if runs != list(range(len(runs))):
+            folded = folded.with_columns(pl.col("run").replace_strict(list(range(len(runs))), runs))
+        parts.append(folded)
+    return parts[0] if len(parts) == 1 else pl.concat(parts)
 
 
 # -- worker processes --------------------------------------------------------------------------

@@ -1,0 +1,575 @@
+"""The replay fold compiled to machine code (numba): `tactful.replay.fold` over arrays.
+
+Each function here restates, operation for operation, a piece of the engine as a replay
+uses it, so that the verdicts are the engine's to the last bit (`tests/replay/
+test_native.py` holds every verdict, reason and pressure equal to `fold`'s):
+
+- `decide`: `tactful.engine._decide` on a transient state (every rule asked through its
+  `check`, nothing memoised), and `_search` for a deferred contact;
+- `cap_check`, `gap_check`, `pressure_check`: the `check` of `CapRule` (rolling
+  windows), `GapRule` and `PressureRule`;
+- `fold`: `tactful.replay.fold.fold`, customer after customer: the ledger of allowed
+  contacts (in the order `CustomerState` keeps it), the requests the customer made, and
+  the two pressure gauges.
+
+Only what these rule kinds read is kept: which kinds and parameters are covered is
+`tactful.replay.native.unsupported`'s to say, and everything else goes through `fold`.
+Python's floats are IEEE doubles and `math.exp2`/`log2` the C library's, as here; a sum
+of floats is added left to right, as Python 3.11's `sum` adds them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+NEVER = math.inf
+#: `tactful.engine.MAX_STEPS`: rounds of the search for a common allowed instant.
+MAX_STEPS = 500
+
+# Rule kinds (`native.KINDS` maps rule classes to these).
+CAP, GAP, PRESSURE = 0, 1, 2
+# Modes, as `PlanStep.mode`.
+DEFER, DENY, FLAG = 0, 1, 2
+# Verdicts.
+ALLOW, DEFERRED, DENIED = 0, 1, 2
+#: A reason's rule index for the search running past the horizon.
+HORIZON = -1
+
+# Columns of `rule_f`, a rule's parameters as floats.
+F_COUNT, F_SPAN, F_BUDGET, F_HALF_LIFE, F_FACTOR = 0, 1, 2, 3, 4
+
+
+@njit(cache=True)
+def micros(u: float) -> int:
+    """Microseconds since the epoch of `datetime.fromtimestamp(u, UTC)` (CPython rounds
+    the fraction half to even, as `np.rint` does)."""
+    whole = float(math.trunc(u))
+    frac = np.rint((u - whole) * 1e6)  # u - whole: `modf`'s fraction, exactly
+    if frac >= 1e6:
+        frac -= 1e6
+        whole += 1.0
+    elif frac < 0:
+        frac += 1e6
+        whole -= 1.0
+    return int(whole) * 1_000_000 + int(frac)
+
+
+@njit(cache=True)
+def micros_all(us: np.ndarray) -> np.ndarray:
+    """`micros` of each instant; -1 for `NEVER`."""
+    out = np.empty(len(us), dtype=np.int64)
+    for i in range(len(us)):
+        out[i] = -1 if us[i] == NEVER else micros(us[i])
+    return out
+
+
+@njit(cache=True)
+def on_grid(u: float) -> float:
+    """`tactful.engine._on_grid` for instants a datetime holds."""
+    us = micros(u)
+    if us / 1e6 >= u:
+        return us / 1e6
+    return (us + 1) / 1e6
+
+
+# -- the ledger ----------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def id_before(a: int, b: int) -> bool:
+    """Whether contact id `row:a` sorts before `row:b` as text (`CustomerState` orders
+    contacts at the same instant by id)."""
+    da: int = _digits(a)
+    db: int = _digits(b)
+    if da == db:
+        return a < b
+    if da < db:
+        head: int = b // 10 ** (db - da)
+        return a <= head
+    head = int(a // 10 ** (da - db))
+    return head < b
+
+
+@njit(cache=True)
+def _digits(x: int) -> int:
+    n = 1
+    while x >= 10:
+        x //= 10
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def counted(
+    r: int,
+    s: int,
+    l_ts: np.ndarray,
+    l_shape: np.ndarray,
+    m: int,
+    counts: np.ndarray,
+    keys: np.ndarray,
+    out: np.ndarray,
+) -> int:
+    """`Rule.counted_times` for a proposal of shape `s`: the times of the ledger's
+    contacts rule `r` counts with the same `per` keys, into `out`; how many."""
+    key = keys[r, s]
+    n = 0
+    for i in range(m):
+        sh = l_shape[i]
+        if counts[r, sh] and keys[r, sh] == key:
+            out[n] = l_ts[i]
+            n += 1
+    return n
+
+
+# -- rules ---------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _fits(times: np.ndarray, u: float, count: int, window: float) -> bool:
+    lo = np.searchsorted(times, u, side="right")
+    hi = np.searchsorted(times, u + window, side="left")
+    for j in range(lo - 1, hi):
+        x = u if j == lo - 1 else times[j]
+        inside = np.searchsorted(times, x, side="right") - np.searchsorted(
+            times, x - window, side="right"
+        )
+        if inside + 1 > count:
+            return False
+    return True
+
+
+@njit(cache=True)
+def cap_check(t: float, count: int, window: float, times: np.ndarray, n: int) -> float:
+    """`CapRule.check` for a rolling window (`rolling_earliest`)."""
+    if n < count:
+        return t
+    if times[n - 1] <= t and times[n - count] <= t - window:
+        return t
+    held = times[:n]
+    candidates = np.empty(n + 1)
+    candidates[0] = t
+    k = 1
+    for i in range(n):
+        a = held[i] + window
+        if a > t:
+            candidates[k] = a
+            k += 1
+    ordered = np.sort(candidates[:k])
+    for u in ordered:
+        if _fits(held, u, count, window):
+            return float(u)
+    return NEVER
+
+
+@njit(cache=True)
+def gap_check(t: float, gap: float, times: np.ndarray, n: int) -> float:
+    """`GapRule.check` (every counted contact is sent: all count at `now`)."""
+    if n == 0:
+        return t
+    last = times[n - 1]
+    if last <= t and t - last >= gap:
+        return t
+    u = t
+    moved = True
+    while moved:
+        moved = False
+        for i in range(n):
+            if abs(times[i] - u) < gap:
+                u = times[i] + gap
+                moved = True
+    return u
+
+
+@njit(cache=True)
+def terms(
+    l_ts: np.ndarray,
+    l_shape: np.ndarray,
+    l_unanswered: np.ndarray,
+    m: int,
+    shape_weight: np.ndarray,
+    shape_asked: np.ndarray,
+    factor: float,
+    t_ts: np.ndarray,
+    t_w: np.ndarray,
+) -> int:
+    """`PressureRule._weighed`: the ledger's weighed contacts, into `t_ts`, `t_w`."""
+    n = 0
+    for i in range(m):
+        sh = l_shape[i]
+        if shape_asked[sh]:
+            continue
+        w = shape_weight[sh]
+        if l_unanswered[i]:
+            w = w * factor
+        if w > 0:
+            t_ts[n] = l_ts[i]
+            t_w[n] = w
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def summed(t_ts: np.ndarray, t_w: np.ndarray, n: int, hl: float) -> float:
+    """`PressureRule._summed`'s total, anchored at the last term."""
+    anchor = t_ts[n - 1]
+    total = 0.0
+    for i in range(n):
+        total += t_w[i] * math.exp2((t_ts[i] - anchor) / hl)
+    return total
+
+
+@njit(cache=True)
+def pressure_at(
+    t_ts: np.ndarray, t_w: np.ndarray, n: int, total: float, hl: float, t: float
+) -> float:
+    """`PressureRule._at`."""
+    if n == 0:
+        return 0.0
+    anchor = t_ts[n - 1]
+    if t >= anchor:
+        return total * math.exp2(-(t - anchor) / hl)
+    p = 0.0
+    for i in range(n):
+        if t_ts[i] <= t:
+            p += t_w[i] * math.exp2(-(t - t_ts[i]) / hl)
+    return p
+
+
+@njit(cache=True)
+def _clear(total: float, anchor: float, room: float, hl: float) -> float:
+    if total <= room + 1e-9:
+        return anchor
+    if room <= 0:
+        return NEVER
+    u = anchor + hl * math.log2(total / room)
+    step = 1e-6
+    while total * math.exp2(-(u - anchor) / hl) > room + 1e-9:
+        u += step
+        step *= 2
+    return u
+
+
+@njit(cache=True)
+def pressure_check(
+    t: float,
+    w: float,
+    budget: float,
+    hl: float,
+    t_ts: np.ndarray,
+    t_w: np.ndarray,
+    n: int,
+    total: float,
+) -> float:
+    """`PressureRule.check`, `w` the proposal's weight (0 when asked for)."""
+    room = budget - w
+    if room < 0:
+        return NEVER
+    if n == 0:
+        return t
+    anchor = t_ts[n - 1]
+    u = t
+    p = pressure_at(t_ts, t_w, n, total, hl, u)
+    for _ in range(64):
+        if u >= anchor:
+            clear = _clear(total, anchor, room, hl)
+            return u if u >= clear else clear
+        if p <= room + 1e-9:
+            over = -1.0
+            found = False
+            for i in range(n):
+                ts = t_ts[i]
+                if (
+                    ts > u
+                    and pressure_at(t_ts, t_w, n, total, hl, ts) + w * math.exp2(-(ts - u) / hl)
+                    > budget + 1e-9
+                ):
+                    over = ts
+                    found = True
+            if not found:
+                return u
+            u = over
+        else:
+            if room > 0:
+                u = max(u + 1.0, u + hl * math.log2(p / room))
+            else:
+                return NEVER
+        p = pressure_at(t_ts, t_w, n, total, hl, u)
+    return NEVER
+
+
+# -- one customer's decisions --------------------------------------------------------------
+
+
+@njit(cache=True)
+def check(
+    r: int,
+    s: int,
+    t: float,
+    asked: bool,
+    rule_kind: np.ndarray,
+    rule_f: np.ndarray,
+    l_ts: np.ndarray,
+    l_shape: np.ndarray,
+    l_unanswered: np.ndarray,
+    m: int,
+    counts: np.ndarray,
+    keys: np.ndarray,
+    shape_weight: np.ndarray,
+    shape_asked: np.ndarray,
+    buf: np.ndarray,
+    buf_w: np.ndarray,
+) -> tuple[float, float]:
+    """Rule `r`'s `check` at `t` for a proposal of shape `s`; and for pressure, the
+    pressure at `t` its reason shows (nan for other kinds)."""
+    kind = rule_kind[r]
+    if kind == PRESSURE:
+        hl = rule_f[r, F_HALF_LIFE]
+        n = terms(
+            l_ts,
+            l_shape,
+            l_unanswered,
+            m,
+            shape_weight,
+            shape_asked,
+            rule_f[r, F_FACTOR],
+            buf,
+            buf_w,
+        )
+        total = summed(buf, buf_w, n, hl) if n else 0.0
+        w = 0.0 if asked else shape_weight[s]
+        u = pressure_check(t, w, rule_f[r, F_BUDGET], hl, buf, buf_w, n, total)
+        return u, pressure_at(buf, buf_w, n, total, hl, t)
+    n = counted(r, s, l_ts, l_shape, m, counts, keys, buf)
+    if kind == CAP:
+        return cap_check(t, int(rule_f[r, F_COUNT]), rule_f[r, F_SPAN], buf, n), math.nan
+    return gap_check(t, rule_f[r, F_SPAN], buf, n), math.nan
+
+
+@njit(cache=True)
+def fold(
+    starts: np.ndarray,
+    ts: np.ndarray,
+    is_contact: np.ndarray,
+    shape: np.ndarray,
+    unanswered: np.ndarray,
+    row: np.ndarray,
+    request: np.ndarray,
+    shape_request: np.ndarray,
+    shape_weight: np.ndarray,
+    shape_asked: np.ndarray,
+    plan_off: np.ndarray,
+    plan_rule: np.ndarray,
+    plan_mode: np.ndarray,
+    rule_kind: np.ndarray,
+    rule_f: np.ndarray,
+    counts: np.ndarray,
+    keys: np.ndarray,
+    n_requests: int,
+    horizon: float,
+    gauge_hl: float,
+    gauge_factor: float,
+    out_verdict: np.ndarray,
+    out_not_before: np.ndarray,
+    out_logged: np.ndarray,
+    out_replayed: np.ndarray,
+    r_off: np.ndarray,
+    r_rule: np.ndarray,
+    r_value: np.ndarray,
+    r_until: np.ndarray,
+    f_off: np.ndarray,
+    f_rule: np.ndarray,
+) -> None:
+    """`tactful.replay.fold.fold` for every customer of a timeline slice.
+
+    Rows `starts[i]:starts[i + 1]` are customer i's, in time order. For the j-th contact
+    of the slice: its verdict, `not_before` (microseconds, -1 for none), the pressures
+    logged and replayed; its reasons `r_off[j]:r_off[j + 1]` (rule index or `HORIZON`,
+    pressure shown, until: inf for none) and flags `f_off[j]:f_off[j + 1]` (flagged at
+    the contact's own time). A plan is `plan_off[2 * shape + asked]` onwards."""
+    longest = 1
+    for c in range(len(starts) - 1):
+        longest = max(longest, starts[c + 1] - starts[c])
+    l_ts = np.empty(longest)
+    l_shape = np.empty(longest, dtype=np.int32)
+    l_unanswered = np.empty(longest, dtype=np.bool_)
+    l_row = np.empty(longest, dtype=np.int64)
+    buf = np.empty(longest + 1)
+    buf_w = np.empty(longest + 1)
+    seen = np.zeros(max(n_requests, 1), dtype=np.bool_)
+    n_rules = len(rule_kind)
+    b_rule = np.empty(n_rules, dtype=np.int32)
+    b_u = np.empty(n_rules)
+    b_value = np.empty(n_rules)
+    b_deny = np.empty(n_rules, dtype=np.bool_)
+    used = np.zeros(n_rules, dtype=np.bool_)
+    j = 0  # contacts so far
+    nr = 0  # reasons so far
+    nf = 0  # flags so far
+    r_off[0] = 0
+    f_off[0] = 0
+    for c in range(len(starts) - 1):
+        m = 0
+        seen[:] = False
+        logged_v, logged_t = 0.0, 0.0
+        replayed_v, replayed_t = 0.0, 0.0
+        for i in range(starts[c], starts[c + 1]):
+            if not is_contact[i]:
+                if request[i] >= 0:
+                    seen[request[i]] = True
+                continue
+            s = shape[i]
+            t = ts[i]
+            asked = shape_request[s] >= 0 and seen[shape_request[s]]
+            lo = plan_off[2 * s + (1 if asked else 0)]
+            hi = plan_off[2 * s + (1 if asked else 0) + 1]
+            # Flags first, then the rules that decide (`_decide`).
+            for k in range(lo, hi):
+                if plan_mode[k] != FLAG:
+                    continue
+                r = plan_rule[k]
+                u, _ = check(
+                    r, s, t, asked, rule_kind, rule_f, l_ts, l_shape, l_unanswered, m,
+                    counts, keys, shape_weight, shape_asked, buf, buf_w,
+                )  # fmt: skip
+                if u > t:
+                    f_rule[nf] = r
+                    nf += 1
+            nb = 0
+            denying = False
+            for k in range(lo, hi):
+                if plan_mode[k] == FLAG:
+                    continue
+                r = plan_rule[k]
+                u, value = check(
+                    r, s, t, asked, rule_kind, rule_f, l_ts, l_shape, l_unanswered, m,
+                    counts, keys, shape_weight, shape_asked, buf, buf_w,
+                )  # fmt: skip
+                if u > t:
+                    b_rule[nb] = r
+                    b_u[nb] = u
+                    b_value[nb] = value
+                    b_deny[nb] = u == NEVER or plan_mode[k] == DENY
+                    denying = denying or b_deny[nb]
+                    nb += 1
+            not_before = -1
+            if nb == 0:
+                verdict = ALLOW
+            elif denying:
+                verdict = DENIED
+                # Denying rules first, then the others, each in policy order.
+                for first in (True, False):
+                    for b in range(nb):
+                        if b_deny[b] == first:
+                            r_rule[nr] = b_rule[b]
+                            r_value[nr] = b_value[b]
+                            r_until[nr] = b_u[b]
+                            nr += 1
+            else:
+                # `_search`: round and round the rules until all in a row allow one instant.
+                used[:] = False
+                u = b_u[0]
+                for b in range(nb):
+                    r_rule[nr] = b_rule[b]
+                    r_value[nr] = b_value[b]
+                    r_until[nr] = b_u[b]
+                    nr += 1
+                    used[b_rule[b]] = True
+                    u = max(u, b_u[b])
+                limit = t + horizon
+                searching = 0
+                for k in range(lo, hi):
+                    if plan_mode[k] != FLAG:
+                        searching += 1
+                allowing = 0
+                found = False
+                for _ in range(MAX_STEPS):
+                    if u > limit:
+                        break
+                    for k in range(lo, hi):
+                        if plan_mode[k] == FLAG:
+                            continue
+                        r = plan_rule[k]
+                        v, value = check(
+                            r, s, u, asked, rule_kind, rule_f, l_ts, l_shape, l_unanswered,
+                            m, counts, keys, shape_weight, shape_asked, buf, buf_w,
+                        )  # fmt: skip
+                        if v > u:
+                            if not used[r]:
+                                used[r] = True
+                                r_rule[nr] = r
+                                r_value[nr] = value
+                                r_until[nr] = v
+                                nr += 1
+                            u = v
+                            allowing = 0
+                            if u > limit:
+                                break
+                        else:
+                            allowing += 1
+                            if allowing == searching:
+                                grid = on_grid(u)
+                                if grid > u:
+                                    u = grid
+                                    allowing = 0
+                                    if u > limit:
+                                        break
+                                    continue
+                                found = True
+                                break
+                    if found:
+                        break
+                if found:
+                    verdict = DEFERRED
+                    not_before = micros(u)
+                else:
+                    verdict = DENIED
+                    r_rule[nr] = HORIZON
+                    r_value[nr] = math.nan
+                    r_until[nr] = NEVER
+                    nr += 1
+            # The contact as it happened, on the logged gauge (`PressureGauge.add`).
+            weight = 0.0
+            if not shape_asked[s]:
+                weight = shape_weight[s] * gauge_factor if unanswered[i] else shape_weight[s]
+            logged_v = logged_v * math.exp2(-(t - logged_t) / gauge_hl) if logged_v else 0.0
+            if not shape_asked[s]:
+                logged_v += weight
+            logged_t = t
+            if verdict == ALLOW:
+                # Into the ledger, as `CustomerState.add_ledger_contact` orders it.
+                at = m
+                while at > 0 and (
+                    l_ts[at - 1] > t or (l_ts[at - 1] == t and not id_before(l_row[at - 1], row[i]))
+                ):
+                    at -= 1
+                for q in range(m, at, -1):
+                    l_ts[q] = l_ts[q - 1]
+                    l_shape[q] = l_shape[q - 1]
+                    l_unanswered[q] = l_unanswered[q - 1]
+                    l_row[q] = l_row[q - 1]
+                l_ts[at] = t
+                l_shape[at] = s
+                l_unanswered[at] = unanswered[i]
+                l_row[at] = row[i]
+                m += 1
+                replayed_v = (
+                    replayed_v * math.exp2(-(t - replayed_t) / gauge_hl) if replayed_v else 0.0
+                )
+                if not shape_asked[s]:
+                    replayed_v += weight
+                replayed_t = t
+                out_replayed[j] = replayed_v
+            else:
+                out_replayed[j] = (
+                    replayed_v * math.exp2(-(t - replayed_t) / gauge_hl) if replayed_v else 0.0
+                )
+            out_verdict[j] = verdict
+            out_not_before[j] = not_before
+            out_logged[j] = logged_v
+            j += 1
+            r_off[j] = nr
+            f_off[j] = nf

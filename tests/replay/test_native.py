@@ -1,0 +1,188 @@
+"""The replay kernel gives the engine's verdicts: every column of every verdict equal to
+what `fold` gives, on synthetic logs and on hand-made ones that reach each corner of the
+kinds it covers (searches, the horizon, flags, requests, contacts at one instant)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tactful import engine
+from tactful.model import from_ts
+from tactful.policy.document import Policy
+from tactful.replay import kernel, local, native
+from tactful.replay.io import load_log
+from tactful.replay.local import VERDICT_SCHEMA, replay_local
+from tactful.replay.synthetic import write_log
+from tactful.replay.timeline import TIMELINE_COLUMNS, fold_columns, to_us
+from tests.replay.conftest import LogBuilder
+
+FREQUENCY = Policy.load(Path(__file__).parents[2] / "bench" / "frequency.yaml")
+
+#: Corners: a deny mode, a flag, per keys, a tight horizon, braces, quotes and non-ASCII
+#: text in messages, a pressure rule shown twice in its message.
+CORNERS = Policy.from_text(
+    """
+name: corners
+version: "2"
+horizon: 2d
+weights: {call: 5, sms: 3, email: 1.5}
+rules:
+  - id: call-gap
+    kind: gap
+    scope: {channels: [call]}
+    gap: 36h
+    message: "Calls {{36 h}} apart, \\"please\\" — merci."
+  - id: email-cap
+    kind: cap
+    scope: {channels: [email]}
+    count: 2
+    window: 2d
+    per: [offer]
+    message: "At most 2 emails per offer per 2 days ({offer})."
+  - id: sms-deny
+    kind: cap
+    scope: {channels: [sms]}
+    count: 1
+    window: 7d
+    mode: deny
+    message: "One text a week."
+  - id: sales-flag
+    kind: gap
+    scope: {purposes: [sales]}
+    gap: 1h
+    mode: flag
+    message: "Sales contact within the hour."
+  - id: long-cap
+    kind: cap
+    scope: {channels: [call], purposes: [sales]}
+    count: 2
+    window: 6d
+    message: "Two sales calls per 6 days."
+  - id: pressure
+    kind: pressure
+    scope: {purposes: [marketing, sales]}
+    budget: 9.5
+    half_life: 1d
+    unanswered_factor: 3
+    message: "Pressure {pressure} of {budget} (was {pressure})."
+""",
+    "corners.yaml",
+)
+
+
+def python_fold(timeline: pl.DataFrame, policies: list[Policy]) -> pl.DataFrame:
+    columns = {name: timeline.get_column(name).to_list() for name in TIMELINE_COLUMNS}
+    return pl.DataFrame(fold_columns(columns, policies), schema=VERDICT_SCHEMA)
+
+
+def assert_same(timeline: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+    assert native.unsupported(policy) == []
+    got = native.fold_frame(timeline, policy)
+    want = python_fold(timeline, [policy])
+    for name in want.columns:
+        assert got.get_column(name).to_list() == want.get_column(name).to_list(), name
+    assert got.schema == want.schema
+    return got
+
+
+@pytest.fixture(scope="module", params=[3, 11])
+def synthetic(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> pl.DataFrame:
+    files = write_log(tmp_path_factory.mktemp("log"), customers=60, seed=request.param)
+    return load_log(files.contacts, files.events, customers=files.customers).timeline
+
+
+@pytest.mark.parametrize("policy", [FREQUENCY, CORNERS], ids=["frequency", "corners"])
+def test_synthetic_logs_get_the_engines_verdicts(synthetic: pl.DataFrame, policy: Policy) -> None:
+    got = assert_same(synthetic, policy)
+    verdicts = set(got.get_column("verdict").to_list())
+    assert {"allow", "defer"} <= verdicts
+
+
+def test_the_corners_are_reached(synthetic: pl.DataFrame) -> None:
+    got = native.fold_frame(synthetic, CORNERS)
+    rules = ";".join(got.get_column("rules").drop_nulls().to_list()).split(";")
+    assert {"call-gap", "email-cap", "sms-deny", "long-cap", "pressure", "horizon"} <= set(rules)
+    assert "sales-flag" in set(got.get_column("flags").drop_nulls().to_list())
+
+
+def timeline_of(log: LogBuilder) -> pl.DataFrame:
+    contacts, events, customers = log.write()
+    return load_log(contacts, events, customers=customers, strict=True).timeline
+
+
+def test_contacts_at_one_instant_enter_the_ledger_in_the_engines_order(log: LogBuilder) -> None:
+    # Rows 1..12 at one instant: the ledger orders them by id as text (row:10 before
+    # row:2), which decides the order pressure adds their weights in.
+    for i in range(12):
+        channel = ("call", "sms", "email")[i % 3]
+        log.contact("a", "2026-03-02T10:00:00Z", channel, "marketing", outcome="no_answer")
+    log.contact("a", "2026-03-02T10:00:00Z", "email", "marketing")
+    log.contact("a", "2026-03-03T09:00:00Z", "email", "sales")
+    got = assert_same(timeline_of(log), CORNERS)
+    assert "pressure" in got.get_column("rules").drop_nulls().to_list()[-1]
+
+
+def test_a_request_waives_the_rules_that_yield_to_it(log: LogBuilder) -> None:
+    log.contact("b", "2026-03-02T10:00:00Z", "call", "sales", outcome="answered")
+    # Asked for, but the customer has not asked (yet): held back by the gap.
+    log.contact("b", "2026-03-02T11:00:00Z", "call", "sales", trigger="callback_requested")
+    log.event("b", "2026-03-02T11:30:00Z", "callback_requested")
+    log.contact("b", "2026-03-02T12:00:00Z", "call", "sales", trigger="callback_requested")
+    log.contact("b", "2026-03-02T13:00:00Z", "call", "sales")
+    got = assert_same(timeline_of(log), CORNERS)
+    assert got.get_column("verdict").to_list() == ["allow", "defer", "allow", "defer"]
+
+
+def test_a_search_past_the_horizon_denies(log: LogBuilder) -> None:
+    for day in (2, 3, 4, 5):
+        log.contact("c", f"2026-03-0{day}T10:00:00Z", "call", "sales", outcome="voicemail")
+    log.contact("c", "2026-03-05T11:00:00Z", "call", "sales")
+    got = assert_same(timeline_of(log), CORNERS)
+    assert "horizon" in (got.get_column("rules").to_list()[-1] or "")
+
+
+def test_what_the_kernel_does_not_cover_is_named() -> None:
+    courtesy = Policy.load("courtesy")
+    why = native.unsupported(courtesy)
+    assert "rule 'opt-out': kind 'consent'" in why
+    assert "rule 'chat-offer-once': a session window" in why
+    assert not native.enabled(courtesy)
+
+
+def test_the_local_engine_folds_each_policy_its_own_way(
+    synthetic: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policies = [Policy.load("courtesy"), FREQUENCY, CORNERS]
+    both = replay_local(synthetic, policies, workers=1, chunk_rows=3000)
+    monkeypatch.setenv(native.NATIVE_ENV, "0")
+    assert not native.enabled(FREQUENCY)
+    engine = replay_local(synthetic, policies, workers=1, chunk_rows=3000)
+    for a, b in zip(both, engine, strict=True):
+        assert a.equals(b)
+    assert local.fold_frame(synthetic.slice(0, 0), policies).height == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 10**9), st.integers(1, 10**9))
+def test_contact_ids_sort_as_the_ledger_sorts_them(a: int, b: int) -> None:
+    assert kernel.id_before(a, b) == (f"row:{a}" < f"row:{b}")
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.floats(0, 2.0**33, allow_nan=False),
+        st.integers(0, 2**33).map(lambda s: s + 0.5e-6),
+        st.integers(0, 2**33 * 10**6).map(lambda us: us / 1e6),
+    )
+)
+def test_instants_round_to_microseconds_as_datetimes_do(u: float) -> None:
+    assert kernel.micros(u) == to_us(from_ts(u))
+    assert kernel.on_grid(u) == engine._on_grid(u)
