@@ -558,6 +558,11 @@ def replay(
             f"{c['deny']:,}",
         )
     out.print(table)
+    if engine == "local":
+        from tactful.replay.native import path_taken
+
+        for p in result.policies:
+            out.print(f"  {p.name} v{p.version}: {path_taken(p)}", highlight=False, soft_wrap=True)
     for name, path in result.files.items():
         out.print(f"  {name}: {path}")
 

@@ -155,8 +155,13 @@ def replay_local(
 
     `workers`: processes to fold in (default: one per core; 1 folds in this process).
     `on_rows` is told how many timeline rows each finished chunk held (for progress)."""
+    from tactful.replay import native
+
     workers = workers or os.cpu_count() or 1
     slices = list(chunks(timeline, chunk_rows))
+    if all(native.enabled(p) for p in policies):
+        # Only what the kernel reads goes to a worker (not the events' properties, say).
+        timeline = timeline.select(native.COLUMNS)
     results: list[pl.DataFrame] = []
     if workers <= 1 or len(slices) <= 1:
         with few_collections():

@@ -46,6 +46,12 @@ _MODES = {"defer": kernel.DEFER, "deny": kernel.DENY, "flag": kernel.FLAG}
 _VERDICTS = ("allow", "defer", "deny")
 #: A contact's shape: what scopes, plans and `per` keys read.
 SHAPE_COLUMNS = ("channel", "purpose", "source", "campaign", "trigger", "flags", "offer")
+#: The timeline columns `fold_frame` reads: a worker is sent these alone.
+COLUMNS = tuple(
+    dict.fromkeys(
+        ("customer_id", "at_us", "is_contact", "row", "event", *SHAPE_COLUMNS, *COPIED_COLUMNS)
+    )
+)
 _REQUESTS = tuple(sorted(REQUESTED_TRIGGERS))
 _UNANSWERED = tuple(str(o) for o in UNANSWERED_OUTCOMES)
 
@@ -71,6 +77,17 @@ def unsupported(policy: Policy) -> list[str]:
 def enabled(policy: Policy) -> bool:
     """Whether the local engine replays `policy` natively."""
     return os.environ.get(NATIVE_ENV, "1") != "0" and not unsupported(policy)
+
+
+def path_taken(policy: Policy) -> str:
+    """How the local engine replays `policy`, in words for the replay's summary."""
+    if os.environ.get(NATIVE_ENV, "1") == "0":
+        return f"folded by the engine ({NATIVE_ENV}=0)"
+    why = unsupported(policy)
+    if not why:
+        return "folded by the replay kernel"
+    more = f", and {len(why) - 3} more" if len(why) > 3 else ""
+    return f"folded by the engine; the replay kernel does not cover {'; '.join(why[:3])}{more}"
 
 
 class _Codes(dict[Any, int]):

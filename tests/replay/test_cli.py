@@ -113,3 +113,19 @@ def test_an_unknown_engine_or_policy(tmp_path: Path) -> None:
     base = ["replay", "--contacts", str(contacts), "--out", str(tmp_path / "o")]
     assert runner.invoke(app, [*base, "--policy", "courtesy", "--engine", "dask"]).exit_code == 2
     assert runner.invoke(app, [*base, "--policy", "nope"]).exit_code == 1
+
+
+def test_the_summary_says_how_each_policy_was_folded(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    assert runner.invoke(app, ["demo", "--log", str(log), "--customers", "4"]).exit_code == 0
+    frequency = Path(__file__).parents[2] / "bench" / "frequency.yaml"
+    args = ["replay", "--contacts", str(log / "contacts.parquet")]
+    args += ["--events", str(log / "events.parquet"), "--policy", str(frequency)]
+    args += ["--compare", "courtesy", "--out", str(tmp_path / "out"), "--workers", "1"]
+    result = runner.invoke(app, [*args, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "frequency v1: folded by the replay kernel" in result.output
+    assert (
+        "courtesy v1: folded by the engine; the replay kernel does not cover rule 'opt-out': "
+        "kind 'consent'" in result.output
+    )
