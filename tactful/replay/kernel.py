@@ -29,8 +29,10 @@ NEVER = math.inf
 #: `tactful.engine.MAX_STEPS`: rounds of the search for a common allowed instant.
 MAX_STEPS = 500
 
-# Rule kinds (`native.KINDS` maps rule classes to these).
-CAP, GAP, PRESSURE = 0, 1, 2
+# Rule kinds (`native.KINDS` maps rule classes to these). `ALLOWS`: a kind whose rule
+# allows every contact of the customers the kernel folds (`native` sends the others, those
+# with an opt-out, a decline, a snooze... to the engine).
+CAP, GAP, PRESSURE, ACTIVITY, TRIGGER, CONTENT, ALLOWS, UNANSWERED = 0, 1, 2, 3, 4, 5, 6, 7
 # Modes, as `PlanStep.mode`.
 DEFER, DENY, FLAG = 0, 1, 2
 # Verdicts.
@@ -38,7 +40,10 @@ ALLOW, DEFERRED, DENIED = 0, 1, 2
 #: A reason's rule index for the search running past the horizon.
 HORIZON = -1
 
-# Columns of `rule_f`, a rule's parameters as floats.
+# Columns of `rule_f`, a rule's parameters as floats: a cap's count, an activity rule's
+# `when: checkout` (1), a content rule's index among them; a window, gap, quiet or delay
+# (nan: none); pressure's budget, half-life and unanswered factor. An unanswered rule's
+# `after`, `gap` and `stop_after` are its count, span and budget.
 F_COUNT, F_SPAN, F_BUDGET, F_HALF_LIFE, F_FACTOR = 0, 1, 2, 3, 4
 
 
@@ -305,26 +310,95 @@ def pressure_check(
 
 
 @njit(cache=True)
+def activity_check(t: float, quiet: float, checkout: bool, facts: np.ndarray) -> float:
+    """`ActivityRule.check`: every event folded lies at or before `t`, so the last activity
+    is the last one folded, and an order completed after the last checkout started is
+    one at or before `t`."""
+    last = facts[LAST_ACTIVITY]
+    if last == -math.inf or t - last >= quiet:
+        return t
+    if checkout:
+        started = facts[LAST_CHECKOUT]
+        if started == -math.inf:
+            return t
+        if facts[LAST_ORDER] > started:
+            return t
+    return float(last + quiet)
+
+
+@njit(cache=True)
+def trigger_check(
+    t: float, trigger_ts: float, delay: float, cancels: np.ndarray, last_time: np.ndarray
+) -> float:
+    """`TriggerRule.check` for a triggered proposal (`trigger_ts` as `Context` finds it):
+    an event that moots the trigger, if folded, lies at or before now."""
+    for k in cancels:
+        if k >= 0 and last_time[k] > trigger_ts:
+            return NEVER
+    if not math.isnan(delay) and t < trigger_ts + delay:
+        return trigger_ts + delay
+    return t
+
+
+# Slots of a customer's `facts`: the last activity, checkout started, order completed and
+# engagement (an engaging event, or an allowed contact answered or replied to).
+LAST_ACTIVITY, LAST_CHECKOUT, LAST_ORDER, LAST_ENGAGEMENT = 0, 1, 2, 3
+
+
+@njit(cache=True)
+def streak(
+    r: int,
+    s: int,
+    l_ts: np.ndarray,
+    l_shape: np.ndarray,
+    l_unanswered: np.ndarray,
+    l_known: np.ndarray,
+    m: int,
+    counts: np.ndarray,
+    keys: np.ndarray,
+    engaged: float,
+) -> tuple[int, float]:
+    """`UnansweredRule.streak`: every ledger contact lies at or before `t`."""
+    n = 0
+    last = math.nan
+    key = keys[r, s]
+    for i in range(m - 1, -1, -1):
+        sh = l_shape[i]
+        if not counts[r, sh] or keys[r, sh] != key or not l_known[i]:
+            continue
+        if l_ts[i] <= engaged:
+            break
+        if not l_unanswered[i]:
+            break
+        n += 1
+        if math.isnan(last):
+            last = l_ts[i]
+    return n, last
+
+
+@njit(cache=True)
 def check(
     r: int,
     s: int,
     t: float,
     asked: bool,
-    rule_kind: np.ndarray,
-    rule_f: np.ndarray,
+    trigger_ts: float,
+    content: int,
+    tables: tuple,  # type: ignore[type-arg]
     l_ts: np.ndarray,
     l_shape: np.ndarray,
     l_unanswered: np.ndarray,
+    l_known: np.ndarray,
     m: int,
-    counts: np.ndarray,
-    keys: np.ndarray,
-    shape_weight: np.ndarray,
-    shape_asked: np.ndarray,
+    last_time: np.ndarray,
+    facts: np.ndarray,
     buf: np.ndarray,
     buf_w: np.ndarray,
 ) -> tuple[float, float]:
-    """Rule `r`'s `check` at `t` for a proposal of shape `s`; and for pressure, the
-    pressure at `t` its reason shows (nan for other kinds)."""
+    """Rule `r`'s `check` at `t` for a proposal of shape `s`; and what its reason shows
+    (pressure: the pressure at `t`; content: the index of the content; unanswered: the
+    streak; else nan)."""
+    rule_kind, rule_f, counts, keys, shape_weight, shape_asked, cancels, content_hit = tables
     kind = rule_kind[r]
     if kind == PRESSURE:
         hl = rule_f[r, F_HALF_LIFE]
@@ -343,32 +417,60 @@ def check(
         w = 0.0 if asked else shape_weight[s]
         u = pressure_check(t, w, rule_f[r, F_BUDGET], hl, buf, buf_w, n, total)
         return u, pressure_at(buf, buf_w, n, total, hl, t)
-    n = counted(r, s, l_ts, l_shape, m, counts, keys, buf)
-    if kind == CAP:
-        return cap_check(t, int(rule_f[r, F_COUNT]), rule_f[r, F_SPAN], buf, n), math.nan
-    return gap_check(t, rule_f[r, F_SPAN], buf, n), math.nan
+    if kind in (CAP, GAP):
+        n = counted(r, s, l_ts, l_shape, m, counts, keys, buf)
+        if kind == CAP:
+            return cap_check(t, int(rule_f[r, F_COUNT]), rule_f[r, F_SPAN], buf, n), math.nan
+        return gap_check(t, rule_f[r, F_SPAN], buf, n), math.nan
+    if kind == ACTIVITY:
+        return activity_check(t, rule_f[r, F_SPAN], rule_f[r, F_COUNT] == 1.0, facts), math.nan
+    if kind == TRIGGER:
+        if math.isnan(trigger_ts):
+            return t, math.nan  # not a triggered proposal
+        return trigger_check(t, trigger_ts, rule_f[r, F_SPAN], cancels[r], last_time), math.nan
+    if kind == UNANSWERED:
+        n, last = streak(
+            r, s, l_ts, l_shape, l_unanswered, l_known, m, counts, keys, facts[LAST_ENGAGEMENT]
+        )
+        if n >= rule_f[r, F_BUDGET]:
+            return NEVER, float(n)
+        if n >= rule_f[r, F_COUNT] and not math.isnan(last):
+            wait = rule_f[r, F_SPAN] * 2.0 ** (n - rule_f[r, F_COUNT] + 1)
+            if t < last + wait:
+                return last + wait, float(n)
+        return t, float(n)
+    if kind == CONTENT:
+        if content >= 0 and content_hit[int(rule_f[r, F_COUNT]), content]:
+            return NEVER, float(content)
+        return t, math.nan
+    return t, math.nan
 
 
 @njit(cache=True)
 def fold(
     starts: np.ndarray,
+    skip: np.ndarray,
     ts: np.ndarray,
     is_contact: np.ndarray,
     shape: np.ndarray,
     unanswered: np.ndarray,
+    known: np.ndarray,
+    engaged: np.ndarray,
     row: np.ndarray,
-    request: np.ndarray,
-    shape_request: np.ndarray,
-    shape_weight: np.ndarray,
-    shape_asked: np.ndarray,
+    ev_kind: np.ndarray,
+    ev_activity: np.ndarray,
+    ev_engagement: np.ndarray,
+    trigger_at: np.ndarray,
+    content: np.ndarray,
+    n_kinds: int,
+    checkout_kind: int,
+    order_kind: int,
+    shape_trigger: np.ndarray,
     plan_off: np.ndarray,
     plan_rule: np.ndarray,
     plan_mode: np.ndarray,
-    rule_kind: np.ndarray,
-    rule_f: np.ndarray,
-    counts: np.ndarray,
-    keys: np.ndarray,
-    n_requests: int,
+    timeless: np.ndarray,
+    tables: tuple,  # type: ignore[type-arg]
     horizon: float,
     gauge_hl: float,
     gauge_factor: float,
@@ -383,23 +485,29 @@ def fold(
     f_off: np.ndarray,
     f_rule: np.ndarray,
 ) -> None:
-    """`tactful.replay.fold.fold` for every customer of a timeline slice.
+    """`tactful.replay.fold.fold` for every customer of a timeline slice but those in
+    `skip` (their contacts get verdict -1).
 
-    Rows `starts[i]:starts[i + 1]` are customer i's, in time order. For the j-th contact
-    of the slice: its verdict, `not_before` (microseconds, -1 for none), the pressures
-    logged and replayed; its reasons `r_off[j]:r_off[j + 1]` (rule index or `HORIZON`,
-    pressure shown, until: inf for none) and flags `f_off[j]:f_off[j + 1]` (flagged at
-    the contact's own time). A plan is `plan_off[2 * shape + asked]` onwards."""
+    Rows `starts[i]:starts[i + 1]` are customer i's, in time order; an event row has its
+    kind's code in `ev_kind` (-1: an event the ledger would not keep, a repeated id). For
+    the j-th contact of the slice: its verdict, `not_before` (microseconds, -1 for none),
+    the pressures logged and replayed; its reasons `r_off[j]:r_off[j + 1]` (rule index or
+    `HORIZON`, what the reason shows, until: inf for none) and flags `f_off[j]:f_off[j +
+    1]` (flagged at the contact's own time). A plan is `plan_off[2 * shape + asked]`
+    onwards."""
+    rule_kind, shape_weight, shape_asked = tables[0], tables[4], tables[5]
     longest = 1
     for c in range(len(starts) - 1):
         longest = max(longest, starts[c + 1] - starts[c])
     l_ts = np.empty(longest)
     l_shape = np.empty(longest, dtype=np.int32)
     l_unanswered = np.empty(longest, dtype=np.bool_)
+    l_known = np.empty(longest, dtype=np.bool_)
     l_row = np.empty(longest, dtype=np.int64)
     buf = np.empty(longest + 1)
     buf_w = np.empty(longest + 1)
-    seen = np.zeros(max(n_requests, 1), dtype=np.bool_)
+    last_time = np.empty(max(n_kinds, 1))
+    facts = np.empty(4)
     n_rules = len(rule_kind)
     b_rule = np.empty(n_rules, dtype=np.int32)
     b_u = np.empty(n_rules)
@@ -412,18 +520,45 @@ def fold(
     r_off[0] = 0
     f_off[0] = 0
     for c in range(len(starts) - 1):
+        if skip[c]:
+            for i in range(starts[c], starts[c + 1]):
+                if is_contact[i]:
+                    out_verdict[j] = -1
+                    j += 1
+                    r_off[j] = nr
+                    f_off[j] = nf
+            continue
         m = 0
-        seen[:] = False
+        last_time[:] = -math.inf
+        facts[:] = -math.inf
         logged_v, logged_t = 0.0, 0.0
         replayed_v, replayed_t = 0.0, 0.0
         for i in range(starts[c], starts[c + 1]):
             if not is_contact[i]:
-                if request[i] >= 0:
-                    seen[request[i]] = True
+                k = ev_kind[i]
+                if k >= 0:
+                    last_time[k] = ts[i]
+                    if ev_activity[i]:
+                        facts[LAST_ACTIVITY] = ts[i]
+                    if ev_engagement[i]:
+                        facts[LAST_ENGAGEMENT] = ts[i]
+                    if k == checkout_kind:
+                        facts[LAST_CHECKOUT] = ts[i]
+                    elif k == order_kind:
+                        facts[LAST_ORDER] = ts[i]
                 continue
             s = shape[i]
             t = ts[i]
-            asked = shape_request[s] >= 0 and seen[shape_request[s]]
+            kind = shape_trigger[s]
+            # `Context.trigger_ts`: the trigger's own time, else its last event, else now.
+            trigger_ts = math.nan
+            if kind != -2:
+                trigger_ts = trigger_at[i]
+                if math.isnan(trigger_ts):
+                    trigger_ts = last_time[kind] if kind >= 0 else -math.inf
+                    if trigger_ts == -math.inf:
+                        trigger_ts = t
+            asked = shape_asked[s] and kind >= 0 and last_time[kind] > -math.inf
             lo = plan_off[2 * s + (1 if asked else 0)]
             hi = plan_off[2 * s + (1 if asked else 0) + 1]
             # Flags first, then the rules that decide (`_decide`).
@@ -432,8 +567,8 @@ def fold(
                     continue
                 r = plan_rule[k]
                 u, _ = check(
-                    r, s, t, asked, rule_kind, rule_f, l_ts, l_shape, l_unanswered, m,
-                    counts, keys, shape_weight, shape_asked, buf, buf_w,
+                    r, s, t, asked, trigger_ts, content[i], tables, l_ts, l_shape,
+                    l_unanswered, l_known, m, last_time, facts, buf, buf_w,
                 )  # fmt: skip
                 if u > t:
                     f_rule[nf] = r
@@ -445,8 +580,8 @@ def fold(
                     continue
                 r = plan_rule[k]
                 u, value = check(
-                    r, s, t, asked, rule_kind, rule_f, l_ts, l_shape, l_unanswered, m,
-                    counts, keys, shape_weight, shape_asked, buf, buf_w,
+                    r, s, t, asked, trigger_ts, content[i], tables, l_ts, l_shape,
+                    l_unanswered, l_known, m, last_time, facts, buf, buf_w,
                 )  # fmt: skip
                 if u > t:
                     b_rule[nb] = r
@@ -482,7 +617,7 @@ def fold(
                 limit = t + horizon
                 searching = 0
                 for k in range(lo, hi):
-                    if plan_mode[k] != FLAG:
+                    if plan_mode[k] != FLAG and not timeless[plan_rule[k]]:
                         searching += 1
                 allowing = 0
                 found = False
@@ -490,12 +625,12 @@ def fold(
                     if u > limit:
                         break
                     for k in range(lo, hi):
-                        if plan_mode[k] == FLAG:
-                            continue
                         r = plan_rule[k]
+                        if plan_mode[k] == FLAG or timeless[r]:
+                            continue
                         v, value = check(
-                            r, s, u, asked, rule_kind, rule_f, l_ts, l_shape, l_unanswered,
-                            m, counts, keys, shape_weight, shape_asked, buf, buf_w,
+                            r, s, u, asked, trigger_ts, content[i], tables, l_ts, l_shape,
+                            l_unanswered, l_known, m, last_time, facts, buf, buf_w,
                         )  # fmt: skip
                         if v > u:
                             if not used[r]:
@@ -550,12 +685,16 @@ def fold(
                     l_ts[q] = l_ts[q - 1]
                     l_shape[q] = l_shape[q - 1]
                     l_unanswered[q] = l_unanswered[q - 1]
+                    l_known[q] = l_known[q - 1]
                     l_row[q] = l_row[q - 1]
                 l_ts[at] = t
                 l_shape[at] = s
                 l_unanswered[at] = unanswered[i]
+                l_known[at] = known[i]
                 l_row[at] = row[i]
                 m += 1
+                if engaged[i]:
+                    facts[LAST_ENGAGEMENT] = max(facts[LAST_ENGAGEMENT], t)
                 replayed_v = (
                     replayed_v * math.exp2(-(t - replayed_t) / gauge_hl) if replayed_v else 0.0
                 )

@@ -161,7 +161,7 @@ def replay_local(
     slices = list(chunks(timeline, chunk_rows))
     if all(native.enabled(p) for p in policies):
         # Only what the kernel reads goes to a worker (not the events' properties, say).
-        timeline = timeline.select(native.COLUMNS)
+        timeline = timeline.select(native.columns_for(policies))
     results: list[pl.DataFrame] = []
     if workers <= 1 or len(slices) <= 1:
         with few_collections():

@@ -15,8 +15,11 @@ shape. After the kernel, the reasons are worded here, by each rule's message.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -24,14 +27,36 @@ import polars as pl
 import pyarrow as pa
 
 from tactful.engine import _Placeholders
-from tactful.model import REQUESTED_TRIGGERS, UNANSWERED_OUTCOMES, ContactProposal
+from tactful.model import (
+    ACTIVITY_EVENTS,
+    ENGAGED_OUTCOMES,
+    ENGAGEMENT_EVENTS,
+    REQUESTED_TRIGGERS,
+    SIGNAL_OUTCOMES,
+    UNANSWERED_OUTCOMES,
+    ContactProposal,
+    Content,
+    EventKind,
+    Trigger,
+    outcome_signal,
+)
 from tactful.policy.document import Policy
 from tactful.replay import kernel
-from tactful.replay.timeline import COPIED_COLUMNS, _split
+from tactful.replay.fold import DEFAULT_HALF_LIFE, DEFAULT_UNANSWERED_FACTOR
+from tactful.replay.timeline import COPIED_COLUMNS, TIMELINE_COLUMNS, _split, fold_columns
+from tactful.rules.activity import ActivityRule
 from tactful.rules.base import Rule, contact_key
+from tactful.rules.callback import CallbackRule
 from tactful.rules.cap import CapRule
+from tactful.rules.consent import ConsentRule
+from tactful.rules.content import ContentRule
+from tactful.rules.decline import DeclineRule
 from tactful.rules.gap import GapRule
+from tactful.rules.preferences import PreferencesRule
 from tactful.rules.pressure import PressureRule
+from tactful.rules.snooze import SnoozeRule
+from tactful.rules.trigger import TriggerRule
+from tactful.rules.unanswered import UnansweredRule
 from tactful.state import LedgerContact
 
 #: Set to 0 to fold every policy through the engine itself.
@@ -41,19 +66,60 @@ KINDS: dict[type[Rule], int] = {
     CapRule: kernel.CAP,
     GapRule: kernel.GAP,
     PressureRule: kernel.PRESSURE,
+    ActivityRule: kernel.ACTIVITY,
+    TriggerRule: kernel.TRIGGER,
+    ContentRule: kernel.CONTENT,
+    ConsentRule: kernel.ALLOWS,
+    DeclineRule: kernel.ALLOWS,
+    CallbackRule: kernel.ALLOWS,
+    PreferencesRule: kernel.ALLOWS,
+    SnoozeRule: kernel.ALLOWS,
+    UnansweredRule: kernel.UNANSWERED,
 }
 _MODES = {"defer": kernel.DEFER, "deny": kernel.DENY, "flag": kernel.FLAG}
-_VERDICTS = ("allow", "defer", "deny")
+_VERDICTS = np.array(["allow", "defer", "deny"])
 #: A contact's shape: what scopes, plans and `per` keys read.
 SHAPE_COLUMNS = ("channel", "purpose", "source", "campaign", "trigger", "flags", "offer")
-#: The timeline columns `fold_frame` reads: a worker is sent these alone.
+#: What a content rule reads.
+CONTENT_COLUMNS = ("subject", "body", "discount")
+#: The timeline columns the kernel reads (`columns_for` adds what some policies need).
 COLUMNS = tuple(
     dict.fromkeys(
-        ("customer_id", "at_us", "is_contact", "row", "event", *SHAPE_COLUMNS, *COPIED_COLUMNS)
+        (
+            "customer_id",
+            "at_us",
+            "is_contact",
+            "row",
+            "event",
+            "event_id",
+            "outcome",
+            *SHAPE_COLUMNS,
+            *COPIED_COLUMNS,
+        )
     )
 )
-_REQUESTS = tuple(sorted(REQUESTED_TRIGGERS))
-_UNANSWERED = tuple(str(o) for o in UNANSWERED_OUTCOMES)
+_UNANSWERED = [str(o) for o in UNANSWERED_OUTCOMES]
+_ENGAGED = [str(o) for o in ENGAGED_OUTCOMES]
+_SIGNALS = [str(o) for o in SIGNAL_OUTCOMES]
+
+#: Per kind the kernel answers as "allowed" for the customers it folds, what sends a
+#: customer to the engine instead: events of these kinds, contacts with these outcomes.
+#: Without them the rule allows every contact: no opt-out (and no consent in a replay's
+#: profile), no decline, no call-back asked for, no snooze; a replay's profile has no
+#: preferences.
+FALLBACK: dict[type[Rule], tuple[frozenset[str], frozenset[str]]] = {
+    ConsentRule: (
+        frozenset({EventKind.OPTED_OUT, EventKind.UNSUBSCRIBED, EventKind.COMPLAINED}),
+        frozenset({"unsubscribed", "complained"}),
+    ),
+    DeclineRule: (
+        frozenset({EventKind.OFFER_DECLINED, EventKind.NOT_INTERESTED}),
+        frozenset({"declined"}),
+    ),
+    CallbackRule: (frozenset({EventKind.CALLBACK_REQUESTED}), frozenset()),
+    SnoozeRule: (frozenset({EventKind.SNOOZE_REQUESTED}), frozenset()),
+    PreferencesRule: (frozenset(), frozenset()),
+}
 
 
 def unsupported(policy: Policy) -> list[str]:
@@ -71,6 +137,8 @@ def unsupported(policy: Policy) -> list[str]:
             why.append(f"rule {rule.id!r}: a {rule.window} window")
         elif any(f.startswith("tags.") for f in getattr(rule, "per", ())):
             why.append(f"rule {rule.id!r}: per tag")
+        elif isinstance(rule, ConsentRule) and rule.require_opt_in:
+            why.append(f"rule {rule.id!r}: opt-in required")
     return why
 
 
@@ -85,9 +153,28 @@ def path_taken(policy: Policy) -> str:
         return f"folded by the engine ({NATIVE_ENV}=0)"
     why = unsupported(policy)
     if not why:
+        fallback = any(type(r) in FALLBACK for r in policy.rules)
+        if fallback:
+            return (
+                "folded by the replay kernel (customers with an opt-out, a decline, a snooze "
+                "or a call-back that a rule reads: by the engine)"
+            )
         return "folded by the replay kernel"
     more = f", and {len(why) - 3} more" if len(why) > 3 else ""
     return f"folded by the engine; the replay kernel does not cover {'; '.join(why[:3])}{more}"
+
+
+def columns_for(policies: Sequence[Policy]) -> tuple[str, ...]:
+    """The timeline columns `fold_frame` reads for these (native) policies."""
+    rules = [r for p in policies for r in p.rules]
+    if any(type(r) in FALLBACK for r in rules):
+        return tuple(TIMELINE_COLUMNS)  # a customer may go to the engine, which reads all
+    extra: tuple[str, ...] = ()
+    if any(isinstance(r, TriggerRule) for r in rules):
+        extra += ("trigger_at_us",)
+    if any(isinstance(r, ContentRule) for r in rules):
+        extra += CONTENT_COLUMNS
+    return COLUMNS + extra
 
 
 class _Codes(dict[Any, int]):
@@ -98,27 +185,28 @@ class _Codes(dict[Any, int]):
         return found
 
 
-def _shapes(frame: pl.DataFrame) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Per row, the code of its contact's shape (-1: an event); the shapes' values."""
-    contacts = frame.select(*SHAPE_COLUMNS, "is_contact").with_row_index("i")
-    contacts = contacts.filter(pl.col("is_contact")).drop("is_contact")
-    distinct = contacts.select(SHAPE_COLUMNS).unique(maintain_order=True)
-    coded = contacts.join(
-        distinct.with_row_index("shape"),
-        on=list(SHAPE_COLUMNS),
+def _coded(
+    frame: pl.DataFrame, columns: Sequence[str], rows: pl.Expr
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Per row of `frame`, the code of its values in `columns` (-1 where `rows` is false);
+    the distinct values, in order of first appearance."""
+    picked = frame.select(*columns, rows.alias("_in")).with_row_index("_i")
+    picked = picked.filter(pl.col("_in")).drop("_in")
+    distinct = picked.select(columns).unique(maintain_order=True)
+    coded = picked.join(
+        distinct.with_row_index("_code"),
+        on=list(columns),
         how="left",
         nulls_equal=True,
         maintain_order="left",
     )
-    shape = np.full(frame.height, -1, dtype=np.int32)
-    shape[coded.get_column("i").to_numpy()] = coded.get_column("shape").to_numpy()
-    return shape, distinct.to_dicts()
+    out = np.full(frame.height, -1, dtype=np.int32)
+    out[coded.get_column("_i").to_numpy()] = coded.get_column("_code").to_numpy()
+    return out, distinct.to_dicts()
 
 
 def _proposal(values: dict[str, Any]) -> ContactProposal:
     """A proposal of this shape, its fields read as `timeline.items_of` reads them."""
-    from tactful.model import Content, Trigger
-
     trigger = values["trigger"]
     flags = values["flags"]
     return ContactProposal(
@@ -134,31 +222,65 @@ def _proposal(values: dict[str, Any]) -> ContactProposal:
 
 
 class Prepared:
-    """A policy and a slice's shapes as the kernel's tables."""
+    """A policy, a slice's contact shapes and event kinds, as the kernel's tables."""
 
-    def __init__(self, policy: Policy, shapes: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        shapes: list[dict[str, Any]],
+        kinds: list[str],
+        contents: list[dict[str, Any]],
+    ) -> None:
         rules = list(policy.rules)
         index = {id(r): i for i, r in enumerate(rules)}
-        n_rules, n_shapes = len(rules), len(shapes)
+        kind_code = {k: i for i, k in enumerate(kinds)}
+        n_rules, n_shapes = max(len(rules), 1), max(len(shapes), 1)
         self.rules = rules
         self.rule_kind = np.array([KINDS[type(r)] for r in rules], dtype=np.int8)
-        self.rule_f = np.zeros((max(n_rules, 1), 5))
+        self.timeless = np.array([r.timeless for r in rules] or [False], dtype=np.bool_)
+        self.rule_f = np.zeros((n_rules, 5))
+        longest = max((len(r.cancelled_by) for r in rules if isinstance(r, TriggerRule)), default=0)
+        self.cancels = np.full((n_rules, max(longest, 1)), -1, dtype=np.int32)
+        content_rules = [r for r in rules if isinstance(r, ContentRule)]
+        self.content_index = {id(r): k for k, r in enumerate(content_rules)}
+        #: Per content rule, per distinct content: what it matched (None: nothing).
+        self.matches = [
+            [r._search(Content(c["subject"], c["body"], bool(c["discount"]))) for c in contents]
+            for r in content_rules
+        ]
+        self.content_hit = np.zeros(
+            (max(len(content_rules), 1), max(len(contents), 1)), dtype=np.bool_
+        )
+        for i, found in enumerate(self.matches):
+            self.content_hit[i, : len(found)] = [m is not None for m in found]
         for i, r in enumerate(rules):
+            f = self.rule_f[i]
             if isinstance(r, CapRule):
                 assert isinstance(r.window, float)
-                self.rule_f[i, kernel.F_COUNT] = r.count
-                self.rule_f[i, kernel.F_SPAN] = r.window
+                f[kernel.F_COUNT], f[kernel.F_SPAN] = r.count, r.window
             elif isinstance(r, GapRule):
-                self.rule_f[i, kernel.F_SPAN] = r.gap
+                f[kernel.F_SPAN] = r.gap
             elif isinstance(r, PressureRule):
-                self.rule_f[i, kernel.F_BUDGET] = r.budget
-                self.rule_f[i, kernel.F_HALF_LIFE] = r.half_life
-                self.rule_f[i, kernel.F_FACTOR] = r.unanswered_factor
-        self.counts = np.zeros((max(n_rules, 1), max(n_shapes, 1)), dtype=np.bool_)
-        self.keys = np.zeros((max(n_rules, 1), max(n_shapes, 1)), dtype=np.int32)
-        self.shape_request = np.full(max(n_shapes, 1), -1, dtype=np.int32)
-        self.shape_weight = np.zeros(max(n_shapes, 1))
-        self.shape_asked = np.zeros(max(n_shapes, 1), dtype=np.bool_)
+                f[kernel.F_BUDGET], f[kernel.F_HALF_LIFE] = r.budget, r.half_life
+                f[kernel.F_FACTOR] = r.unanswered_factor
+            elif isinstance(r, ActivityRule):
+                f[kernel.F_COUNT] = 1.0 if r.when == "checkout" else 0.0
+                f[kernel.F_SPAN] = r.quiet
+            elif isinstance(r, TriggerRule):
+                f[kernel.F_SPAN] = math.nan if r.delay is None else r.delay
+                for k, name in enumerate(r.cancelled_by):
+                    self.cancels[i, k] = kind_code.get(name, -1)
+            elif isinstance(r, ContentRule):
+                f[kernel.F_COUNT] = content_rules.index(r)
+            elif isinstance(r, UnansweredRule):
+                f[kernel.F_COUNT], f[kernel.F_SPAN] = r.after, r.gap
+                f[kernel.F_BUDGET] = r.stop_after
+        self.counts = np.zeros((n_rules, n_shapes), dtype=np.bool_)
+        self.keys = np.zeros((n_rules, n_shapes), dtype=np.int32)
+        #: Per shape: its trigger's event kind code (-1: no such event here, -2: none).
+        self.shape_trigger = np.full(n_shapes, -2, dtype=np.int32)
+        self.shape_weight = np.zeros(n_shapes)
+        self.shape_asked = np.zeros(n_shapes, dtype=np.bool_)
         offsets = [0]
         plan_rule: list[int] = []
         plan_mode: list[int] = []
@@ -167,14 +289,15 @@ class Prepared:
             p = _proposal(values)
             lc = LedgerContact.sent("", p, 0.0, None)
             trigger = lc.trigger_event
-            if trigger in REQUESTED_TRIGGERS:
-                self.shape_request[s] = _REQUESTS.index(trigger)
-                self.shape_asked[s] = True
+            if trigger is not None:
+                self.shape_trigger[s] = kind_code.get(trigger, -1)
+                self.shape_asked[s] = trigger in REQUESTED_TRIGGERS
             self.shape_weight[s] = policy.weight(p.channel)
             for i, r in enumerate(rules):
-                if isinstance(r, CapRule | GapRule):
+                if isinstance(r, CapRule | GapRule | UnansweredRule):
+                    per = getattr(r, "per", ())
                     self.counts[i, s] = r._counting[1](lc)
-                    self.keys[i, s] = keys[i].code(tuple(contact_key(lc, f) for f in r.per))
+                    self.keys[i, s] = keys[i].code(tuple(contact_key(lc, f) for f in per))
             flags = p.content.flags if p.content is not None else ()
             plan = policy.plan(p.channel, p.purpose, p.source, p.campaign, trigger, flags)
             for asked in (False, True):
@@ -188,19 +311,63 @@ class Prepared:
         self.plan_rule = np.array(plan_rule, dtype=np.int32)
         self.plan_mode = np.array(plan_mode, dtype=np.int8)
         pressure = next((r for r in rules if isinstance(r, PressureRule)), None)
-        from tactful.replay.fold import DEFAULT_HALF_LIFE, DEFAULT_UNANSWERED_FACTOR
-
         self.gauge_hl = pressure.half_life if pressure else DEFAULT_HALF_LIFE
         self.gauge_factor = pressure.unanswered_factor if pressure else DEFAULT_UNANSWERED_FACTOR
         self.horizon = policy.horizon
         self.horizon_message = (
             f"No time within {policy.horizon / 86400:g} days satisfies every rule."
         )
+        #: Event kinds a rule or a request looks up: an outcome that is also such an event
+        #: (an unsubscribe, a decline) sends its customer to the engine.
+        looked_up = {k for r in rules if isinstance(r, TriggerRule) for k in r.cancelled_by}
+        looked_up |= {v["trigger"] for v in shapes if v["trigger"]}
+        looked_up |= {str(EventKind.CHECKOUT_STARTED), str(EventKind.ORDER_COMPLETED)}
+        self.signals_read = bool(looked_up & {str(k) for k in _signal_kinds()})
+        self.fallback_events: set[str] = set()
+        self.fallback_outcomes: set[str] = set()
+        for r in rules:
+            events, outcomes = FALLBACK.get(type(r), (frozenset(), frozenset()))
+            self.fallback_events |= {str(e) for e in events}
+            self.fallback_outcomes |= outcomes
+        if self.signals_read:
+            self.fallback_outcomes |= set(_SIGNALS)
+
+    @property
+    def tables(self) -> tuple[np.ndarray, ...]:
+        return (
+            self.rule_kind,
+            self.rule_f,
+            self.counts,
+            self.keys,
+            self.shape_weight,
+            self.shape_asked,
+            self.cancels,
+            self.content_hit,
+        )
+
+
+def _signal_kinds() -> set[str]:
+    """The event kinds outcomes turn into (`model.outcome_signal`)."""
+    from tactful.model import Contact, ContactStatus
+
+    found = set()
+    for outcome in SIGNAL_OUTCOMES:
+        c = Contact.from_proposal(
+            "x",
+            ContactProposal("x", "email", "marketing"),
+            datetime(2026, 1, 1, tzinfo=UTC),
+            status=ContactStatus.SENT,
+        )
+        signal = outcome_signal(c, outcome, c.at)
+        if signal is not None:
+            found.add(str(signal.kind))
+    return found
 
 
 def fold_frame(frame: pl.DataFrame, policy: Policy, run: int = 0) -> pl.DataFrame:
     """`timeline.fold_columns` of a slice of whole customers for one policy the kernel
-    covers, as a frame of `VERDICT_COLUMNS`."""
+    covers, as a frame of `VERDICT_COLUMNS`: customers the kernel sends on (`FALLBACK`)
+    folded by the engine."""
     from tactful.replay.local import VERDICT_SCHEMA
 
     n = frame.height
@@ -208,22 +375,56 @@ def fold_frame(frame: pl.DataFrame, policy: Policy, run: int = 0) -> pl.DataFram
     starts = np.append((ids != ids.shift(1)).fill_null(True).arg_true().to_numpy(), n)
     starts = starts.astype(np.int64)
     is_contact = frame.get_column("is_contact").to_numpy()
-    shape, shapes = _shapes(frame)
-    prepared = Prepared(policy, shapes)
-    outcome = frame.get_column("outcome").cast(pl.String)
-    unanswered = outcome.is_in(_UNANSWERED).fill_null(False).to_numpy()
-    request = (
-        frame.get_column("event")
-        .cast(pl.String)
-        .replace_strict(list(_REQUESTS), list(range(len(_REQUESTS))), default=-1)
-        .fill_null(-1)
-        .cast(pl.Int32)
+    contact = pl.col("is_contact")
+    shape, shapes = _coded(frame, SHAPE_COLUMNS, contact)
+    events = frame.get_column("event").cast(pl.String)
+    kinds = sorted(events.drop_nulls().unique().to_list())
+    has_content = any(isinstance(r, ContentRule) for r in policy.rules)
+    if has_content:
+        text = pl.col("subject").is_not_null() & (pl.col("subject") != "")
+        text = text | (pl.col("body").is_not_null() & (pl.col("body") != ""))
+        content, contents = _coded(
+            frame, CONTENT_COLUMNS, contact & (text | pl.col("discount").fill_null(False))
+        )
+    else:
+        content, contents = np.full(n, -1, dtype=np.int32), []
+    p = Prepared(policy, shapes, kinds, contents)
+    # An event whose id the customer's ledger already holds is not folded again.
+    repeated = (
+        frame.select(
+            pl.col("event_id").is_not_null()
+            & ~pl.struct("customer_id", "event_id").is_first_distinct()
+        )
+        .to_series()
         .to_numpy()
     )
+    ev_kind = (
+        events.replace_strict(kinds, list(range(len(kinds))), default=-1, return_dtype=pl.Int32)
+        .fill_null(-1)
+        .to_numpy()
+        .copy()
+    )
+    ev_kind[repeated | is_contact] = -1
+    ev_activity = events.is_in([str(k) for k in ACTIVITY_EVENTS]).fill_null(False).to_numpy()
+    ev_engagement = events.is_in([str(k) for k in ENGAGEMENT_EVENTS]).fill_null(False).to_numpy()
+    outcome = frame.get_column("outcome").cast(pl.String)
+    unanswered = outcome.is_in(_UNANSWERED).fill_null(False).to_numpy()
+    known = outcome.is_not_null().to_numpy()
+    engaged = outcome.is_in(_ENGAGED).fill_null(False).to_numpy()
+    # Customers whose history a rule answered "allowed" would read: the engine's.
+    needs = (events.is_in(list(p.fallback_events)) & ~pl.Series(repeated)).fill_null(False)
+    needs = needs | (outcome.is_in(list(p.fallback_outcomes)).fill_null(False))
+    summed = np.concatenate([[0], np.cumsum(needs.to_numpy())])
+    skip = (summed[starts[1:]] - summed[starts[:-1]]) > 0
+    if "trigger_at_us" in frame.columns:
+        trigger_at = frame.get_column("trigger_at_us").cast(pl.Float64).to_numpy() / 1e6
+    else:
+        trigger_at = np.full(n, math.nan)
+    trigger_at = np.where(np.isnan(trigger_at), math.nan, trigger_at)
     ts = frame.get_column("at_us").to_numpy() / 1e6
     rows = frame.get_column("row").to_numpy().astype(np.int64)
     nc = int(is_contact.sum())
-    n_rules = len(prepared.rules)
+    n_rules = len(p.rules)
     verdict = np.zeros(nc, dtype=np.int8)
     not_before = np.zeros(nc, dtype=np.int64)
     logged = np.zeros(nc)
@@ -235,24 +436,24 @@ def fold_frame(frame: pl.DataFrame, policy: Policy, run: int = 0) -> pl.DataFram
     r_value = np.zeros(room)
     r_until = np.zeros(room)
     f_rule = np.zeros(max(nc * n_rules, 1), dtype=np.int32)
-    p = prepared
     kernel.fold(
-        starts, ts, is_contact, shape, unanswered, rows, request,
-        p.shape_request, p.shape_weight, p.shape_asked,
-        p.plan_off, p.plan_rule, p.plan_mode, p.rule_kind, p.rule_f, p.counts, p.keys,
-        len(_REQUESTS), p.horizon, p.gauge_hl, p.gauge_factor,
+        starts, skip, ts, is_contact, shape, unanswered, known, engaged, rows, ev_kind,
+        ev_activity, ev_engagement,
+        trigger_at, content, len(kinds), _index(kinds, EventKind.CHECKOUT_STARTED),
+        _index(kinds, EventKind.ORDER_COMPLETED), p.shape_trigger,
+        p.plan_off, p.plan_rule, p.plan_mode, p.timeless, p.tables,
+        p.horizon, p.gauge_hl, p.gauge_factor,
         verdict, not_before, logged, replayed, r_off, r_rule, r_value, r_until, f_off, f_rule,
     )  # fmt: skip
     held, reasons = _reasons(p, r_off, r_rule, r_value, r_until)
-    flagged = _flags(p, f_off, f_rule)
-    contacts = frame.filter(pl.col("is_contact"))
+    contacts = frame.filter(contact)
     out: dict[str, Any] = {
         "run": pl.repeat(run, nc, dtype=pl.Int64, eager=True),
-        "verdict": pl.Series(np.array(_VERDICTS)[verdict], dtype=pl.String),
+        "verdict": pl.Series(_VERDICTS[np.maximum(verdict, 0)], dtype=pl.String),
         "not_before_us": pl.Series(not_before).replace(-1, None),
         "rules": held,
         "reasons": reasons,
-        "flags": flagged,
+        "flags": _flags(p, f_off, f_rule),
         "outcome_observed": pl.Series(verdict == kernel.ALLOW)
         & contacts.get_column("outcome").is_not_null(),
         "pressure_logged": logged,
@@ -264,12 +465,27 @@ def fold_frame(frame: pl.DataFrame, policy: Policy, run: int = 0) -> pl.DataFram
             # As `items_of` reads it: an empty trigger is none.
             column = column.cast(pl.String).replace("", None)
         out[name] = column
-    return pl.DataFrame(
+    folded = pl.DataFrame(
         [pl.Series(name, out[name]).cast(dtype) for name, dtype in VERDICT_SCHEMA.items()]
     )
+    if not skip.any():
+        return folded
+    # The customers sent on, through the engine, back in their places.
+    rest = frame.filter(pl.Series(np.repeat(skip, np.diff(starts))))
+    columns = {name: rest.get_column(name).to_list() for name in TIMELINE_COLUMNS}
+    engine = pl.DataFrame(fold_columns(columns, [policy]), schema=VERDICT_SCHEMA)
+    engine = engine.with_columns(pl.lit(run, dtype=pl.Int64).alias("run"))
+    at = np.flatnonzero(verdict < 0)
+    kept = np.flatnonzero(verdict >= 0)
+    order = np.argsort(np.concatenate([kept, at]), kind="stable")
+    return pl.concat([folded[kept], engine]).select(pl.all().gather(order))
 
 
-#: Stands for the pressure a reason shows while its message is laid out (no JSON escape).
+def _index(kinds: list[str], kind: str) -> int:
+    return kinds.index(str(kind)) if str(kind) in kinds else -1
+
+
+#: Stands for what a reason shows (pressure, a content match) while its message is laid out.
 _SHOWN = "\ue000"
 
 
@@ -281,8 +497,22 @@ def _message_parts(rule: Rule) -> list[str]:
         details = {}
         if isinstance(rule, PressureRule):
             details = {"pressure": _SHOWN, "budget": rule._budget}
+        elif isinstance(rule, ContentRule):
+            details = {"match": _SHOWN}
+        elif isinstance(rule, UnansweredRule):
+            details = {"unanswered": _SHOWN}
         message = message.format_map(_Placeholders(details))
     return json.dumps(message, ensure_ascii=False)[1:-1].split(_SHOWN)
+
+
+def _shown(p: Prepared, rule: Rule, value: float) -> str:
+    """What a reason of `rule` shows in its message, JSON-escaped (`value` from the kernel)."""
+    if isinstance(rule, ContentRule):
+        found = p.matches[p.content_index[id(rule)]][int(value)]
+        return json.dumps(found or "", ensure_ascii=False)[1:-1]
+    if isinstance(rule, UnansweredRule):
+        return str(int(value))
+    return f"{value:.1f}"  # pressure, as `PressureRule._shown`
 
 
 def _lists(offsets: np.ndarray, values: pl.Series, sep: str) -> pl.Series:
@@ -318,7 +548,10 @@ def _reasons(
     values = r_value[:n]
     shown = np.full(n, None, dtype=object)
     showing = np.flatnonzero(np.array([len(x) > 1 for x in parts])[codes])
-    shown[showing] = [f"{v:.1f}" for v in values[showing].tolist()]
+    shown[showing] = [
+        _shown(p, rules[c], v)
+        for c, v in zip(codes[showing].tolist(), values[showing].tolist(), strict=True)
+    ]
     frame = frame.with_columns(shown=pl.Series(shown.tolist(), dtype=pl.String))
     code = pl.col("code")
     message: pl.Expr = pl.lit(None, dtype=pl.String)
