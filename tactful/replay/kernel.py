@@ -32,7 +32,7 @@ MAX_STEPS = 500
 # Rule kinds (`native.KINDS` maps rule classes to these). `ALLOWS`: a kind whose rule
 # allows every contact of the customers the kernel folds (`native` sends the others, those
 # with an opt-out, a decline, a snooze... to the engine).
-CAP, GAP, PRESSURE, ACTIVITY, TRIGGER, CONTENT, ALLOWS, UNANSWERED = 0, 1, 2, 3, 4, 5, 6, 7
+CAP, GAP, PRESSURE, ACTIVITY, TRIGGER, CONTENT, ALLOWS, UNANSWERED, HOURS = range(9)
 # Modes, as `PlanStep.mode`.
 DEFER, DENY, FLAG = 0, 1, 2
 # Verdicts.
@@ -43,7 +43,8 @@ HORIZON = -1
 # Columns of `rule_f`, a rule's parameters as floats: a cap's count, an activity rule's
 # `when: checkout` (1), a content rule's index among them; a window, gap, quiet or delay
 # (nan: none); pressure's budget, half-life and unanswered factor. An unanswered rule's
-# `after`, `gap` and `stop_after` are its count, span and budget.
+# `after`, `gap` and `stop_after` are its count, span and budget; an hours rule's index
+# among them is its count.
 F_COUNT, F_SPAN, F_BUDGET, F_HALF_LIFE, F_FACTOR = 0, 1, 2, 3, 4
 
 
@@ -340,6 +341,53 @@ def trigger_check(
     return t
 
 
+#: `tactful.rules.hours.SEARCH_DAYS`.
+SEARCH_DAYS = 370
+
+
+@njit(cache=True)
+def open_in(table: int, t: float, hours: tuple) -> float:  # type: ignore[type-arg]
+    """`HoursRule.open_in` over one zone's laid-out local days: `bounds` are the
+    microseconds each day begins (as `datetime.fromtimestamp` dates an instant, to the
+    microsecond), `day_off` where each day's open spans are. nan: past the days laid out."""
+    _, _, bound_off, bounds, day_off, span_base, span_begin, span_end = hours
+    b0 = bound_off[table]
+    days = bound_off[table + 1] - b0 - 1
+    d = np.searchsorted(bounds[b0 : b0 + days + 1], micros(t), side="right") - 1
+    if d < 0:
+        return math.nan
+    base = span_base[table]
+    for k in range(SEARCH_DAYS):
+        dd = d + k
+        if dd >= days:
+            return math.nan
+        for q in range(base + day_off[b0 + dd], base + day_off[b0 + dd + 1]):
+            if span_end[q] > t:
+                return float(max(t, span_begin[q]))
+    return NEVER
+
+
+@njit(cache=True)
+def hours_check(t: float, h: int, place: int, hours: tuple) -> float:  # type: ignore[type-arg]
+    """`HoursRule.check`: open in every zone the customer may be in (nan: past the days
+    laid out, for the engine to answer)."""
+    place_tab, n_zones = hours[0], hours[1]
+    u = t
+    limit = t + SEARCH_DAYS * 86400.0
+    while u <= limit:
+        moved = False
+        for z in range(n_zones[place]):
+            v = open_in(place_tab[h, place, z], u, hours)
+            if math.isnan(v):
+                return v
+            if v > u:
+                u = v
+                moved = True
+        if not moved:
+            return u
+    return NEVER
+
+
 # Slots of a customer's `facts`: the last activity, checkout started, order completed and
 # engagement (an engaging event, or an allowed contact answered or replied to).
 LAST_ACTIVITY, LAST_CHECKOUT, LAST_ORDER, LAST_ENGAGEMENT = 0, 1, 2, 3
@@ -385,6 +433,8 @@ def check(
     trigger_ts: float,
     content: int,
     tables: tuple,  # type: ignore[type-arg]
+    hours: tuple,  # type: ignore[type-arg]
+    place: int,
     l_ts: np.ndarray,
     l_shape: np.ndarray,
     l_unanswered: np.ndarray,
@@ -397,7 +447,7 @@ def check(
 ) -> tuple[float, float]:
     """Rule `r`'s `check` at `t` for a proposal of shape `s`; and what its reason shows
     (pressure: the pressure at `t`; content: the index of the content; unanswered: the
-    streak; else nan)."""
+    streak; hours: `t`; else nan). An answer of nan: the engine must fold this customer."""
     rule_kind, rule_f, counts, keys, shape_weight, shape_asked, cancels, content_hit = tables
     kind = rule_kind[r]
     if kind == PRESSURE:
@@ -439,11 +489,36 @@ def check(
             if t < last + wait:
                 return last + wait, float(n)
         return t, float(n)
+    if kind == HOURS:
+        return hours_check(t, int(rule_f[r, F_COUNT]), place, hours), t
     if kind == CONTENT:
         if content >= 0 and content_hit[int(rule_f[r, F_COUNT]), content]:
             return NEVER, float(content)
         return t, math.nan
     return t, math.nan
+
+
+@njit(cache=True)
+def hand_back(
+    lo: int,
+    hi: int,
+    is_contact: np.ndarray,
+    out_verdict: np.ndarray,
+    r_off: np.ndarray,
+    f_off: np.ndarray,
+    j: int,
+    nr: int,
+    nf: int,
+) -> int:
+    """Rows `lo:hi`, a customer's, left to the engine: its contacts from the j-th get
+    verdict -1 and no reasons or flags; the next contact's index."""
+    for i in range(lo, hi):
+        if is_contact[i]:
+            out_verdict[j] = -1
+            j += 1
+            r_off[j] = nr
+            f_off[j] = nf
+    return j
 
 
 @njit(cache=True)
@@ -471,6 +546,8 @@ def fold(
     plan_mode: np.ndarray,
     timeless: np.ndarray,
     tables: tuple,  # type: ignore[type-arg]
+    hours: tuple,  # type: ignore[type-arg]
+    cust_place: np.ndarray,
     horizon: float,
     gauge_hl: float,
     gauge_factor: float,
@@ -521,16 +598,18 @@ def fold(
     f_off[0] = 0
     for c in range(len(starts) - 1):
         if skip[c]:
-            for i in range(starts[c], starts[c + 1]):
-                if is_contact[i]:
-                    out_verdict[j] = -1
-                    j += 1
-                    r_off[j] = nr
-                    f_off[j] = nf
+            j = hand_back(
+                starts[c], starts[c + 1], is_contact, out_verdict, r_off, f_off, j, nr, nf
+            )
             continue
         m = 0
         last_time[:] = -math.inf
         facts[:] = -math.inf
+        place = cust_place[c]
+        # Where this customer's output begins: a customer the kernel cannot finish (an
+        # answer of nan) is handed back whole, as one it skipped.
+        j0, nr0, nf0 = j, nr, nf
+        bailed = False
         logged_v, logged_t = 0.0, 0.0
         replayed_v, replayed_t = 0.0, 0.0
         for i in range(starts[c], starts[c + 1]):
@@ -567,12 +646,17 @@ def fold(
                     continue
                 r = plan_rule[k]
                 u, _ = check(
-                    r, s, t, asked, trigger_ts, content[i], tables, l_ts, l_shape,
-                    l_unanswered, l_known, m, last_time, facts, buf, buf_w,
+                    r, s, t, asked, trigger_ts, content[i], tables, hours, place, l_ts,
+                    l_shape, l_unanswered, l_known, m, last_time, facts, buf, buf_w,
                 )  # fmt: skip
+                if math.isnan(u):
+                    bailed = True
+                    break
                 if u > t:
                     f_rule[nf] = r
                     nf += 1
+            if bailed:
+                break
             nb = 0
             denying = False
             for k in range(lo, hi):
@@ -580,9 +664,12 @@ def fold(
                     continue
                 r = plan_rule[k]
                 u, value = check(
-                    r, s, t, asked, trigger_ts, content[i], tables, l_ts, l_shape,
-                    l_unanswered, l_known, m, last_time, facts, buf, buf_w,
+                    r, s, t, asked, trigger_ts, content[i], tables, hours, place, l_ts,
+                    l_shape, l_unanswered, l_known, m, last_time, facts, buf, buf_w,
                 )  # fmt: skip
+                if math.isnan(u):
+                    bailed = True
+                    break
                 if u > t:
                     b_rule[nb] = r
                     b_u[nb] = u
@@ -590,6 +677,8 @@ def fold(
                     b_deny[nb] = u == NEVER or plan_mode[k] == DENY
                     denying = denying or b_deny[nb]
                     nb += 1
+            if bailed:
+                break
             not_before = -1
             if nb == 0:
                 verdict = ALLOW
@@ -629,9 +718,12 @@ def fold(
                         if plan_mode[k] == FLAG or timeless[r]:
                             continue
                         v, value = check(
-                            r, s, u, asked, trigger_ts, content[i], tables, l_ts, l_shape,
-                            l_unanswered, l_known, m, last_time, facts, buf, buf_w,
+                            r, s, u, asked, trigger_ts, content[i], tables, hours, place, l_ts,
+                            l_shape, l_unanswered, l_known, m, last_time, facts, buf, buf_w,
                         )  # fmt: skip
+                        if math.isnan(v):
+                            bailed = True
+                            break
                         if v > u:
                             if not used[r]:
                                 used[r] = True
@@ -655,8 +747,10 @@ def fold(
                                     continue
                                 found = True
                                 break
-                    if found:
+                    if found or bailed:
                         break
+                if bailed:
+                    break
                 if found:
                     verdict = DEFERRED
                     not_before = micros(u)
@@ -712,3 +806,8 @@ def fold(
             j += 1
             r_off[j] = nr
             f_off[j] = nf
+        if bailed:
+            nr, nf = nr0, nf0
+            j = hand_back(
+                starts[c], starts[c + 1], is_contact, out_verdict, r_off, f_off, j0, nr, nf
+            )

@@ -19,14 +19,17 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from tactful.engine import _Placeholders
+from tactful.localtime import customer_country, customer_zones, day_start, holiday_name
 from tactful.model import (
     ACTIVITY_EVENTS,
     ENGAGED_OUTCOMES,
@@ -36,6 +39,7 @@ from tactful.model import (
     UNANSWERED_OUTCOMES,
     ContactProposal,
     Content,
+    CustomerProfile,
     EventKind,
     Trigger,
     outcome_signal,
@@ -43,6 +47,7 @@ from tactful.model import (
 from tactful.policy.document import Policy
 from tactful.replay import kernel
 from tactful.replay.fold import DEFAULT_HALF_LIFE, DEFAULT_UNANSWERED_FACTOR
+from tactful.replay.io import PROFILE_COLUMNS
 from tactful.replay.timeline import COPIED_COLUMNS, TIMELINE_COLUMNS, _split, fold_columns
 from tactful.rules.activity import ActivityRule
 from tactful.rules.base import Rule, contact_key
@@ -52,6 +57,7 @@ from tactful.rules.consent import ConsentRule
 from tactful.rules.content import ContentRule
 from tactful.rules.decline import DeclineRule
 from tactful.rules.gap import GapRule
+from tactful.rules.hours import HoursRule
 from tactful.rules.preferences import PreferencesRule
 from tactful.rules.pressure import PressureRule
 from tactful.rules.snooze import SnoozeRule
@@ -75,6 +81,7 @@ KINDS: dict[type[Rule], int] = {
     PreferencesRule: kernel.ALLOWS,
     SnoozeRule: kernel.ALLOWS,
     UnansweredRule: kernel.UNANSWERED,
+    HoursRule: kernel.HOURS,
 }
 _MODES = {"defer": kernel.DEFER, "deny": kernel.DENY, "flag": kernel.FLAG}
 _VERDICTS = np.array(["allow", "defer", "deny"])
@@ -174,6 +181,8 @@ def columns_for(policies: Sequence[Policy]) -> tuple[str, ...]:
         extra += ("trigger_at_us",)
     if any(isinstance(r, ContentRule) for r in rules):
         extra += CONTENT_COLUMNS
+    if any(isinstance(r, HoursRule) for r in rules):
+        extra += tuple(PROFILE_COLUMNS)
     return COLUMNS + extra
 
 
@@ -275,6 +284,8 @@ class Prepared:
             elif isinstance(r, UnansweredRule):
                 f[kernel.F_COUNT], f[kernel.F_SPAN] = r.after, r.gap
                 f[kernel.F_BUDGET] = r.stop_after
+            elif isinstance(r, HoursRule):
+                f[kernel.F_COUNT] = [x for x in rules if isinstance(x, HoursRule)].index(r)
         self.counts = np.zeros((n_rules, n_shapes), dtype=np.bool_)
         self.keys = np.zeros((n_rules, n_shapes), dtype=np.int32)
         #: Per shape: its trigger's event kind code (-1: no such event here, -2: none).
@@ -364,10 +375,179 @@ def _signal_kinds() -> set[str]:
     return found
 
 
-def fold_frame(frame: pl.DataFrame, policy: Policy, run: int = 0) -> pl.DataFrame:
+#: Local days an hours rule's open spans are laid out for past a slice's last contact: a
+#: search that runs further hands its customer to the engine.
+HOURS_AHEAD_DAYS = 120
+
+
+@dataclass
+class Days:
+    """One hours rule's open spans in one zone (country, subdivision), day after day from
+    `first`: the microsecond each local day begins, where its spans are, the spans."""
+
+    first: date
+    bounds: np.ndarray
+    day_off: np.ndarray
+    begin: np.ndarray
+    end: np.ndarray
+    #: Every day's beginning checked: the instant is dated that day, the microsecond
+    #: before it the day before (as `datetime.fromtimestamp` dates instants).
+    exact: bool
+
+    @property
+    def last(self) -> date:
+        return self.first + timedelta(days=len(self.bounds) - 2)
+
+
+def lay_out(
+    rule: HoursRule, tz: ZoneInfo, country: str | None, subdivision: str | None, first: date,
+    last: date,
+) -> Days:  # fmt: skip
+    """`rule._spans` of each local day from `first` to `last`."""
+    n = (last - first).days + 1
+    bounds = np.empty(n + 1, dtype=np.int64)
+    day_off = np.zeros(n + 1, dtype=np.int64)
+    begin: list[float] = []
+    end: list[float] = []
+    exact = True
+    for k in range(n + 1):
+        day = first + timedelta(days=k)
+        us = kernel.micros(day_start(day, tz))
+        bounds[k] = us
+        before = datetime.fromtimestamp((us - 1) / 1e6, tz).date()
+        exact = exact and datetime.fromtimestamp(us / 1e6, tz).date() == day
+        exact = exact and before == day - timedelta(days=1)
+        if k < n:
+            for a, b in rule._spans(tz, country, subdivision, day):
+                begin.append(a)
+                end.append(b)
+            day_off[k + 1] = len(begin)
+    exact = exact and bool((np.diff(bounds) > 0).all())
+    return Days(first, bounds, day_off, np.array(begin), np.array(end), exact)
+
+
+#: Laid-out days kept across slices (a worker folds many): per rule, zone, country and
+#: subdivision.
+_DAYS: dict[tuple[object, str, str | None, str | None], Days] = {}
+
+
+def days_for(
+    rule: HoursRule, tz: ZoneInfo, country: str | None, subdivision: str | None, first: date,
+    last: date,
+) -> Days:  # fmt: skip
+    key = (rule.token, tz.key, country, subdivision)
+    found = _DAYS.get(key)
+    if found is None or found.first > first or found.last < last:
+        if found is not None:
+            first, last = min(first, found.first), max(last, found.last)
+        found = _DAYS[key] = lay_out(rule, tz, country, subdivision, first, last)
+    return found
+
+
+@dataclass
+class Place:
+    """Where a customer may be: `Context.zones`, `.country` and the subdivision."""
+
+    zones: tuple[ZoneInfo, ...]
+    country: str | None
+    subdivision: str | None
+
+
+class Hours:
+    """The slice's customers' places, and each hours rule's days in each of their zones,
+    as the kernel's `hours` tables."""
+
+    def __init__(
+        self, policy: Policy, frame: pl.DataFrame, starts: np.ndarray, ts: np.ndarray
+    ) -> None:
+        rules = [r for r in policy.rules if isinstance(r, HoursRule)]
+        n_customers = len(starts) - 1
+        self.places: list[Place] = []
+        self.cust_place = np.zeros(max(n_customers, 1), dtype=np.int32)
+        #: Customers whose days could not be laid out exactly: the engine's.
+        self.inexact = np.zeros(n_customers, dtype=np.bool_)
+        tables: list[Days] = []
+        self.place_tab = np.full((max(len(rules), 1), 1, 1), -1, dtype=np.int32)
+        self.n_zones = np.zeros(1, dtype=np.int32)
+        if not rules or not n_customers:
+            self.tables = tables
+            return
+        firsts = frame.select(PROFILE_COLUMNS).gather(starts[:-1]).rows()
+        codes: dict[tuple[Any, ...], int] = {}
+        for c, (timezone, country, subdivision, phones) in enumerate(firsts):
+            key = (timezone, country, subdivision, phones)
+            code = codes.get(key)
+            if code is None:
+                profile = CustomerProfile(
+                    "",
+                    timezone=timezone or None,
+                    country=country or None,
+                    subdivision=subdivision or None,
+                    phones=_split(phones),
+                )
+                place = Place(
+                    customer_zones(profile), customer_country(profile), subdivision or None
+                )
+                code = codes[key] = len(self.places)
+                self.places.append(place)
+            self.cust_place[c] = code
+        lo, hi = float(ts.min()) - 86400.0, float(ts.max()) + HOURS_AHEAD_DAYS * 86400.0
+        widest = max(len(p.zones) for p in self.places)
+        self.place_tab = np.full((len(rules), len(self.places), widest), -1, dtype=np.int32)
+        self.n_zones = np.array([len(p.zones) for p in self.places], dtype=np.int32)
+        inexact_places = set()
+        index: dict[int, int] = {}
+        for h, rule in enumerate(rules):
+            for p, place in enumerate(self.places):
+                country = place.country if rule.holidays else None
+                for z, tz in enumerate(place.zones):
+                    first = datetime.fromtimestamp(lo, tz).date()
+                    last = datetime.fromtimestamp(hi, tz).date()
+                    days = days_for(rule, tz, country, place.subdivision, first, last)
+                    if not days.exact:
+                        inexact_places.add(p)
+                    found = index.get(id(days))
+                    if found is None:
+                        found = index[id(days)] = len(tables)
+                        tables.append(days)
+                    self.place_tab[h, p, z] = found
+        self.inexact = np.isin(self.cust_place[:n_customers], list(inexact_places))
+        self.tables = tables
+        self.rule_index = {id(r): h for h, r in enumerate(rules)}
+
+    @property
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        t = self.tables
+        bound_off = np.cumsum([0] + [len(d.bounds) for d in t]).astype(np.int64)
+        span_base = np.cumsum([0] + [len(d.begin) for d in t]).astype(np.int64)
+        empty_i, empty_f = np.zeros(1, dtype=np.int64), np.zeros(1)
+        return (
+            self.place_tab,
+            self.n_zones,
+            bound_off,
+            np.concatenate([d.bounds for d in t]) if t else empty_i,
+            np.concatenate([d.day_off for d in t]) if t else empty_i,
+            span_base,
+            np.concatenate([d.begin for d in t]) if t else empty_f,
+            np.concatenate([d.end for d in t]) if t else empty_f,
+        )
+
+    def local(self, rule: HoursRule, place: int, t: float) -> str:
+        """`HoursRule.details`' `local`, for a customer at `place`."""
+        where = self.places[place]
+        tz = where.zones[0]
+        at = datetime.fromtimestamp(t, tz)
+        holiday = holiday_name(where.country, where.subdivision, at.date())
+        when = at.strftime("%A %H:%M") + f" {tz.key}"
+        return when + (f" ({holiday})" if holiday and rule.holidays else "")
+
+
+def fold_frame(
+    frame: pl.DataFrame, policy: Policy, run: int = 0, *, engine_folded: list[str] | None = None
+) -> pl.DataFrame:
     """`timeline.fold_columns` of a slice of whole customers for one policy the kernel
-    covers, as a frame of `VERDICT_COLUMNS`: customers the kernel sends on (`FALLBACK`)
-    folded by the engine."""
+    covers, as a frame of `VERDICT_COLUMNS`: customers the kernel hands back (`FALLBACK`,
+    days not laid out) folded by the engine, and named in `engine_folded` if given."""
     from tactful.replay.local import VERDICT_SCHEMA
 
     n = frame.height
@@ -422,6 +602,8 @@ def fold_frame(frame: pl.DataFrame, policy: Policy, run: int = 0) -> pl.DataFram
         trigger_at = np.full(n, math.nan)
     trigger_at = np.where(np.isnan(trigger_at), math.nan, trigger_at)
     ts = frame.get_column("at_us").to_numpy() / 1e6
+    hours = Hours(policy, frame, starts, ts)
+    skip |= hours.inexact
     rows = frame.get_column("row").to_numpy().astype(np.int64)
     nc = int(is_contact.sum())
     n_rules = len(p.rules)
@@ -441,11 +623,15 @@ def fold_frame(frame: pl.DataFrame, policy: Policy, run: int = 0) -> pl.DataFram
         ev_activity, ev_engagement,
         trigger_at, content, len(kinds), _index(kinds, EventKind.CHECKOUT_STARTED),
         _index(kinds, EventKind.ORDER_COMPLETED), p.shape_trigger,
-        p.plan_off, p.plan_rule, p.plan_mode, p.timeless, p.tables,
-        p.horizon, p.gauge_hl, p.gauge_factor,
+        p.plan_off, p.plan_rule, p.plan_mode, p.timeless, p.tables, hours.arrays,
+        hours.cust_place, p.horizon, p.gauge_hl, p.gauge_factor,
         verdict, not_before, logged, replayed, r_off, r_rule, r_value, r_until, f_off, f_rule,
     )  # fmt: skip
-    held, reasons = _reasons(p, r_off, r_rule, r_value, r_until)
+    # Each reason's customer's place (what an hours reason names).
+    per_customer = np.diff(np.concatenate([[0], np.cumsum(is_contact)[starts[1:] - 1]]))
+    contact_place = np.repeat(hours.cust_place[: len(starts) - 1], per_customer)
+    reason_place = np.repeat(contact_place, np.diff(r_off)) if nc else np.zeros(0, np.int32)
+    held, reasons = _reasons(p, hours, reason_place, r_off, r_rule, r_value, r_until)
     contacts = frame.filter(contact)
     out: dict[str, Any] = {
         "run": pl.repeat(run, nc, dtype=pl.Int64, eager=True),
@@ -468,14 +654,19 @@ def fold_frame(frame: pl.DataFrame, policy: Policy, run: int = 0) -> pl.DataFram
     folded = pl.DataFrame(
         [pl.Series(name, out[name]).cast(dtype) for name, dtype in VERDICT_SCHEMA.items()]
     )
-    if not skip.any():
+    at = np.flatnonzero(verdict < 0)
+    if not len(at):
         return folded
-    # The customers sent on, through the engine, back in their places.
-    rest = frame.filter(pl.Series(np.repeat(skip, np.diff(starts))))
+    # The customers handed back (sent on, or met something the kernel cannot answer),
+    # through the engine, back in their places.
+    handed = np.zeros(len(starts) - 1, dtype=np.bool_)
+    handed[np.repeat(np.arange(len(starts) - 1), per_customer)[at]] = True
+    if engine_folded is not None:
+        engine_folded += ids.gather(starts[:-1][handed]).to_list()
+    rest = frame.filter(pl.Series(np.repeat(handed, np.diff(starts))))
     columns = {name: rest.get_column(name).to_list() for name in TIMELINE_COLUMNS}
     engine = pl.DataFrame(fold_columns(columns, [policy]), schema=VERDICT_SCHEMA)
     engine = engine.with_columns(pl.lit(run, dtype=pl.Int64).alias("run"))
-    at = np.flatnonzero(verdict < 0)
     kept = np.flatnonzero(verdict >= 0)
     order = np.argsort(np.concatenate([kept, at]), kind="stable")
     return pl.concat([folded[kept], engine]).select(pl.all().gather(order))
@@ -501,12 +692,17 @@ def _message_parts(rule: Rule) -> list[str]:
             details = {"match": _SHOWN}
         elif isinstance(rule, UnansweredRule):
             details = {"unanswered": _SHOWN}
+        elif isinstance(rule, HoursRule):
+            details = {"local": _SHOWN}
         message = message.format_map(_Placeholders(details))
     return json.dumps(message, ensure_ascii=False)[1:-1].split(_SHOWN)
 
 
-def _shown(p: Prepared, rule: Rule, value: float) -> str:
-    """What a reason of `rule` shows in its message, JSON-escaped (`value` from the kernel)."""
+def _shown(p: Prepared, hours: Hours, rule: Rule, value: float, place: int) -> str:
+    """What a reason of `rule` shows in its message, JSON-escaped (`value` from the kernel,
+    `place` the customer's)."""
+    if isinstance(rule, HoursRule):
+        return json.dumps(hours.local(rule, place, value), ensure_ascii=False)[1:-1]
     if isinstance(rule, ContentRule):
         found = p.matches[p.content_index[id(rule)]][int(value)]
         return json.dumps(found or "", ensure_ascii=False)[1:-1]
@@ -526,7 +722,13 @@ def _lists(offsets: np.ndarray, values: pl.Series, sep: str) -> pl.Series:
 
 
 def _reasons(
-    p: Prepared, r_off: np.ndarray, r_rule: np.ndarray, r_value: np.ndarray, r_until: np.ndarray
+    p: Prepared,
+    hours: Hours,
+    place: np.ndarray,
+    r_off: np.ndarray,
+    r_rule: np.ndarray,
+    r_value: np.ndarray,
+    r_until: np.ndarray,
 ) -> tuple[pl.Series, pl.Series]:
     """The `rules` and `reasons` columns, each reason as `engine._reason` words it and
     `Reason.as_dict` lays it out, in `json.dumps`'s format."""
@@ -549,8 +751,13 @@ def _reasons(
     shown = np.full(n, None, dtype=object)
     showing = np.flatnonzero(np.array([len(x) > 1 for x in parts])[codes])
     shown[showing] = [
-        _shown(p, rules[c], v)
-        for c, v in zip(codes[showing].tolist(), values[showing].tolist(), strict=True)
+        _shown(p, hours, rules[c], v, w)
+        for c, v, w in zip(
+            codes[showing].tolist(),
+            values[showing].tolist(),
+            place[showing].tolist(),
+            strict=True,
+        )
     ]
     frame = frame.with_columns(shown=pl.Series(shown.tolist(), dtype=pl.String))
     code = pl.col("code")

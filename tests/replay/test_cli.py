@@ -127,5 +127,5 @@ def test_the_summary_says_how_each_policy_was_folded(tmp_path: Path) -> None:
     assert "frequency v1: folded by the replay kernel" in result.output
     assert (
         "courtesy v1: folded by the engine; the replay kernel does not cover rule "
-        "'calling-hours': kind 'hours'" in result.output
+        "'chat-offer-once': a session window" in result.output
     )

@@ -95,9 +95,16 @@ def python_fold(timeline: pl.DataFrame, policies: list[Policy]) -> pl.DataFrame:
     return pl.DataFrame(fold_columns(columns, policies), schema=VERDICT_SCHEMA)
 
 
-def assert_same(timeline: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+def assert_same(
+    timeline: pl.DataFrame, policy: Policy, engine_folded: list[str] | None = None
+) -> pl.DataFrame:
+    """The kernel's verdicts equal the engine's; `engine_folded`, if given, must name the
+    customers the kernel handed to the engine."""
     assert native.unsupported(policy) == []
-    got = native.fold_frame(timeline, policy)
+    handed: list[str] = []
+    got = native.fold_frame(timeline, policy, engine_folded=handed)
+    if engine_folded is not None:
+        assert handed == engine_folded
     want = python_fold(timeline, [policy])
     for name in want.columns:
         assert got.get_column(name).to_list() == want.get_column(name).to_list(), name
@@ -150,7 +157,7 @@ def test_customers_the_kernel_sends_on_are_folded_by_the_engine(log: LogBuilder)
     log.contact("c", "2026-03-02T10:00:00Z", "email", "marketing")
     log.event("d", "2026-03-02T09:00:00Z", "snooze_requested", duration="3d")
     log.contact("d", "2026-03-02T10:00:00Z", "email", "marketing")
-    got = assert_same(timeline_of(log), PACED)
+    got = assert_same(timeline_of(log), PACED, engine_folded=["a", "b", "d"])
     assert got.get_column("customer_id").to_list() == ["a", "b", "b", "c", "d"]
     assert got.get_column("rules").to_list()[0] == "opt-out"
     assert got.get_column("rules").to_list()[-1] == "snooze"
@@ -211,11 +218,78 @@ def test_unanswered_calls_back_off_then_stop_until_the_customer_engages(log: Log
         log.contact("c", f"{at}:00Z", "call", "sales", outcome=outcome)
     log.event("c", "2026-03-09T09:00:00Z", "signed_in")
     log.contact("c", "2026-03-09T10:00:00Z", "call", "sales")
-    got = assert_same(timeline_of(log), BACKOFF)
+    got = assert_same(timeline_of(log), BACKOFF, engine_folded=[])
     assert got.get_column("verdict").to_list() == [
         "allow", "allow", "defer", "allow", "defer", "allow", "deny", "allow"
     ]  # fmt: skip
     assert "4 calls in a row went unanswered." in got.get_column("reasons").to_list()[6]
+
+
+HOURS = Policy.from_text(
+    """
+name: hours
+version: "1"
+rules:
+  - id: calling-hours
+    kind: hours
+    scope: {channels: [call]}
+    schedule: {mon-fri: ["09:00-12:00", "13:30-20:00"], sat: "10:00-14:00", sun: closed}
+    holidays: true
+    message: "Calls only in business hours ({local})."
+  - id: call-gap
+    kind: gap
+    scope: {channels: [call]}
+    gap: 20h
+    message: "Calls 20 hours apart."
+  - id: text-hours
+    kind: hours
+    scope: {channels: [sms]}
+    schedule: {daily: "08:00-21:00"}
+    holidays: false
+    mode: flag
+    message: "A text outside 08:00-21:00 ({local})."
+""",
+    "hours.yaml",
+)
+
+
+def test_calling_hours_across_zones_holidays_and_clock_changes(log: LogBuilder) -> None:
+    # A US holiday on a Saturday; a number that spans two zones; the night Paris moves
+    # its clocks; a gap that pushes a call into the lunch break and the night.
+    log.profile("ny", timezone="America/New_York", country="US", subdivision="NY")
+    log.contact("ny", "2026-07-04T15:00:00Z", "call", "sales")
+    log.contact("ny", "2026-07-06T13:05:00Z", "call", "sales")
+    log.contact("ny", "2026-07-07T08:00:00Z", "call", "sales")
+    log.profile("id", phones="+12085550123;+16055550123")
+    log.contact("id", "2026-03-02T15:30:00Z", "call", "service")
+    log.contact("id", "2026-03-02T16:30:00Z", "sms", "service")
+    log.contact("id", "2026-03-03T03:00:00Z", "sms", "service")
+    log.profile("fr", timezone="Europe/Paris", country="FR")
+    log.contact("fr", "2026-03-27T10:00:00Z", "call", "sales")
+    log.contact("fr", "2026-03-28T06:30:00Z", "call", "sales")
+    log.contact("fr", "2026-03-30T06:30:00Z", "call", "sales")
+    log.contact("fr", "2026-05-01T08:00:00Z", "call", "sales")  # Fête du Travail
+    got = assert_same(timeline_of(log), HOURS, engine_folded=[])
+    rules = got.get_column("rules").to_list()
+    assert rules.count("calling-hours") >= 4
+    reasons = "".join(r for r in got.get_column("reasons").to_list() if r)
+    assert "Independence Day" in reasons
+    assert "America/Boise" in reasons
+    assert got.get_column("flags").to_list().count("text-hours") == 1
+
+
+def test_a_search_beyond_the_days_laid_out_goes_to_the_engine(log: LogBuilder) -> None:
+    seldom = Policy.from_text(
+        HOURS.text.replace("gap: 20h", "gap: 200d").replace("name: hours", "name: seldom"),
+        "seldom.yaml",
+    )
+    log.profile("a", timezone="Europe/Paris", country="FR")
+    log.contact("a", "2026-03-02T10:00:00Z", "call", "sales")
+    log.contact("a", "2026-03-03T10:00:00Z", "call", "sales")  # 200 days on: not laid out
+    log.profile("b", timezone="Europe/Paris", country="FR")
+    log.contact("b", "2026-03-03T10:00:00Z", "call", "sales")
+    got = assert_same(timeline_of(log), seldom, engine_folded=["a"])
+    assert got.get_column("verdict").to_list() == ["allow", "defer", "allow"]
 
 
 def timeline_of(log: LogBuilder) -> pl.DataFrame:
@@ -257,8 +331,8 @@ def test_a_search_past_the_horizon_denies(log: LogBuilder) -> None:
 def test_what_the_kernel_does_not_cover_is_named() -> None:
     courtesy = Policy.load("courtesy")
     why = native.unsupported(courtesy)
-    assert "rule 'calling-hours': kind 'hours'" in why
     assert "rule 'chat-offer-once': a session window" in why
+    assert "rule 'chat-live-session': kind 'session'" in why
     assert "rule 'us-tcpa.company-dnc': regions" in native.unsupported(Policy.load("us-tcpa"))
     assert not native.enabled(courtesy)
 
