@@ -32,7 +32,7 @@ MAX_STEPS = 500
 # Rule kinds (`native.KINDS` maps rule classes to these). `ALLOWS`: a kind whose rule
 # allows every contact of the customers the kernel folds (`native` sends the others, those
 # with an opt-out, a decline, a snooze... to the engine).
-CAP, GAP, PRESSURE, ACTIVITY, TRIGGER, CONTENT, ALLOWS, UNANSWERED, HOURS = range(9)
+CAP, GAP, PRESSURE, ACTIVITY, TRIGGER, CONTENT, ALLOWS, UNANSWERED, HOURS, SESSION = range(10)
 # Modes, as `PlanStep.mode`.
 DEFER, DENY, FLAG = 0, 1, 2
 # Verdicts.
@@ -44,7 +44,8 @@ HORIZON = -1
 # `when: checkout` (1), a content rule's index among them; a window, gap, quiet or delay
 # (nan: none); pressure's budget, half-life and unanswered factor. An unanswered rule's
 # `after`, `gap` and `stop_after` are its count, span and budget; an hours rule's index
-# among them is its count.
+# among them is its count; a session rule's condition (`CONDITIONS`) and seconds its count
+# and span; a cap over a visit has budget 1.
 F_COUNT, F_SPAN, F_BUDGET, F_HALF_LIFE, F_FACTOR = 0, 1, 2, 3, 4
 
 
@@ -341,6 +342,112 @@ def trigger_check(
     return t
 
 
+#: `SessionRule.condition`s, by their code.
+CONDITIONS = ("live", "min_length", "dwell", "not_dismissed", "not_in_checkout")
+LIVE, MIN_LENGTH, DWELL, NOT_DISMISSED, NOT_IN_CHECKOUT = range(5)
+#: `tactful.state.SESSION_TIMEOUT`.
+SESSION_TIMEOUT = 30 * 60.0
+# A customer's visits, as columns of `visits` (nan: none).
+V_START, V_LAST, V_ENDED, V_ENGAGED, V_DISMISSED, V_CHECKOUT = range(6)
+
+
+@njit(cache=True)
+def session_at(visits: np.ndarray, ns: int, t: float) -> int:
+    """`CustomerState.session_at`: the visit live at `t` (-1: none)."""
+    for k in range(ns - 1, -1, -1):
+        if visits[k, V_START] <= t:
+            ended = visits[k, V_ENDED]
+            if not math.isnan(ended) and ended <= t:
+                return -1
+            return k if t - visits[k, V_LAST] <= SESSION_TIMEOUT else -1
+    return -1
+
+
+@njit(cache=True)
+def session_check(
+    t: float, condition: int, seconds: float, visits: np.ndarray, ns: int, facts: np.ndarray
+) -> float:
+    """`SessionRule.check` (every event folded lies at or before `t`)."""
+    if condition == MIN_LENGTH:
+        for k in range(ns - 1, -1, -1):
+            if visits[k, V_START] <= t:
+                ended = visits[k, V_ENDED]
+                if not math.isnan(ended) and ended <= t:
+                    return NEVER if ended - visits[k, V_START] < seconds else t
+                return t
+        return t
+    k = session_at(visits, ns, t)
+    if k < 0:
+        return NEVER if condition == LIVE else t
+    if condition == DWELL:
+        engaged = visits[k, V_ENGAGED]
+        ready = visits[k, V_START] + seconds
+        return t if (not math.isnan(engaged) and engaged <= t) or t >= ready else float(ready)
+    if condition == NOT_DISMISSED:
+        dismissed = visits[k, V_DISMISSED]
+        return NEVER if not math.isnan(dismissed) and dismissed <= t else t
+    if condition == NOT_IN_CHECKOUT:
+        started = visits[k, V_CHECKOUT]
+        if not math.isnan(started) and started <= t:
+            return t if facts[LAST_ORDER] > started else NEVER
+    return t
+
+
+@njit(cache=True)
+def sessionize(
+    visits: np.ndarray,
+    keys: np.ndarray,
+    ns: int,
+    current: int,
+    ts: float,
+    sid: int,
+    started: bool,
+    ended: bool,
+    engages: bool,
+    dismissed: bool,
+    checkout: bool,
+    order: bool,
+) -> tuple[int, int]:
+    """`CustomerState._sessionize` for an event at `ts` (visit key `sid`, -1: none); the
+    number of visits and the current one."""
+    k = -1
+    if sid >= 0:
+        for q in range(ns):
+            if keys[q] == sid:
+                k = q
+                break
+    else:
+        k = current
+        if k >= 0 and (
+            not math.isnan(visits[k, V_ENDED]) or ts - visits[k, V_LAST] > SESSION_TIMEOUT
+        ):
+            k = -1
+    if ended:
+        if k >= 0:
+            visits[k, V_ENDED] = ts
+            visits[k, V_LAST] = max(visits[k, V_LAST], ts)
+        return ns, k
+    if k < 0 or (started and sid < 0):
+        k = ns
+        ns += 1
+        keys[k] = sid
+        visits[k, :] = math.nan
+        visits[k, V_START] = ts
+        visits[k, V_LAST] = ts
+    elif ts > visits[k, V_LAST]:
+        visits[k, V_LAST] = ts
+    if engages:
+        if math.isnan(visits[k, V_ENGAGED]):
+            visits[k, V_ENGAGED] = ts
+    elif dismissed:
+        visits[k, V_DISMISSED] = ts
+    elif checkout:
+        visits[k, V_CHECKOUT] = ts
+    elif order:
+        visits[k, V_CHECKOUT] = math.nan
+    return ns, k
+
+
 #: `tactful.rules.hours.SEARCH_DAYS`.
 SEARCH_DAYS = 370
 
@@ -435,6 +542,8 @@ def check(
     tables: tuple,  # type: ignore[type-arg]
     hours: tuple,  # type: ignore[type-arg]
     place: int,
+    visits: np.ndarray,
+    ns: int,
     l_ts: np.ndarray,
     l_shape: np.ndarray,
     l_unanswered: np.ndarray,
@@ -470,6 +579,15 @@ def check(
     if kind in (CAP, GAP):
         n = counted(r, s, l_ts, l_shape, m, counts, keys, buf)
         if kind == CAP:
+            if rule_f[r, F_BUDGET] == 1.0:
+                # `CapRule._check_session`: counted contacts in the visit live at t.
+                k = session_at(visits, ns, t) if n else -1
+                if k < 0:
+                    return t, math.nan
+                inside = np.searchsorted(buf[:n], t, side="right") - np.searchsorted(
+                    buf[:n], visits[k, V_START], side="left"
+                )
+                return (NEVER if inside >= rule_f[r, F_COUNT] else t), math.nan
             return cap_check(t, int(rule_f[r, F_COUNT]), rule_f[r, F_SPAN], buf, n), math.nan
         return gap_check(t, rule_f[r, F_SPAN], buf, n), math.nan
     if kind == ACTIVITY:
@@ -489,6 +607,9 @@ def check(
             if t < last + wait:
                 return last + wait, float(n)
         return t, float(n)
+    if kind == SESSION:
+        condition = int(rule_f[r, F_COUNT])
+        return session_check(t, condition, rule_f[r, F_SPAN], visits, ns, facts), math.nan
     if kind == HOURS:
         return hours_check(t, int(rule_f[r, F_COUNT]), place, hours), t
     if kind == CONTENT:
@@ -535,11 +656,16 @@ def fold(
     ev_kind: np.ndarray,
     ev_activity: np.ndarray,
     ev_engagement: np.ndarray,
+    ev_sid: np.ndarray,
+    ev_visit_engages: np.ndarray,
     trigger_at: np.ndarray,
     content: np.ndarray,
     n_kinds: int,
     checkout_kind: int,
     order_kind: int,
+    started_kind: int,
+    ended_kind: int,
+    dismissed_kind: int,
     shape_trigger: np.ndarray,
     plan_off: np.ndarray,
     plan_rule: np.ndarray,
@@ -585,6 +711,8 @@ def fold(
     buf_w = np.empty(longest + 1)
     last_time = np.empty(max(n_kinds, 1))
     facts = np.empty(4)
+    visits = np.empty((longest, 6))
+    visit_keys = np.empty(longest, dtype=np.int64)
     n_rules = len(rule_kind)
     b_rule = np.empty(n_rules, dtype=np.int32)
     b_u = np.empty(n_rules)
@@ -606,6 +734,7 @@ def fold(
         last_time[:] = -math.inf
         facts[:] = -math.inf
         place = cust_place[c]
+        ns, current = 0, -1
         # Where this customer's output begins: a customer the kernel cannot finish (an
         # answer of nan) is handed back whole, as one it skipped.
         j0, nr0, nf0 = j, nr, nf
@@ -625,6 +754,12 @@ def fold(
                         facts[LAST_CHECKOUT] = ts[i]
                     elif k == order_kind:
                         facts[LAST_ORDER] = ts[i]
+                    if ev_activity[i] or k == ended_kind:
+                        ns, current = sessionize(
+                            visits, visit_keys, ns, current, ts[i], ev_sid[i], k == started_kind,
+                            k == ended_kind, ev_visit_engages[i], k == dismissed_kind,
+                            k == checkout_kind, k == order_kind,
+                        )  # fmt: skip
                 continue
             s = shape[i]
             t = ts[i]
@@ -646,7 +781,7 @@ def fold(
                     continue
                 r = plan_rule[k]
                 u, _ = check(
-                    r, s, t, asked, trigger_ts, content[i], tables, hours, place, l_ts,
+                    r, s, t, asked, trigger_ts, content[i], tables, hours, place, visits, ns, l_ts,
                     l_shape, l_unanswered, l_known, m, last_time, facts, buf, buf_w,
                 )  # fmt: skip
                 if math.isnan(u):
@@ -664,7 +799,7 @@ def fold(
                     continue
                 r = plan_rule[k]
                 u, value = check(
-                    r, s, t, asked, trigger_ts, content[i], tables, hours, place, l_ts,
+                    r, s, t, asked, trigger_ts, content[i], tables, hours, place, visits, ns, l_ts,
                     l_shape, l_unanswered, l_known, m, last_time, facts, buf, buf_w,
                 )  # fmt: skip
                 if math.isnan(u):
@@ -718,8 +853,9 @@ def fold(
                         if plan_mode[k] == FLAG or timeless[r]:
                             continue
                         v, value = check(
-                            r, s, u, asked, trigger_ts, content[i], tables, hours, place, l_ts,
-                            l_shape, l_unanswered, l_known, m, last_time, facts, buf, buf_w,
+                            r, s, u, asked, trigger_ts, content[i], tables, hours, place,
+                            visits, ns, l_ts, l_shape, l_unanswered, l_known, m, last_time,
+                            facts, buf, buf_w,
                         )  # fmt: skip
                         if math.isnan(v):
                             bailed = True

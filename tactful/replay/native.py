@@ -60,6 +60,7 @@ from tactful.rules.gap import GapRule
 from tactful.rules.hours import HoursRule
 from tactful.rules.preferences import PreferencesRule
 from tactful.rules.pressure import PressureRule
+from tactful.rules.session import SessionRule
 from tactful.rules.snooze import SnoozeRule
 from tactful.rules.trigger import TriggerRule
 from tactful.rules.unanswered import UnansweredRule
@@ -82,6 +83,7 @@ KINDS: dict[type[Rule], int] = {
     SnoozeRule: kernel.ALLOWS,
     UnansweredRule: kernel.UNANSWERED,
     HoursRule: kernel.HOURS,
+    SessionRule: kernel.SESSION,
 }
 _MODES = {"defer": kernel.DEFER, "deny": kernel.DENY, "flag": kernel.FLAG}
 _VERDICTS = np.array(["allow", "defer", "deny"])
@@ -105,6 +107,9 @@ COLUMNS = tuple(
         )
     )
 )
+#: Events `CustomerState._sessionize` folds into visits, and those that engage a visit.
+VISIT_EVENTS = frozenset(str(k) for k in ACTIVITY_EVENTS | {EventKind.SESSION_ENDED})
+VISIT_ENGAGEMENTS = frozenset({str(EventKind.HELP_REQUESTED), str(EventKind.CONTENT_DOWNLOADED)})
 _UNANSWERED = [str(o) for o in UNANSWERED_OUTCOMES]
 _ENGAGED = [str(o) for o in ENGAGED_OUTCOMES]
 _SIGNALS = [str(o) for o in SIGNAL_OUTCOMES]
@@ -140,7 +145,11 @@ def unsupported(policy: Policy) -> list[str]:
             why.append(f"rule {rule.id!r}: kind {rule.kind!r}")
         elif rule.scope.regions:
             why.append(f"rule {rule.id!r}: regions")
-        elif isinstance(rule, CapRule) and not isinstance(rule.window, float):
+        elif (
+            isinstance(rule, CapRule)
+            and rule.window not in ("session",)
+            and not isinstance(rule.window, float)
+        ):
             why.append(f"rule {rule.id!r}: a {rule.window} window")
         elif any(f.startswith("tags.") for f in getattr(rule, "per", ())):
             why.append(f"rule {rule.id!r}: per tag")
@@ -183,7 +192,14 @@ def columns_for(policies: Sequence[Policy]) -> tuple[str, ...]:
         extra += CONTENT_COLUMNS
     if any(isinstance(r, HoursRule) for r in rules):
         extra += tuple(PROFILE_COLUMNS)
+    if any(_visits(r) for r in rules):
+        extra += ("properties",)
     return COLUMNS + extra
+
+
+def _visits(rule: Rule) -> bool:
+    """Whether `rule` reads the customer's visits."""
+    return isinstance(rule, SessionRule) or (isinstance(rule, CapRule) and rule.window == "session")
 
 
 class _Codes(dict[Any, int]):
@@ -265,8 +281,12 @@ class Prepared:
         for i, r in enumerate(rules):
             f = self.rule_f[i]
             if isinstance(r, CapRule):
-                assert isinstance(r.window, float)
-                f[kernel.F_COUNT], f[kernel.F_SPAN] = r.count, r.window
+                f[kernel.F_COUNT] = r.count
+                if r.window == "session":
+                    f[kernel.F_BUDGET] = 1.0
+                else:
+                    assert isinstance(r.window, float)
+                    f[kernel.F_SPAN] = r.window
             elif isinstance(r, GapRule):
                 f[kernel.F_SPAN] = r.gap
             elif isinstance(r, PressureRule):
@@ -284,6 +304,9 @@ class Prepared:
             elif isinstance(r, UnansweredRule):
                 f[kernel.F_COUNT], f[kernel.F_SPAN] = r.after, r.gap
                 f[kernel.F_BUDGET] = r.stop_after
+            elif isinstance(r, SessionRule):
+                f[kernel.F_COUNT] = kernel.CONDITIONS.index(r.condition)
+                f[kernel.F_SPAN] = r.seconds
             elif isinstance(r, HoursRule):
                 f[kernel.F_COUNT] = [x for x in rules if isinstance(x, HoursRule)].index(r)
         self.counts = np.zeros((n_rules, n_shapes), dtype=np.bool_)
@@ -587,6 +610,13 @@ def fold_frame(
     ev_kind[repeated | is_contact] = -1
     ev_activity = events.is_in([str(k) for k in ACTIVITY_EVENTS]).fill_null(False).to_numpy()
     ev_engagement = events.is_in([str(k) for k in ENGAGEMENT_EVENTS]).fill_null(False).to_numpy()
+    ev_visit_engages = events.is_in(list(VISIT_ENGAGEMENTS)).fill_null(False).to_numpy()
+    ev_sid = np.full(n, -1, dtype=np.int64)
+    visits = any(_visits(r) for r in policy.rules)
+    if visits:
+        # `_sessionize` keys a visit by the event's `session_id` property, as text.
+        sid = frame.get_column("properties").str.json_path_match("$.session_id")
+        ev_sid = sid.cast(pl.Categorical).to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
     outcome = frame.get_column("outcome").cast(pl.String)
     unanswered = outcome.is_in(_UNANSWERED).fill_null(False).to_numpy()
     known = outcome.is_not_null().to_numpy()
@@ -594,6 +624,15 @@ def fold_frame(
     # Customers whose history a rule answered "allowed" would read: the engine's.
     needs = (events.is_in(list(p.fallback_events)) & ~pl.Series(repeated)).fill_null(False)
     needs = needs | (outcome.is_in(list(p.fallback_outcomes)).fill_null(False))
+    if visits:
+        # Visit events at one instant fold in the ledger's order for ties, not the log's:
+        # their customers go to the engine.
+        visiting = events.is_in(list(VISIT_EVENTS)).fill_null(False) & ~pl.Series(repeated)
+        at_us = frame.get_column("at_us")
+        tied = pl.select(
+            pl.struct(ids, pl.when(visiting).then(at_us)).is_duplicated() & visiting
+        ).to_series()
+        needs = needs | tied
     summed = np.concatenate([[0], np.cumsum(needs.to_numpy())])
     skip = (summed[starts[1:]] - summed[starts[:-1]]) > 0
     if "trigger_at_us" in frame.columns:
@@ -621,8 +660,10 @@ def fold_frame(
     kernel.fold(
         starts, skip, ts, is_contact, shape, unanswered, known, engaged, rows, ev_kind,
         ev_activity, ev_engagement,
-        trigger_at, content, len(kinds), _index(kinds, EventKind.CHECKOUT_STARTED),
-        _index(kinds, EventKind.ORDER_COMPLETED), p.shape_trigger,
+        ev_sid, ev_visit_engages, trigger_at, content, len(kinds),
+        _index(kinds, EventKind.CHECKOUT_STARTED), _index(kinds, EventKind.ORDER_COMPLETED),
+        _index(kinds, EventKind.SESSION_STARTED), _index(kinds, EventKind.SESSION_ENDED),
+        _index(kinds, EventKind.CHAT_DISMISSED), p.shape_trigger,
         p.plan_off, p.plan_rule, p.plan_mode, p.timeless, p.tables, hours.arrays,
         hours.cust_place, p.horizon, p.gauge_hl, p.gauge_factor,
         verdict, not_before, logged, replayed, r_off, r_rule, r_value, r_until, f_off, f_rule,

@@ -292,6 +292,68 @@ def test_a_search_beyond_the_days_laid_out_goes_to_the_engine(log: LogBuilder) -
     assert got.get_column("verdict").to_list() == ["allow", "defer", "allow"]
 
 
+COURTESY = Policy.load("courtesy")
+
+
+def test_courtesy_in_the_kernel(synthetic: pl.DataFrame) -> None:
+    got = assert_same(synthetic, COURTESY)
+    rules = set(";".join(got.get_column("rules").drop_nulls().to_list()).split(";"))
+    assert {"chat-live-session", "chat-dwell", "calling-hours", "opt-out"} <= rules
+
+
+def test_visits_for_chat_offers_and_greetings(log: LogBuilder) -> None:
+    def visit(customer: str, sid: str | None, *events: tuple[str, str]) -> None:
+        for at, kind in events:
+            if sid is None:
+                log.event(customer, f"2026-03-02T{at}Z", kind)
+            else:
+                log.event(customer, f"2026-03-02T{at}Z", kind, session_id=sid)
+
+    def chat(customer: str, at: str, **fields: str) -> None:
+        log.contact(customer, f"2026-03-02T{at}Z", "chat", "sales", **fields)
+
+    # A visit by session id: too early, then after the dwell, a second offer, a greeting.
+    visit("a", "s1", ("10:00:00", "session_started"), ("10:00:40", "page_viewed"))
+    chat("a", "10:00:05")
+    chat("a", "10:00:45")
+    chat("a", "10:00:50")
+    chat("a", "10:00:55", flags="greeting")
+    chat("a", "10:00:58", flags="greeting")
+    # Visits by inactivity: a help request lets an offer in at once; a dismissal; a visit
+    # that timed out; a checkout open in the visit, then the order.
+    visit("b", None, ("10:00:00", "page_viewed"), ("10:00:02", "help_requested"))
+    chat("b", "10:00:03")
+    visit("b", None, ("11:00:00", "page_viewed"), ("11:00:50", "chat_dismissed"))
+    chat("b", "11:01:00")
+    chat("b", "12:00:00")
+    visit("b", None, ("13:00:00", "page_viewed"), ("13:00:40", "checkout_started"))
+    chat("b", "13:01:00")
+    visit("b", None, ("13:02:00", "order_completed"))
+    chat("b", "13:03:00")
+    # A visit that ended within 10 seconds; events at one instant (to the engine).
+    visit("c", "s9", ("10:00:00", "session_started"), ("10:00:05", "session_ended"))
+    chat("c", "10:00:30")
+    visit("d", None, ("10:00:00", "session_started"), ("10:00:00", "page_viewed"))
+    chat("d", "10:01:00")
+    got = assert_same(timeline_of(log), COURTESY, engine_folded=["d"])
+    rules = got.get_column("rules").to_list()
+    assert rules[:5] == [
+        "chat-dwell",
+        None,
+        "chat-offer-once",
+        None,
+        "greeting-once",
+    ]
+    assert rules[5:11] == [
+        None,
+        "chat-dismissed",
+        "chat-live-session",
+        "chat-not-in-checkout",
+        None,
+        "chat-live-session;chat-short-visit",
+    ]
+
+
 def timeline_of(log: LogBuilder) -> pl.DataFrame:
     contacts, events, customers = log.write()
     return load_log(contacts, events, customers=customers, strict=True).timeline
@@ -329,18 +391,21 @@ def test_a_search_past_the_horizon_denies(log: LogBuilder) -> None:
 
 
 def test_what_the_kernel_does_not_cover_is_named() -> None:
-    courtesy = Policy.load("courtesy")
-    why = native.unsupported(courtesy)
-    assert "rule 'chat-offer-once': a session window" in why
-    assert "rule 'chat-live-session': kind 'session'" in why
-    assert "rule 'us-tcpa.company-dnc': regions" in native.unsupported(Policy.load("us-tcpa"))
-    assert not native.enabled(courtesy)
+    assert native.unsupported(Policy.load("courtesy")) == []
+    assert native.unsupported(Policy.load("us-tcpa")) == [
+        "rule 'us-tcpa.calling-window': regions",
+        "rule 'us-tcpa.company-dnc': regions",
+        "rule 'us-tcpa.revocation': kind 'revocation'",
+    ]
+    weekly = Policy.from_text(FREQUENCY.text.replace("window: 7d", "window: week"), "weekly.yaml")
+    assert "rule 'sales-call-cap': a week window" in native.unsupported(weekly)
+    assert not native.enabled(weekly)
 
 
 def test_the_local_engine_folds_each_policy_its_own_way(
     synthetic: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    policies = [Policy.load("courtesy"), FREQUENCY, CORNERS]
+    policies = [Policy.load("us-tcpa"), FREQUENCY, COURTESY]
     both = replay_local(synthetic, policies, workers=1, chunk_rows=3000)
     monkeypatch.setenv(native.NATIVE_ENV, "0")
     assert not native.enabled(FREQUENCY)
