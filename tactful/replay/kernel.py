@@ -33,6 +33,7 @@ MAX_STEPS = 500
 # allows every contact of the customers the kernel folds (`native` sends the others, those
 # with an opt-out, a decline, a snooze... to the engine).
 CAP, GAP, PRESSURE, ACTIVITY, TRIGGER, CONTENT, ALLOWS, UNANSWERED, HOURS, SESSION = range(10)
+CONSENT, DECLINE = 10, 11
 # Modes, as `PlanStep.mode`.
 DEFER, DENY, FLAG = 0, 1, 2
 # Verdicts.
@@ -45,7 +46,8 @@ HORIZON = -1
 # (nan: none); pressure's budget, half-life and unanswered factor. An unanswered rule's
 # `after`, `gap` and `stop_after` are its count, span and budget; an hours rule's index
 # among them is its count; a session rule's condition (`CONDITIONS`) and seconds its count
-# and span; a cap over a visit has budget 1.
+# and span; a cap over a visit has budget 1; a decline rule's `same_offer` (1) and window
+# its count and span.
 F_COUNT, F_SPAN, F_BUDGET, F_HALF_LIFE, F_FACTOR = 0, 1, 2, 3, 4
 
 
@@ -495,6 +497,105 @@ def hours_check(t: float, h: int, place: int, hours: tuple) -> float:  # type: i
     return NEVER
 
 
+# `ev_signal[i, 0]`: what an event (or, in `signal`, a contact's outcome) does to opt-outs
+# and declines; then the scope's channel and purpose, and the opt-out's kind (an index in
+# `OPT_OUT_KINDS`) or the declined offer.
+SUPPRESSION, RESUBSCRIPTION, DECLINED, UNSUBSCRIBED, COMPLAINED = 1, 2, 3, 4, 5
+OPT_OUT_KINDS = ("opted_out", "unsubscribed", "complained")
+# A customer's opt-outs (`Derived.optouts`, in the dict's order) and declines, as
+# columns of `optouts` and `declines`; a scope's channel or purpose -1 for any.
+O_CHANNEL, O_PURPOSE, O_KIND, O_TS = range(4)
+D_TS, D_OFFER = range(2)
+
+
+@njit(cache=True)
+def opt_out(optouts: np.ndarray, no: int, channel: int, purpose: int, kind: int, ts: float) -> int:
+    """`optouts[scope] = (ts, kind)`: a scope already there keeps its place."""
+    for q in range(no):
+        if optouts[q, O_CHANNEL] == channel and optouts[q, O_PURPOSE] == purpose:
+            optouts[q, O_KIND] = kind
+            optouts[q, O_TS] = ts
+            return no
+    optouts[no, O_CHANNEL] = channel
+    optouts[no, O_PURPOSE] = purpose
+    optouts[no, O_KIND] = kind
+    optouts[no, O_TS] = ts
+    return no + 1
+
+
+@njit(cache=True)
+def opt_in(optouts: np.ndarray, no: int, channel: int, purpose: int) -> int:
+    """An opt-in: every opt-out lifted (no scope named), or the one for its scope."""
+    if channel < 0 and purpose < 0:
+        return 0
+    for q in range(no):
+        if optouts[q, O_CHANNEL] == channel and optouts[q, O_PURPOSE] == purpose:
+            optouts[q : no - 1] = optouts[q + 1 : no].copy()
+            return no - 1
+    return no
+
+
+@njit(cache=True)
+def consent_check(
+    t: float, channel: int, purpose: int, exempt: bool, optouts: np.ndarray, no: int
+) -> tuple[float, float]:
+    """`ConsentRule.check` (no consent in a replay's profile, no opt-in required): the
+    earliest opt-out covering the channel and purpose; what it says, packed (kind, the
+    scope's channel and purpose, each code plus one)."""
+    best = -1
+    for q in range(no):
+        ch, pu = optouts[q, O_CHANNEL], optouts[q, O_PURPOSE]
+        covers = (ch < 0 or ch == channel) and (pu < 0 or pu == purpose)
+        if covers and (best < 0 or optouts[q, O_TS] < optouts[best, O_TS]):
+            best = q
+    if best < 0:
+        return t, math.nan
+    ch, pu = optouts[best, O_CHANNEL], optouts[best, O_PURPOSE]
+    if ch < 0 and pu < 0 and exempt:
+        return t, math.nan
+    return NEVER, optouts[best, O_KIND] * 2.0**40 + (ch + 1) * 2.0**20 + (pu + 1)
+
+
+@njit(cache=True)
+def decline_check(
+    t: float,
+    window: float,
+    same_offer: bool,
+    offer: int,
+    declines: np.ndarray,
+    nd: int,
+    l_ts: np.ndarray,
+    l_shape: np.ndarray,
+    l_declined: np.ndarray,
+    m: int,
+    shape_offer: np.ndarray,
+    aux: np.ndarray,
+) -> tuple[float, float]:
+    """`DeclineRule.check`: the latest decline (events first, then declined contacts; a
+    tie keeps the first), the declined offer's code in `aux` (-1: none)."""
+    latest = -math.inf
+    declined = -1.0
+    found = False
+    for q in range(nd):
+        d = declines[q, D_OFFER]
+        if same_offer and d >= 0 and d != offer:
+            continue
+        if not found or declines[q, D_TS] > latest:
+            latest, declined, found = declines[q, D_TS], d, True
+    for i in range(m):
+        if not l_declined[i]:
+            continue
+        d = shape_offer[l_shape[i]]
+        if same_offer and d >= 0 and d != offer:
+            continue
+        if not found or l_ts[i] > latest:
+            latest, declined, found = l_ts[i], float(d), True
+    if not found or latest + window <= t:
+        return t, math.nan
+    aux[0] = declined
+    return latest + window, latest
+
+
 # Slots of a customer's `facts`: the last activity, checkout started, order completed and
 # engagement (an engaging event, or an allowed contact answered or replied to).
 LAST_ACTIVITY, LAST_CHECKOUT, LAST_ORDER, LAST_ENGAGEMENT = 0, 1, 2, 3
@@ -544,6 +645,12 @@ def check(
     place: int,
     visits: np.ndarray,
     ns: int,
+    optouts: np.ndarray,
+    no: int,
+    declines: np.ndarray,
+    nd: int,
+    l_declined: np.ndarray,
+    aux: np.ndarray,
     l_ts: np.ndarray,
     l_shape: np.ndarray,
     l_unanswered: np.ndarray,
@@ -557,7 +664,9 @@ def check(
     """Rule `r`'s `check` at `t` for a proposal of shape `s`; and what its reason shows
     (pressure: the pressure at `t`; content: the index of the content; unanswered: the
     streak; hours: `t`; else nan). An answer of nan: the engine must fold this customer."""
-    rule_kind, rule_f, counts, keys, shape_weight, shape_asked, cancels, content_hit = tables
+    rule_kind, rule_f, counts, keys, shape_weight = tables[:5]
+    shape_asked, cancels, content_hit, shape_channel, shape_purpose, shape_offer = tables[5:11]
+    aux[0] = math.nan
     kind = rule_kind[r]
     if kind == PRESSURE:
         hl = rule_f[r, F_HALF_LIFE]
@@ -607,6 +716,15 @@ def check(
             if t < last + wait:
                 return last + wait, float(n)
         return t, float(n)
+    if kind == CONSENT:
+        # `counts` holds, for a consent rule, whether the shape's purpose is exempt from a
+        # global opt-out.
+        return consent_check(t, shape_channel[s], shape_purpose[s], counts[r, s], optouts, no)
+    if kind == DECLINE:
+        return decline_check(
+            t, rule_f[r, F_SPAN], rule_f[r, F_COUNT] == 1.0, shape_offer[s], declines, nd,
+            l_ts, l_shape, l_declined, m, shape_offer, aux,
+        )  # fmt: skip
     if kind == SESSION:
         condition = int(rule_f[r, F_COUNT])
         return session_check(t, condition, rule_f[r, F_SPAN], visits, ns, facts), math.nan
@@ -658,6 +776,8 @@ def fold(
     ev_engagement: np.ndarray,
     ev_sid: np.ndarray,
     ev_visit_engages: np.ndarray,
+    ev_signal: np.ndarray,
+    signal: np.ndarray,
     trigger_at: np.ndarray,
     content: np.ndarray,
     n_kinds: int,
@@ -685,6 +805,7 @@ def fold(
     r_rule: np.ndarray,
     r_value: np.ndarray,
     r_until: np.ndarray,
+    r_aux: np.ndarray,
     f_off: np.ndarray,
     f_rule: np.ndarray,
 ) -> None:
@@ -713,7 +834,13 @@ def fold(
     facts = np.empty(4)
     visits = np.empty((longest, 6))
     visit_keys = np.empty(longest, dtype=np.int64)
+    optouts = np.empty((longest + 1, 4))
+    declines = np.empty((longest + 1, 2))
+    l_declined = np.empty(longest, dtype=np.bool_)
+    aux = np.full(1, math.nan)
+    shape_channel, shape_unsubscribes, shape_declines = tables[8], tables[11], tables[12]
     n_rules = len(rule_kind)
+    b_aux = np.empty(n_rules)
     b_rule = np.empty(n_rules, dtype=np.int32)
     b_u = np.empty(n_rules)
     b_value = np.empty(n_rules)
@@ -735,6 +862,10 @@ def fold(
         facts[:] = -math.inf
         place = cust_place[c]
         ns, current = 0, -1
+        no, nd = 0, 0
+        # The last opt-out (or opt-in) and decline folded: one at the same instant would
+        # fold in the ledger's order for ties, which the kernel does not keep.
+        last_optout, last_decline = -math.inf, -math.inf
         # Where this customer's output begins: a customer the kernel cannot finish (an
         # answer of nan) is handed back whole, as one it skipped.
         j0, nr0, nf0 = j, nr, nf
@@ -754,6 +885,25 @@ def fold(
                         facts[LAST_CHECKOUT] = ts[i]
                     elif k == order_kind:
                         facts[LAST_ORDER] = ts[i]
+                    what = ev_signal[i, 0]
+                    if what in (SUPPRESSION, RESUBSCRIPTION):
+                        if ts[i] == last_optout:
+                            bailed = True
+                            break
+                        last_optout = ts[i]
+                        if what == SUPPRESSION:
+                            no = opt_out(optouts, no, ev_signal[i, 1], ev_signal[i, 2],
+                                         ev_signal[i, 3], ts[i])  # fmt: skip
+                        else:
+                            no = opt_in(optouts, no, ev_signal[i, 1], ev_signal[i, 2])
+                    elif what == DECLINED:
+                        if ts[i] == last_decline:
+                            bailed = True
+                            break
+                        last_decline = ts[i]
+                        declines[nd, D_TS] = ts[i]
+                        declines[nd, D_OFFER] = ev_signal[i, 3]
+                        nd += 1
                     if ev_activity[i] or k == ended_kind:
                         ns, current = sessionize(
                             visits, visit_keys, ns, current, ts[i], ev_sid[i], k == started_kind,
@@ -781,8 +931,9 @@ def fold(
                     continue
                 r = plan_rule[k]
                 u, _ = check(
-                    r, s, t, asked, trigger_ts, content[i], tables, hours, place, visits, ns, l_ts,
-                    l_shape, l_unanswered, l_known, m, last_time, facts, buf, buf_w,
+                    r, s, t, asked, trigger_ts, content[i], tables, hours, place, visits, ns,
+                    optouts, no, declines, nd, l_declined, aux, l_ts, l_shape, l_unanswered,
+                    l_known, m, last_time, facts, buf, buf_w,
                 )  # fmt: skip
                 if math.isnan(u):
                     bailed = True
@@ -799,13 +950,15 @@ def fold(
                     continue
                 r = plan_rule[k]
                 u, value = check(
-                    r, s, t, asked, trigger_ts, content[i], tables, hours, place, visits, ns, l_ts,
-                    l_shape, l_unanswered, l_known, m, last_time, facts, buf, buf_w,
+                    r, s, t, asked, trigger_ts, content[i], tables, hours, place, visits, ns,
+                    optouts, no, declines, nd, l_declined, aux, l_ts, l_shape, l_unanswered,
+                    l_known, m, last_time, facts, buf, buf_w,
                 )  # fmt: skip
                 if math.isnan(u):
                     bailed = True
                     break
                 if u > t:
+                    b_aux[nb] = aux[0]
                     b_rule[nb] = r
                     b_u[nb] = u
                     b_value[nb] = value
@@ -824,6 +977,7 @@ def fold(
                     for b in range(nb):
                         if b_deny[b] == first:
                             r_rule[nr] = b_rule[b]
+                            r_aux[nr] = b_aux[b]
                             r_value[nr] = b_value[b]
                             r_until[nr] = b_u[b]
                             nr += 1
@@ -833,6 +987,7 @@ def fold(
                 u = b_u[0]
                 for b in range(nb):
                     r_rule[nr] = b_rule[b]
+                    r_aux[nr] = b_aux[b]
                     r_value[nr] = b_value[b]
                     r_until[nr] = b_u[b]
                     nr += 1
@@ -854,7 +1009,8 @@ def fold(
                             continue
                         v, value = check(
                             r, s, u, asked, trigger_ts, content[i], tables, hours, place,
-                            visits, ns, l_ts, l_shape, l_unanswered, l_known, m, last_time,
+                            visits, ns, optouts, no, declines, nd, l_declined, aux, l_ts,
+                            l_shape, l_unanswered, l_known, m, last_time,
                             facts, buf, buf_w,
                         )  # fmt: skip
                         if math.isnan(v):
@@ -864,6 +1020,7 @@ def fold(
                             if not used[r]:
                                 used[r] = True
                                 r_rule[nr] = r
+                                r_aux[nr] = aux[0]
                                 r_value[nr] = value
                                 r_until[nr] = v
                                 nr += 1
@@ -893,6 +1050,7 @@ def fold(
                 else:
                     verdict = DENIED
                     r_rule[nr] = HORIZON
+                    r_aux[nr] = math.nan
                     r_value[nr] = math.nan
                     r_until[nr] = NEVER
                     nr += 1
@@ -916,15 +1074,34 @@ def fold(
                     l_shape[q] = l_shape[q - 1]
                     l_unanswered[q] = l_unanswered[q - 1]
                     l_known[q] = l_known[q - 1]
+                    l_declined[q] = l_declined[q - 1]
                     l_row[q] = l_row[q - 1]
                 l_ts[at] = t
                 l_shape[at] = s
                 l_unanswered[at] = unanswered[i]
                 l_known[at] = known[i]
+                l_declined[at] = signal[i] == DECLINED
                 l_row[at] = row[i]
                 m += 1
                 if engaged[i]:
                     facts[LAST_ENGAGEMENT] = max(facts[LAST_ENGAGEMENT], t)
+                # The signal its outcome also is (`model.outcome_signal`), at its time.
+                if signal[i] == DECLINED:
+                    if t == last_decline:
+                        bailed = True
+                        break
+                    last_decline = t
+                    declines[nd, D_TS] = t
+                    declines[nd, D_OFFER] = shape_declines[s]
+                    nd += 1
+                elif signal[i] != 0:
+                    if t == last_optout:
+                        bailed = True
+                        break
+                    last_optout = t
+                    purpose = shape_unsubscribes[s] if signal[i] == UNSUBSCRIBED else -1
+                    how = 1 if signal[i] == UNSUBSCRIBED else 2
+                    no = opt_out(optouts, no, shape_channel[s], purpose, how, t)
                 replayed_v = (
                     replayed_v * math.exp2(-(t - replayed_t) / gauge_hl) if replayed_v else 0.0
                 )

@@ -48,7 +48,13 @@ from tactful.policy.document import Policy
 from tactful.replay import kernel
 from tactful.replay.fold import DEFAULT_HALF_LIFE, DEFAULT_UNANSWERED_FACTOR
 from tactful.replay.io import PROFILE_COLUMNS
-from tactful.replay.timeline import COPIED_COLUMNS, TIMELINE_COLUMNS, _split, fold_columns
+from tactful.replay.timeline import (
+    COPIED_COLUMNS,
+    TIMELINE_COLUMNS,
+    _json_object,
+    _split,
+    fold_columns,
+)
 from tactful.rules.activity import ActivityRule
 from tactful.rules.base import Rule, contact_key
 from tactful.rules.callback import CallbackRule
@@ -64,7 +70,7 @@ from tactful.rules.session import SessionRule
 from tactful.rules.snooze import SnoozeRule
 from tactful.rules.trigger import TriggerRule
 from tactful.rules.unanswered import UnansweredRule
-from tactful.state import LedgerContact
+from tactful.state import LedgerContact, _scope_of
 
 #: Set to 0 to fold every policy through the engine itself.
 NATIVE_ENV = "TACTFUL_REPLAY_NATIVE"
@@ -76,8 +82,8 @@ KINDS: dict[type[Rule], int] = {
     ActivityRule: kernel.ACTIVITY,
     TriggerRule: kernel.TRIGGER,
     ContentRule: kernel.CONTENT,
-    ConsentRule: kernel.ALLOWS,
-    DeclineRule: kernel.ALLOWS,
+    ConsentRule: kernel.CONSENT,
+    DeclineRule: kernel.DECLINE,
     CallbackRule: kernel.ALLOWS,
     PreferencesRule: kernel.ALLOWS,
     SnoozeRule: kernel.ALLOWS,
@@ -116,18 +122,9 @@ _SIGNALS = [str(o) for o in SIGNAL_OUTCOMES]
 
 #: Per kind the kernel answers as "allowed" for the customers it folds, what sends a
 #: customer to the engine instead: events of these kinds, contacts with these outcomes.
-#: Without them the rule allows every contact: no opt-out (and no consent in a replay's
-#: profile), no decline, no call-back asked for, no snooze; a replay's profile has no
-#: preferences.
+#: Without them the rule allows every contact: no call-back asked for, no snooze; a
+#: replay's profile has no preferences.
 FALLBACK: dict[type[Rule], tuple[frozenset[str], frozenset[str]]] = {
-    ConsentRule: (
-        frozenset({EventKind.OPTED_OUT, EventKind.UNSUBSCRIBED, EventKind.COMPLAINED}),
-        frozenset({"unsubscribed", "complained"}),
-    ),
-    DeclineRule: (
-        frozenset({EventKind.OFFER_DECLINED, EventKind.NOT_INTERESTED}),
-        frozenset({"declined"}),
-    ),
     CallbackRule: (frozenset({EventKind.CALLBACK_REQUESTED}), frozenset()),
     SnoozeRule: (frozenset({EventKind.SNOOZE_REQUESTED}), frozenset()),
     PreferencesRule: (frozenset(), frozenset()),
@@ -172,8 +169,8 @@ def path_taken(policy: Policy) -> str:
         fallback = any(type(r) in FALLBACK for r in policy.rules)
         if fallback:
             return (
-                "folded by the replay kernel (customers with an opt-out, a decline, a snooze "
-                "or a call-back that a rule reads: by the engine)"
+                "folded by the replay kernel (customers with a snooze or a call-back that a "
+                "rule reads: by the engine)"
             )
         return "folded by the replay kernel"
     more = f", and {len(why) - 3} more" if len(why) > 3 else ""
@@ -192,7 +189,7 @@ def columns_for(policies: Sequence[Policy]) -> tuple[str, ...]:
         extra += CONTENT_COLUMNS
     if any(isinstance(r, HoursRule) for r in rules):
         extra += tuple(PROFILE_COLUMNS)
-    if any(_visits(r) for r in rules):
+    if any(_visits(r) or isinstance(r, ConsentRule | DeclineRule) for r in rules):
         extra += ("properties",)
     return COLUMNS + extra
 
@@ -304,6 +301,9 @@ class Prepared:
             elif isinstance(r, UnansweredRule):
                 f[kernel.F_COUNT], f[kernel.F_SPAN] = r.after, r.gap
                 f[kernel.F_BUDGET] = r.stop_after
+            elif isinstance(r, DeclineRule):
+                f[kernel.F_COUNT] = 1.0 if r.same_offer else 0.0
+                f[kernel.F_SPAN] = r.window
             elif isinstance(r, SessionRule):
                 f[kernel.F_COUNT] = kernel.CONDITIONS.index(r.condition)
                 f[kernel.F_SPAN] = r.seconds
@@ -315,6 +315,15 @@ class Prepared:
         self.shape_trigger = np.full(n_shapes, -2, dtype=np.int32)
         self.shape_weight = np.zeros(n_shapes)
         self.shape_asked = np.zeros(n_shapes, dtype=np.bool_)
+        #: Per shape, codes in `words` of its channel, purpose and offer (-1: none); of
+        #: the scope an unsubscribe through it names (its purpose, none for a transactional
+        #: one) and the offer a decline through it names (none for an empty one).
+        self.words = _Codes()
+        self.shape_channel = np.full(n_shapes, -1, dtype=np.int64)
+        self.shape_purpose = np.full(n_shapes, -1, dtype=np.int64)
+        self.shape_offer = np.full(n_shapes, -1, dtype=np.int64)
+        self.shape_unsubscribes = np.full(n_shapes, -1, dtype=np.int64)
+        self.shape_declines = np.full(n_shapes, -1, dtype=np.int64)
         offsets = [0]
         plan_rule: list[int] = []
         plan_mode: list[int] = []
@@ -327,7 +336,16 @@ class Prepared:
                 self.shape_trigger[s] = kind_code.get(trigger, -1)
                 self.shape_asked[s] = trigger in REQUESTED_TRIGGERS
             self.shape_weight[s] = policy.weight(p.channel)
+            self.shape_channel[s] = self.word(p.channel)
+            self.shape_purpose[s] = self.word(p.purpose)
+            self.shape_offer[s] = self.word(p.offer)
+            if p.purpose != "transactional":
+                self.shape_unsubscribes[s] = self.shape_purpose[s]
+            if p.offer:
+                self.shape_declines[s] = self.shape_offer[s]
             for i, r in enumerate(rules):
+                if isinstance(r, ConsentRule):
+                    self.counts[i, s] = p.purpose in r.global_exempt_purposes
                 if isinstance(r, CapRule | GapRule | UnansweredRule):
                     per = getattr(r, "per", ())
                     self.counts[i, s] = r._counting[1](lc)
@@ -366,6 +384,9 @@ class Prepared:
         if self.signals_read:
             self.fallback_outcomes |= set(_SIGNALS)
 
+    def word(self, value: str | None) -> int:
+        return -1 if value is None else self.words.code(value)
+
     @property
     def tables(self) -> tuple[np.ndarray, ...]:
         return (
@@ -377,6 +398,11 @@ class Prepared:
             self.shape_asked,
             self.cancels,
             self.content_hit,
+            self.shape_channel,
+            self.shape_purpose,
+            self.shape_offer,
+            self.shape_unsubscribes,
+            self.shape_declines,
         )
 
 
@@ -611,6 +637,7 @@ def fold_frame(
     ev_activity = events.is_in([str(k) for k in ACTIVITY_EVENTS]).fill_null(False).to_numpy()
     ev_engagement = events.is_in([str(k) for k in ENGAGEMENT_EVENTS]).fill_null(False).to_numpy()
     ev_visit_engages = events.is_in(list(VISIT_ENGAGEMENTS)).fill_null(False).to_numpy()
+    ev_signal, signal = _signals(p, frame, events, repeated)
     ev_sid = np.full(n, -1, dtype=np.int64)
     visits = any(_visits(r) for r in policy.rules)
     if visits:
@@ -656,23 +683,25 @@ def fold_frame(
     r_rule = np.zeros(room, dtype=np.int32)
     r_value = np.zeros(room)
     r_until = np.zeros(room)
+    r_aux = np.zeros(room)
     f_rule = np.zeros(max(nc * n_rules, 1), dtype=np.int32)
     kernel.fold(
         starts, skip, ts, is_contact, shape, unanswered, known, engaged, rows, ev_kind,
         ev_activity, ev_engagement,
-        ev_sid, ev_visit_engages, trigger_at, content, len(kinds),
+        ev_sid, ev_visit_engages, ev_signal, signal, trigger_at, content, len(kinds),
         _index(kinds, EventKind.CHECKOUT_STARTED), _index(kinds, EventKind.ORDER_COMPLETED),
         _index(kinds, EventKind.SESSION_STARTED), _index(kinds, EventKind.SESSION_ENDED),
         _index(kinds, EventKind.CHAT_DISMISSED), p.shape_trigger,
         p.plan_off, p.plan_rule, p.plan_mode, p.timeless, p.tables, hours.arrays,
         hours.cust_place, p.horizon, p.gauge_hl, p.gauge_factor,
-        verdict, not_before, logged, replayed, r_off, r_rule, r_value, r_until, f_off, f_rule,
+        verdict, not_before, logged, replayed, r_off, r_rule, r_value, r_until, r_aux, f_off,
+        f_rule,
     )  # fmt: skip
     # Each reason's customer's place (what an hours reason names).
     per_customer = np.diff(np.concatenate([[0], np.cumsum(is_contact)[starts[1:] - 1]]))
     contact_place = np.repeat(hours.cust_place[: len(starts) - 1], per_customer)
     reason_place = np.repeat(contact_place, np.diff(r_off)) if nc else np.zeros(0, np.int32)
-    held, reasons = _reasons(p, hours, reason_place, r_off, r_rule, r_value, r_until)
+    held, reasons = _reasons(p, hours, reason_place, r_off, r_rule, r_value, r_until, r_aux)
     contacts = frame.filter(contact)
     out: dict[str, Any] = {
         "run": pl.repeat(run, nc, dtype=pl.Int64, eager=True),
@@ -713,6 +742,51 @@ def fold_frame(
     return pl.concat([folded[kept], engine]).select(pl.all().gather(order))
 
 
+#: What `CustomerState._fold` files under opt-outs and declines.
+SUPPRESSIONS = frozenset({"opted_out", "unsubscribed", "complained"})
+RESUBSCRIPTIONS = frozenset({"opted_in", "subscribed"})
+DECLINES = frozenset({"offer_declined", "not_interested"})
+_OUTCOME_SIGNAL = {"declined": kernel.DECLINED, "unsubscribed": kernel.UNSUBSCRIBED}
+_OUTCOME_SIGNAL["complained"] = kernel.COMPLAINED
+
+
+def _signals(
+    p: Prepared, frame: pl.DataFrame, events: pl.Series, repeated: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, what an event does to the customer's opt-outs and declines (`kernel`'s
+    `ev_signal`), as `CustomerState._fold` reads its properties; and the signal a contact's
+    outcome also is. Nothing where no rule reads them."""
+    n = frame.height
+    ev_signal = np.zeros((n, 4), dtype=np.int64)
+    signal = np.zeros(n, dtype=np.int8)
+    if not any(isinstance(r, ConsentRule | DeclineRule) for r in p.rules):
+        return ev_signal, signal
+    outcome = frame.get_column("outcome").cast(pl.String)
+    signal = (
+        outcome.replace_strict(_OUTCOME_SIGNAL, default=0, return_dtype=pl.Int8)
+        .fill_null(0)
+        .to_numpy()
+    )
+    marked = events.is_in(list(SUPPRESSIONS | RESUBSCRIPTIONS | DECLINES)).fill_null(False)
+    at = np.flatnonzero(marked.to_numpy() & ~repeated)
+    texts = frame.get_column("properties").gather(at).to_list()
+    for i, kind, text in zip(at.tolist(), events.gather(at).to_list(), texts, strict=True):
+        props = _json_object(text)
+        if kind in DECLINES:
+            offer = props.get("offer")
+            ev_signal[i] = (kernel.DECLINED, 0, 0, p.word(str(offer) if offer else None))
+            continue
+        scope = _scope_of(props)
+        if kind == "complained" and scope == (None, None):
+            scope = (scope[0] or "email", "marketing")
+        if kind == "opted_out" and not props.get("channel"):
+            scope = (None, None)
+        what = kernel.SUPPRESSION if kind in SUPPRESSIONS else kernel.RESUBSCRIPTION
+        how = kernel.OPT_OUT_KINDS.index(kind) if kind in SUPPRESSIONS else 0
+        ev_signal[i] = (what, p.word(scope[0]), p.word(scope[1]), how)
+    return ev_signal, signal
+
+
 def _index(kinds: list[str], kind: str) -> int:
     return kinds.index(str(kind)) if str(kind) in kinds else -1
 
@@ -735,13 +809,28 @@ def _message_parts(rule: Rule) -> list[str]:
             details = {"unanswered": _SHOWN}
         elif isinstance(rule, HoursRule):
             details = {"local": _SHOWN}
+        elif isinstance(rule, ConsentRule | DeclineRule):
+            return ["", ""]  # worded whole, reason by reason (`_shown`)
         message = message.format_map(_Placeholders(details))
     return json.dumps(message, ensure_ascii=False)[1:-1].split(_SHOWN)
 
 
-def _shown(p: Prepared, hours: Hours, rule: Rule, value: float, place: int) -> str:
-    """What a reason of `rule` shows in its message, JSON-escaped (`value` from the kernel,
-    `place` the customer's)."""
+def _shown(p: Prepared, hours: Hours, rule: Rule, value: float, place: int, aux: float) -> str:
+    """What a reason of `rule` shows in its message, JSON-escaped (`value` and `aux` from
+    the kernel, `place` the customer's); for consent and declines, the whole message."""
+    if isinstance(rule, ConsentRule | DeclineRule):
+        words = list(p.words)
+        if isinstance(rule, ConsentRule):
+            packed = int(value)
+            how, channel, purpose = packed >> 40, (packed >> 20) % 2**20 - 1, packed % 2**20 - 1
+            what = " ".join(words[x] for x in (purpose, channel) if x >= 0) or "all contact"
+            details = {"scope": f"{kernel.OPT_OUT_KINDS[how].replace('_', ' ')} from {what}"}
+        else:
+            offer = words[int(aux)] if aux >= 0 else None
+            on = datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d")
+            details = {"offer": offer or "our offer", "declined_on": on}
+        message = rule.message.format_map(_Placeholders(details))
+        return json.dumps(message, ensure_ascii=False)[1:-1]
     if isinstance(rule, HoursRule):
         return json.dumps(hours.local(rule, place, value), ensure_ascii=False)[1:-1]
     if isinstance(rule, ContentRule):
@@ -770,6 +859,7 @@ def _reasons(
     r_rule: np.ndarray,
     r_value: np.ndarray,
     r_until: np.ndarray,
+    r_aux: np.ndarray,
 ) -> tuple[pl.Series, pl.Series]:
     """The `rules` and `reasons` columns, each reason as `engine._reason` words it and
     `Reason.as_dict` lays it out, in `json.dumps`'s format."""
@@ -792,11 +882,12 @@ def _reasons(
     shown = np.full(n, None, dtype=object)
     showing = np.flatnonzero(np.array([len(x) > 1 for x in parts])[codes])
     shown[showing] = [
-        _shown(p, hours, rules[c], v, w)
-        for c, v, w in zip(
+        _shown(p, hours, rules[c], v, w, x)
+        for c, v, w, x in zip(
             codes[showing].tolist(),
             values[showing].tolist(),
             place[showing].tolist(),
+            r_aux[:n][showing].tolist(),
             strict=True,
         )
     ]

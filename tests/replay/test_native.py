@@ -148,8 +148,8 @@ def test_the_paced_kinds_fire_in_the_kernel(synthetic: pl.DataFrame) -> None:
 
 
 def test_customers_the_kernel_sends_on_are_folded_by_the_engine(log: LogBuilder) -> None:
-    # An opt-out (consent), a decline and a snooze: their customers go to the engine; the
-    # others stay in the kernel; all come back in their places.
+    # A snooze sends its customer to the engine; the others stay in the kernel; all come
+    # back in their places.
     log.event("a", "2026-03-02T09:00:00Z", "opted_out")
     log.contact("a", "2026-03-02T10:00:00Z", "email", "marketing")
     log.contact("b", "2026-03-02T10:00:00Z", "email", "marketing", outcome="declined")
@@ -157,7 +157,7 @@ def test_customers_the_kernel_sends_on_are_folded_by_the_engine(log: LogBuilder)
     log.contact("c", "2026-03-02T10:00:00Z", "email", "marketing")
     log.event("d", "2026-03-02T09:00:00Z", "snooze_requested", duration="3d")
     log.contact("d", "2026-03-02T10:00:00Z", "email", "marketing")
-    got = assert_same(timeline_of(log), PACED, engine_folded=["a", "b", "d"])
+    got = assert_same(timeline_of(log), PACED, engine_folded=["d"])
     assert got.get_column("customer_id").to_list() == ["a", "b", "b", "c", "d"]
     assert got.get_column("rules").to_list()[0] == "opt-out"
     assert got.get_column("rules").to_list()[-1] == "snooze"
@@ -352,6 +352,52 @@ def test_visits_for_chat_offers_and_greetings(log: LogBuilder) -> None:
         None,
         "chat-live-session;chat-short-visit",
     ]
+
+
+def test_opt_outs_and_declines(log: LogBuilder) -> None:
+    # Scoped and global opt-outs, a complaint, an opt-in that lifts one scope, then all.
+    log.event("a", "2026-03-02T09:00:00Z", "unsubscribed", channel="email", purpose="marketing")
+    log.contact("a", "2026-03-02T10:00:00Z", "email", "marketing")
+    log.contact("a", "2026-03-02T11:00:00Z", "email", "sales", offer="gold")
+    log.event("a", "2026-03-02T12:00:00Z", "complained")
+    log.event("a", "2026-03-02T12:30:00Z", "opted_out", purpose="sales")  # no channel: all
+    log.contact("a", "2026-03-02T13:00:00Z", "email", "transactional")
+    log.contact("a", "2026-03-02T13:30:00Z", "sms", "service")
+    log.event("a", "2026-03-02T14:00:00Z", "subscribed", channel="email", purpose="marketing")
+    log.contact("a", "2026-03-02T15:00:00Z", "email", "marketing")
+    log.event("a", "2026-03-02T16:00:00Z", "opted_in")
+    log.contact("a", "2026-03-02T17:00:00Z", "email", "marketing")
+    # Unsubscribing through a contact; an opt-out and an opt-in at one instant (engine).
+    log.contact("b", "2026-03-02T10:00:00Z", "email", "marketing", outcome="unsubscribed")
+    log.contact("b", "2026-03-03T10:00:00Z", "email", "marketing")
+    log.contact("b", "2026-03-03T11:00:00Z", "sms", "marketing")
+    log.event("c", "2026-03-02T09:00:00Z", "opted_out")
+    log.event("c", "2026-03-02T09:00:00Z", "opted_in")
+    log.contact("c", "2026-03-02T10:00:00Z", "email", "marketing")
+    # Declines: of an offer, by event and by outcome, and a "not interested" in general.
+    log.event("d", "2026-03-02T09:00:00Z", "offer_declined", offer="gold")
+    log.contact("d", "2026-03-03T10:00:00Z", "email", "sales", offer="gold")
+    log.contact("d", "2026-03-03T11:00:00Z", "email", "sales", offer="silver")
+    log.contact("d", "2026-03-04T10:00:00Z", "email", "sales", offer="silver", outcome="declined")
+    log.contact("d", "2026-03-05T10:00:00Z", "email", "sales", offer="silver")
+    log.event("d", "2026-03-06T09:00:00Z", "not_interested")
+    log.contact("d", "2026-03-07T10:00:00Z", "call", "sales", offer="bronze")
+    got = assert_same(timeline_of(log), COURTESY, engine_folded=["c"])
+    rules = got.get_column("rules").to_list()
+    reasons = got.get_column("reasons").to_list()
+    assert rules[:6] == ["opt-out", None, None, "opt-out", "opt-out", None]
+    assert "unsubscribed from marketing email" in reasons[0]
+    assert "opted out from all contact" in reasons[3]
+    assert rules[6:10] == [None, "opt-out", None, "opt-out"]
+    assert rules[10:15] == [
+        "declined-offer",
+        None,
+        None,
+        "declined-offer;sales-email-cap",
+        "declined-offer;declined-no-calls",
+    ]
+    assert "declined gold on 2026-03-02" in reasons[10]
+    assert "declined our offer on 2026-03-06" in reasons[14]
 
 
 def timeline_of(log: LogBuilder) -> pl.DataFrame:
