@@ -33,7 +33,7 @@ MAX_STEPS = 500
 # allows every contact of the customers the kernel folds (`native` sends the others, those
 # with an opt-out, a decline, a snooze... to the engine).
 CAP, GAP, PRESSURE, ACTIVITY, TRIGGER, CONTENT, ALLOWS, UNANSWERED, HOURS, SESSION = range(10)
-CONSENT, DECLINE = 10, 11
+CONSENT, DECLINE, SNOOZE, CALLBACK = 10, 11, 12, 13
 # Modes, as `PlanStep.mode`.
 DEFER, DENY, FLAG = 0, 1, 2
 # Verdicts.
@@ -501,6 +501,9 @@ def hours_check(t: float, h: int, place: int, hours: tuple) -> float:  # type: i
 # and declines; then the scope's channel and purpose, and the opt-out's kind (an index in
 # `OPT_OUT_KINDS`) or the declined offer.
 SUPPRESSION, RESUBSCRIPTION, DECLINED, UNSUBSCRIBED, COMPLAINED = 1, 2, 3, 4, 5
+# ... or to its snooze and call-back (the instant in `ev_time`; a call-back's channel in
+# `ev_signal[i, 1]`, -1: a call).
+SNOOZED, UNSNOOZED, CALL_BACK, NO_CALL_BACK = 6, 7, 8, 9
 OPT_OUT_KINDS = ("opted_out", "unsubscribed", "complained")
 # A customer's opt-outs (`Derived.optouts`, in the dict's order) and declines, as
 # columns of `optouts` and `declines`; a scope's channel or purpose -1 for any.
@@ -597,8 +600,40 @@ def decline_check(
 
 
 # Slots of a customer's `facts`: the last activity, checkout started, order completed and
-# engagement (an engaging event, or an allowed contact answered or replied to).
+# engagement (an engaging event, or an allowed contact answered or replied to); the end of
+# the snooze (nan: none); the call-back asked for: when asked, for when, its channel (-1:
+# a call; nan: no call-back).
 LAST_ACTIVITY, LAST_CHECKOUT, LAST_ORDER, LAST_ENGAGEMENT = 0, 1, 2, 3
+SNOOZE_UNTIL, CALLBACK_ASKED, CALLBACK_AT, CALLBACK_CHANNEL = 4, 5, 6, 7
+#: `tactful.rules.callback.EARLY_TOLERANCE`.
+EARLY_TOLERANCE = 15 * 60.0
+
+
+@njit(cache=True)
+def callback_pending(
+    facts: np.ndarray,
+    l_ts: np.ndarray,
+    l_shape: np.ndarray,
+    m: int,
+    shape_channel: np.ndarray,
+    call: int,
+) -> float:
+    """`CallbackRule.pending`: the call-back's time, unless a contact on its channel
+    already answered it (nan: none pending)."""
+    when = float(facts[CALLBACK_AT])
+    if math.isnan(when):
+        return when
+    channel = int(facts[CALLBACK_CHANNEL])
+    if channel < 0:
+        channel = call
+    for i in range(m):
+        if (
+            l_ts[i] >= when - EARLY_TOLERANCE
+            and l_ts[i] > facts[CALLBACK_ASKED]
+            and shape_channel[l_shape[i]] == channel
+        ):
+            return math.nan
+    return when
 
 
 @njit(cache=True)
@@ -716,6 +751,16 @@ def check(
             if t < last + wait:
                 return last + wait, float(n)
         return t, float(n)
+    if kind == SNOOZE:
+        until = facts[SNOOZE_UNTIL]
+        if not math.isnan(until) and t < until:
+            return until, until
+        return t, math.nan
+    if kind == CALLBACK:
+        when = callback_pending(facts, l_ts, l_shape, m, shape_channel, int(rule_f[r, F_COUNT]))
+        if not math.isnan(when) and t < when:
+            return when, when
+        return t, math.nan
     if kind == CONSENT:
         # `counts` holds, for a consent rule, whether the shape's purpose is exempt from a
         # global opt-out.
@@ -777,6 +822,7 @@ def fold(
     ev_sid: np.ndarray,
     ev_visit_engages: np.ndarray,
     ev_signal: np.ndarray,
+    ev_time: np.ndarray,
     signal: np.ndarray,
     trigger_at: np.ndarray,
     content: np.ndarray,
@@ -831,7 +877,7 @@ def fold(
     buf = np.empty(longest + 1)
     buf_w = np.empty(longest + 1)
     last_time = np.empty(max(n_kinds, 1))
-    facts = np.empty(4)
+    facts = np.empty(8)
     visits = np.empty((longest, 6))
     visit_keys = np.empty(longest, dtype=np.int64)
     optouts = np.empty((longest + 1, 4))
@@ -860,6 +906,7 @@ def fold(
         m = 0
         last_time[:] = -math.inf
         facts[:] = -math.inf
+        facts[SNOOZE_UNTIL:] = math.nan
         place = cust_place[c]
         ns, current = 0, -1
         no, nd = 0, 0
@@ -896,6 +943,16 @@ def fold(
                                          ev_signal[i, 3], ts[i])  # fmt: skip
                         else:
                             no = opt_in(optouts, no, ev_signal[i, 1], ev_signal[i, 2])
+                    elif what == SNOOZED:
+                        facts[SNOOZE_UNTIL] = ev_time[i]
+                    elif what == UNSNOOZED:
+                        facts[SNOOZE_UNTIL] = math.nan
+                    elif what == CALL_BACK:
+                        facts[CALLBACK_ASKED] = ts[i]
+                        facts[CALLBACK_AT] = ev_time[i]
+                        facts[CALLBACK_CHANNEL] = ev_signal[i, 1]
+                    elif what == NO_CALL_BACK:
+                        facts[CALLBACK_ASKED:] = math.nan
                     elif what == DECLINED:
                         if ts[i] == last_decline:
                             bailed = True

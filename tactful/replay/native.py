@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from tactful.durations import parse_datetime
 from tactful.engine import _Placeholders
 from tactful.localtime import customer_country, customer_zones, day_start, holiday_name
 from tactful.model import (
@@ -70,7 +71,7 @@ from tactful.rules.session import SessionRule
 from tactful.rules.snooze import SnoozeRule
 from tactful.rules.trigger import TriggerRule
 from tactful.rules.unanswered import UnansweredRule
-from tactful.state import LedgerContact, _scope_of
+from tactful.state import LedgerContact, _scope_of, _snooze_until
 
 #: Set to 0 to fold every policy through the engine itself.
 NATIVE_ENV = "TACTFUL_REPLAY_NATIVE"
@@ -84,9 +85,10 @@ KINDS: dict[type[Rule], int] = {
     ContentRule: kernel.CONTENT,
     ConsentRule: kernel.CONSENT,
     DeclineRule: kernel.DECLINE,
-    CallbackRule: kernel.ALLOWS,
+    CallbackRule: kernel.CALLBACK,
+    # A replay's profile has no preferences: the rule allows every contact.
     PreferencesRule: kernel.ALLOWS,
-    SnoozeRule: kernel.ALLOWS,
+    SnoozeRule: kernel.SNOOZE,
     UnansweredRule: kernel.UNANSWERED,
     HoursRule: kernel.HOURS,
     SessionRule: kernel.SESSION,
@@ -120,15 +122,17 @@ _UNANSWERED = [str(o) for o in UNANSWERED_OUTCOMES]
 _ENGAGED = [str(o) for o in ENGAGED_OUTCOMES]
 _SIGNALS = [str(o) for o in SIGNAL_OUTCOMES]
 
-#: Per kind the kernel answers as "allowed" for the customers it folds, what sends a
-#: customer to the engine instead: events of these kinds, contacts with these outcomes.
-#: Without them the rule allows every contact: no call-back asked for, no snooze; a
-#: replay's profile has no preferences.
-FALLBACK: dict[type[Rule], tuple[frozenset[str], frozenset[str]]] = {
-    CallbackRule: (frozenset({EventKind.CALLBACK_REQUESTED}), frozenset()),
-    SnoozeRule: (frozenset({EventKind.SNOOZE_REQUESTED}), frozenset()),
-    PreferencesRule: (frozenset(), frozenset()),
-}
+#: Kinds whose rules never hand a customer back to the engine: a policy of these alone is
+#: folded without the columns only the engine reads (the events' properties, say).
+SELF_CONTAINED = (
+    CapRule,
+    GapRule,
+    PressureRule,
+    ActivityRule,
+    ContentRule,
+    UnansweredRule,
+    PreferencesRule,
+)
 
 
 def unsupported(policy: Policy) -> list[str]:
@@ -166,12 +170,6 @@ def path_taken(policy: Policy) -> str:
         return f"folded by the engine ({NATIVE_ENV}=0)"
     why = unsupported(policy)
     if not why:
-        fallback = any(type(r) in FALLBACK for r in policy.rules)
-        if fallback:
-            return (
-                "folded by the replay kernel (customers with a snooze or a call-back that a "
-                "rule reads: by the engine)"
-            )
         return "folded by the replay kernel"
     more = f", and {len(why) - 3} more" if len(why) > 3 else ""
     return f"folded by the engine; the replay kernel does not cover {'; '.join(why[:3])}{more}"
@@ -180,16 +178,16 @@ def path_taken(policy: Policy) -> str:
 def columns_for(policies: Sequence[Policy]) -> tuple[str, ...]:
     """The timeline columns `fold_frame` reads for these (native) policies."""
     rules = [r for p in policies for r in p.rules]
-    if any(type(r) in FALLBACK for r in rules):
+    if not all(
+        isinstance(r, SELF_CONTAINED) and not (isinstance(r, CapRule) and r.window == "session")
+        for r in rules
+        if not isinstance(r, SnoozeRule | CallbackRule)
+    ):
         return tuple(TIMELINE_COLUMNS)  # a customer may go to the engine, which reads all
     extra: tuple[str, ...] = ()
-    if any(isinstance(r, TriggerRule) for r in rules):
-        extra += ("trigger_at_us",)
     if any(isinstance(r, ContentRule) for r in rules):
         extra += CONTENT_COLUMNS
-    if any(isinstance(r, HoursRule) for r in rules):
-        extra += tuple(PROFILE_COLUMNS)
-    if any(_visits(r) or isinstance(r, ConsentRule | DeclineRule) for r in rules):
+    if any(isinstance(r, SnoozeRule | CallbackRule) for r in rules):
         extra += ("properties",)
     return COLUMNS + extra
 
@@ -258,6 +256,8 @@ class Prepared:
         kind_code = {k: i for i, k in enumerate(kinds)}
         n_rules, n_shapes = max(len(rules), 1), max(len(shapes), 1)
         self.rules = rules
+        #: Channels, purposes and offers, as codes the kernel compares.
+        self.words = _Codes()
         self.rule_kind = np.array([KINDS[type(r)] for r in rules], dtype=np.int8)
         self.timeless = np.array([r.timeless for r in rules] or [False], dtype=np.bool_)
         self.rule_f = np.zeros((n_rules, 5))
@@ -301,6 +301,8 @@ class Prepared:
             elif isinstance(r, UnansweredRule):
                 f[kernel.F_COUNT], f[kernel.F_SPAN] = r.after, r.gap
                 f[kernel.F_BUDGET] = r.stop_after
+            elif isinstance(r, CallbackRule):
+                f[kernel.F_COUNT] = self.word("call")
             elif isinstance(r, DeclineRule):
                 f[kernel.F_COUNT] = 1.0 if r.same_offer else 0.0
                 f[kernel.F_SPAN] = r.window
@@ -318,7 +320,6 @@ class Prepared:
         #: Per shape, codes in `words` of its channel, purpose and offer (-1: none); of
         #: the scope an unsubscribe through it names (its purpose, none for a transactional
         #: one) and the offer a decline through it names (none for an empty one).
-        self.words = _Codes()
         self.shape_channel = np.full(n_shapes, -1, dtype=np.int64)
         self.shape_purpose = np.full(n_shapes, -1, dtype=np.int64)
         self.shape_offer = np.full(n_shapes, -1, dtype=np.int64)
@@ -375,14 +376,8 @@ class Prepared:
         looked_up |= {v["trigger"] for v in shapes if v["trigger"]}
         looked_up |= {str(EventKind.CHECKOUT_STARTED), str(EventKind.ORDER_COMPLETED)}
         self.signals_read = bool(looked_up & {str(k) for k in _signal_kinds()})
-        self.fallback_events: set[str] = set()
-        self.fallback_outcomes: set[str] = set()
-        for r in rules:
-            events, outcomes = FALLBACK.get(type(r), (frozenset(), frozenset()))
-            self.fallback_events |= {str(e) for e in events}
-            self.fallback_outcomes |= outcomes
-        if self.signals_read:
-            self.fallback_outcomes |= set(_SIGNALS)
+        #: Outcomes that send their customer to the engine.
+        self.fallback_outcomes = set(_SIGNALS) if self.signals_read else set()
 
     def word(self, value: str | None) -> int:
         return -1 if value is None else self.words.code(value)
@@ -637,7 +632,7 @@ def fold_frame(
     ev_activity = events.is_in([str(k) for k in ACTIVITY_EVENTS]).fill_null(False).to_numpy()
     ev_engagement = events.is_in([str(k) for k in ENGAGEMENT_EVENTS]).fill_null(False).to_numpy()
     ev_visit_engages = events.is_in(list(VISIT_ENGAGEMENTS)).fill_null(False).to_numpy()
-    ev_signal, signal = _signals(p, frame, events, repeated)
+    ev_signal, ev_time, signal = _signals(p, frame, events, repeated)
     ev_sid = np.full(n, -1, dtype=np.int64)
     visits = any(_visits(r) for r in policy.rules)
     if visits:
@@ -649,8 +644,7 @@ def fold_frame(
     known = outcome.is_not_null().to_numpy()
     engaged = outcome.is_in(_ENGAGED).fill_null(False).to_numpy()
     # Customers whose history a rule answered "allowed" would read: the engine's.
-    needs = (events.is_in(list(p.fallback_events)) & ~pl.Series(repeated)).fill_null(False)
-    needs = needs | (outcome.is_in(list(p.fallback_outcomes)).fill_null(False))
+    needs = outcome.is_in(list(p.fallback_outcomes)).fill_null(False)
     if visits:
         # Visit events at one instant fold in the ledger's order for ties, not the log's:
         # their customers go to the engine.
@@ -688,7 +682,7 @@ def fold_frame(
     kernel.fold(
         starts, skip, ts, is_contact, shape, unanswered, known, engaged, rows, ev_kind,
         ev_activity, ev_engagement,
-        ev_sid, ev_visit_engages, ev_signal, signal, trigger_at, content, len(kinds),
+        ev_sid, ev_visit_engages, ev_signal, ev_time, signal, trigger_at, content, len(kinds),
         _index(kinds, EventKind.CHECKOUT_STARTED), _index(kinds, EventKind.ORDER_COMPLETED),
         _index(kinds, EventKind.SESSION_STARTED), _index(kinds, EventKind.SESSION_ENDED),
         _index(kinds, EventKind.CHAT_DISMISSED), p.shape_trigger,
@@ -752,39 +746,62 @@ _OUTCOME_SIGNAL["complained"] = kernel.COMPLAINED
 
 def _signals(
     p: Prepared, frame: pl.DataFrame, events: pl.Series, repeated: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, what an event does to the customer's opt-outs and declines (`kernel`'s
-    `ev_signal`), as `CustomerState._fold` reads its properties; and the signal a contact's
-    outcome also is. Nothing where no rule reads them."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, what an event does to the customer's opt-outs, declines, snooze and
+    call-back (`kernel`'s `ev_signal` and `ev_time`), as `CustomerState._fold` reads its
+    properties; and the signal a contact's outcome also is. Nothing where no rule reads
+    them."""
     n = frame.height
     ev_signal = np.zeros((n, 4), dtype=np.int64)
+    ev_time = np.full(n, math.nan)
     signal = np.zeros(n, dtype=np.int8)
-    if not any(isinstance(r, ConsentRule | DeclineRule) for r in p.rules):
-        return ev_signal, signal
-    outcome = frame.get_column("outcome").cast(pl.String)
-    signal = (
-        outcome.replace_strict(_OUTCOME_SIGNAL, default=0, return_dtype=pl.Int8)
-        .fill_null(0)
-        .to_numpy()
-    )
-    marked = events.is_in(list(SUPPRESSIONS | RESUBSCRIPTIONS | DECLINES)).fill_null(False)
+    read: set[str] = set()
+    if any(isinstance(r, ConsentRule | DeclineRule) for r in p.rules):
+        read |= SUPPRESSIONS | RESUBSCRIPTIONS | DECLINES
+        outcome = frame.get_column("outcome").cast(pl.String)
+        signal = (
+            outcome.replace_strict(_OUTCOME_SIGNAL, default=0, return_dtype=pl.Int8)
+            .fill_null(0)
+            .to_numpy()
+        )
+    if any(isinstance(r, SnoozeRule) for r in p.rules):
+        read.add("snooze_requested")
+    if any(isinstance(r, CallbackRule) for r in p.rules):
+        read.add("callback_requested")
+    if not read:
+        return ev_signal, ev_time, signal
+    marked = events.is_in(list(read)).fill_null(False)
     at = np.flatnonzero(marked.to_numpy() & ~repeated)
     texts = frame.get_column("properties").gather(at).to_list()
-    for i, kind, text in zip(at.tolist(), events.gather(at).to_list(), texts, strict=True):
+    stamps = frame.get_column("at_us").gather(at).to_list()
+    rows = zip(at.tolist(), events.gather(at).to_list(), texts, stamps, strict=True)
+    for i, kind, text, us in rows:
         props = _json_object(text)
-        if kind in DECLINES:
+        if kind == "snooze_requested":
+            until = _snooze_until(us / 1_000_000, props)
+            ev_signal[i, 0] = kernel.UNSNOOZED if until is None else kernel.SNOOZED
+            ev_time[i] = math.nan if until is None else until
+        elif kind == "callback_requested":
+            when = props.get("at") or props.get("callback_at")
+            if when:
+                channel = props.get("channel")
+                ev_signal[i, :2] = (kernel.CALL_BACK, p.word(str(channel) if channel else None))
+                ev_time[i] = parse_datetime(when).timestamp()
+            elif props.get("cancelled"):
+                ev_signal[i, 0] = kernel.NO_CALL_BACK
+        elif kind in DECLINES:
             offer = props.get("offer")
             ev_signal[i] = (kernel.DECLINED, 0, 0, p.word(str(offer) if offer else None))
-            continue
-        scope = _scope_of(props)
-        if kind == "complained" and scope == (None, None):
-            scope = (scope[0] or "email", "marketing")
-        if kind == "opted_out" and not props.get("channel"):
-            scope = (None, None)
-        what = kernel.SUPPRESSION if kind in SUPPRESSIONS else kernel.RESUBSCRIPTION
-        how = kernel.OPT_OUT_KINDS.index(kind) if kind in SUPPRESSIONS else 0
-        ev_signal[i] = (what, p.word(scope[0]), p.word(scope[1]), how)
-    return ev_signal, signal
+        else:
+            scope = _scope_of(props)
+            if kind == "complained" and scope == (None, None):
+                scope = (scope[0] or "email", "marketing")
+            if kind == "opted_out" and not props.get("channel"):
+                scope = (None, None)
+            what = kernel.SUPPRESSION if kind in SUPPRESSIONS else kernel.RESUBSCRIPTION
+            how = kernel.OPT_OUT_KINDS.index(kind) if kind in SUPPRESSIONS else 0
+            ev_signal[i] = (what, p.word(scope[0]), p.word(scope[1]), how)
+    return ev_signal, ev_time, signal
 
 
 def _index(kinds: list[str], kind: str) -> int:
@@ -809,6 +826,10 @@ def _message_parts(rule: Rule) -> list[str]:
             details = {"unanswered": _SHOWN}
         elif isinstance(rule, HoursRule):
             details = {"local": _SHOWN}
+        elif isinstance(rule, SnoozeRule):
+            details = {"until": _SHOWN}
+        elif isinstance(rule, CallbackRule):
+            details = {"at": _SHOWN}
         elif isinstance(rule, ConsentRule | DeclineRule):
             return ["", ""]  # worded whole, reason by reason (`_shown`)
         message = message.format_map(_Placeholders(details))
@@ -838,6 +859,8 @@ def _shown(p: Prepared, hours: Hours, rule: Rule, value: float, place: int, aux:
         return json.dumps(found or "", ensure_ascii=False)[1:-1]
     if isinstance(rule, UnansweredRule):
         return str(int(value))
+    if isinstance(rule, SnoozeRule | CallbackRule):
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"{value:.1f}"  # pressure, as `PressureRule._shown`
 
 

@@ -147,20 +147,24 @@ def test_the_paced_kinds_fire_in_the_kernel(synthetic: pl.DataFrame) -> None:
     } <= rules
 
 
-def test_customers_the_kernel_sends_on_are_folded_by_the_engine(log: LogBuilder) -> None:
-    # A snooze sends its customer to the engine; the others stay in the kernel; all come
-    # back in their places.
-    log.event("a", "2026-03-02T09:00:00Z", "opted_out")
+def test_snoozes_and_call_backs(log: LogBuilder) -> None:
+    log.event("a", "2026-03-02T09:00:00Z", "snooze_requested", duration="3d")
     log.contact("a", "2026-03-02T10:00:00Z", "email", "marketing")
-    log.contact("b", "2026-03-02T10:00:00Z", "email", "marketing", outcome="declined")
-    log.contact("b", "2026-03-03T10:00:00Z", "email", "sales", offer="gold")
-    log.contact("c", "2026-03-02T10:00:00Z", "email", "marketing")
-    log.event("d", "2026-03-02T09:00:00Z", "snooze_requested", duration="3d")
-    log.contact("d", "2026-03-02T10:00:00Z", "email", "marketing")
-    got = assert_same(timeline_of(log), PACED, engine_folded=["d"])
-    assert got.get_column("customer_id").to_list() == ["a", "b", "b", "c", "d"]
-    assert got.get_column("rules").to_list()[0] == "opt-out"
-    assert got.get_column("rules").to_list()[-1] == "snooze"
+    log.event("a", "2026-03-02T11:00:00Z", "snooze_requested", until="2026-03-02T12:00:00Z")
+    log.contact("a", "2026-03-02T11:30:00Z", "email", "marketing")
+    log.contact("a", "2026-03-02T13:00:00Z", "email", "marketing")
+    log.event("b", "2026-03-02T09:00:00Z", "callback_requested", callback_at="2026-03-03T15:00:00Z")
+    log.contact("b", "2026-03-02T10:00:00Z", "call", "sales")
+    log.contact("b", "2026-03-03T15:00:00Z", "call", "sales", trigger="callback_requested")
+    log.contact("b", "2026-03-03T16:00:00Z", "call", "service")
+    log.event("c", "2026-03-02T09:00:00Z", "callback_requested", callback_at="2026-03-04T10:00:00Z")
+    log.event("c", "2026-03-02T09:30:00Z", "callback_requested", cancelled="true")
+    log.contact("c", "2026-03-02T10:00:00Z", "call", "service")
+    got = assert_same(timeline_of(log), COURTESY, engine_folded=[])
+    assert got.get_column("rules").to_list()[:3] == ["snooze", "snooze", None]
+    assert "until 2026-03-02 12:00 UTC" in got.get_column("reasons").to_list()[1]
+    assert got.get_column("rules").to_list()[3] == "callback-time"
+    assert got.get_column("verdict").to_list()[4:] == ["allow", "allow", "allow"]
 
 
 def test_triggers_activity_content_and_backoff(log: LogBuilder) -> None:
