@@ -910,8 +910,8 @@ def fold(
         place = cust_place[c]
         ns, current = 0, -1
         no, nd = 0, 0
-        # The last opt-out (or opt-in) and decline folded: one at the same instant would
-        # fold in the ledger's order for ties, which the kernel does not keep.
+        # The last opt-out (or opt-in) and decline folded: an outcome's signal at the same
+        # instant would fold in the ledger's order for ties, which the kernel does not keep.
         last_optout, last_decline = -math.inf, -math.inf
         # Where this customer's output begins: a customer the kernel cannot finish (an
         # answer of nan) is handed back whole, as one it skipped.
@@ -934,9 +934,6 @@ def fold(
                         facts[LAST_ORDER] = ts[i]
                     what = ev_signal[i, 0]
                     if what in (SUPPRESSION, RESUBSCRIPTION):
-                        if ts[i] == last_optout:
-                            bailed = True
-                            break
                         last_optout = ts[i]
                         if what == SUPPRESSION:
                             no = opt_out(optouts, no, ev_signal[i, 1], ev_signal[i, 2],
@@ -954,9 +951,6 @@ def fold(
                     elif what == NO_CALL_BACK:
                         facts[CALLBACK_ASKED:] = math.nan
                     elif what == DECLINED:
-                        if ts[i] == last_decline:
-                            bailed = True
-                            break
                         last_decline = ts[i]
                         declines[nd, D_TS] = ts[i]
                         declines[nd, D_OFFER] = ev_signal[i, 3]

@@ -71,7 +71,7 @@ from tactful.rules.session import SessionRule
 from tactful.rules.snooze import SnoozeRule
 from tactful.rules.trigger import TriggerRule
 from tactful.rules.unanswered import UnansweredRule
-from tactful.state import LedgerContact, _scope_of, _snooze_until
+from tactful.state import _TIE_RANK, LedgerContact, _scope_of, _snooze_until
 
 #: Set to 0 to fold every policy through the engine itself.
 NATIVE_ENV = "TACTFUL_REPLAY_NATIVE"
@@ -613,7 +613,8 @@ def fold_frame(
     else:
         content, contents = np.full(n, -1, dtype=np.int32), []
     p = Prepared(policy, shapes, kinds, contents)
-    # An event whose id the customer's ledger already holds is not folded again.
+    # An event whose id the customer's ledger already holds is not folded again (the first
+    # in the log is kept, in whatever order the ledger puts events at one instant).
     repeated = (
         frame.select(
             pl.col("event_id").is_not_null()
@@ -622,6 +623,11 @@ def fold_frame(
         .to_series()
         .to_numpy()
     )
+    original = frame
+    order = ledger_order(frame, is_contact)
+    if order is not None:
+        frame, repeated = frame[order], repeated[order]
+        events = frame.get_column("event").cast(pl.String)
     ev_kind = (
         events.replace_strict(kinds, list(range(len(kinds))), default=-1, return_dtype=pl.Int32)
         .fill_null(-1)
@@ -646,12 +652,14 @@ def fold_frame(
     # Customers whose history a rule answered "allowed" would read: the engine's.
     needs = outcome.is_in(list(p.fallback_outcomes)).fill_null(False)
     if visits:
-        # Visit events at one instant fold in the ledger's order for ties, not the log's:
-        # their customers go to the engine.
-        visiting = events.is_in(list(VISIT_EVENTS)).fill_null(False) & ~pl.Series(repeated)
+        # Two visits started at one instant without a session id share one key in the
+        # ledger, which then keeps one of them: their customers go to the engine.
+        named = frame.get_column("properties").str.contains('"session_id"').fill_null(False)
+        started = pl.Series(repeated).not_() & (events == str(EventKind.SESSION_STARTED))
+        started = (started & ~named).fill_null(False)
         at_us = frame.get_column("at_us")
         tied = pl.select(
-            pl.struct(ids, pl.when(visiting).then(at_us)).is_duplicated() & visiting
+            pl.struct(ids, pl.when(started).then(at_us)).is_duplicated() & started
         ).to_series()
         needs = needs | tied
     summed = np.concatenate([[0], np.cumsum(needs.to_numpy())])
@@ -727,7 +735,7 @@ def fold_frame(
     handed[np.repeat(np.arange(len(starts) - 1), per_customer)[at]] = True
     if engine_folded is not None:
         engine_folded += ids.gather(starts[:-1][handed]).to_list()
-    rest = frame.filter(pl.Series(np.repeat(handed, np.diff(starts))))
+    rest = original.filter(pl.Series(np.repeat(handed, np.diff(starts))))
     columns = {name: rest.get_column(name).to_list() for name in TIMELINE_COLUMNS}
     engine = pl.DataFrame(fold_columns(columns, [policy]), schema=VERDICT_SCHEMA)
     engine = engine.with_columns(pl.lit(run, dtype=pl.Int64).alias("run"))
@@ -802,6 +810,36 @@ def _signals(
             how = kernel.OPT_OUT_KINDS.index(kind) if kind in SUPPRESSIONS else 0
             ev_signal[i] = (what, p.word(scope[0]), p.word(scope[1]), how)
     return ev_signal, ev_time, signal
+
+
+def ledger_order(frame: pl.DataFrame, is_contact: np.ndarray) -> np.ndarray | None:
+    """A permutation of the rows that puts each customer's events at one instant in the
+    ledger's order (`state._event_order`, ties in log order), or None where no two events
+    share an instant. Contacts keep their places."""
+    events = ~pl.Series(is_contact)
+    at = frame.get_column("at_us")
+    ids = frame.get_column("customer_id")
+    tied = pl.select(pl.struct(ids, pl.when(events).then(at)).is_duplicated() & events)
+    rows = np.flatnonzero(tied.to_series().to_numpy())
+    if not len(rows):
+        return None
+    kinds = frame.get_column("event").cast(pl.String).gather(rows).to_list()
+    event_ids = frame.get_column("event_id").gather(rows).to_list()
+    texts = frame.get_column("properties").gather(rows).to_list()
+    keys = [
+        (_TIE_RANK.get(k, 1), k, e or "", json.dumps(_json_object(x), sort_keys=True, default=str))
+        for k, e, x in zip(kinds, event_ids, texts, strict=True)
+    ]
+    groups = at.gather(rows).to_list()
+    owners = ids.gather(rows).to_list()
+    order = np.arange(frame.height)
+    start = 0
+    for end in range(1, len(rows) + 1):
+        if end == len(rows) or (owners[end], groups[end]) != (owners[start], groups[start]):
+            run = sorted(range(start, end), key=lambda q: keys[q])
+            order[rows[start:end]] = rows[run]
+            start = end
+    return order
 
 
 def _index(kinds: list[str], kind: str) -> int:
