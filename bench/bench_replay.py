@@ -3,9 +3,10 @@
 Writes a synthetic quarter (`tactful demo --log`, in its own process, not timed) of at
 least `--rows` rows, then times what `tactful replay` does with it, end to end: reading
 and validating the Parquet files and sorting them into per-customer timelines, folding
-every customer through the courtesy policy in `--workers` processes, and writing the
-verdicts (Parquet and CSV; the HTML report is left out). Peak memory is the largest sum
-of resident memory over this process and its workers, sampled every 100 ms.
+every customer through the courtesy policy in `--workers` processes (in the replay kernel,
+`tactful/replay/native.py`), and writing the verdicts (Parquet and CSV; the HTML report
+is left out). Peak memory is the largest sum of resident memory over this process and
+its workers, sampled every 100 ms.
 Target (PRODUCT.md): >= 1,000,000 log rows per second per core.
 
     .venv/bin/python bench/bench_replay.py                    # 200,000 rows (~30 s)
@@ -244,8 +245,12 @@ def main(argv: Sequence[str]) -> Result:
     res.notes += [
         f"Row mix: {share:.0%} contacts (each needs an engine decision), {1 - share:.0%} events "
         "(folded into the customer's state), as `tactful demo --log` generates them.",
-        "Every contact row is decided by `tactful.engine.decide` against the customer's "
-        "simulated state; no rows are skipped and no verdict is reused across customers.",
+        "Every contact row is decided against the customer's simulated state, no rows "
+        "skipped, no verdict reused across customers: by the replay kernel "
+        "(`tactful/replay/kernel.py`) where the policy's rules are all of kinds it covers "
+        "(`tactful replay` prints which), its verdicts equal to `tactful.engine.decide`'s "
+        "(`tests/replay/test_native.py`); customers it hands back, and other policies, by "
+        "the engine itself.",
         f"Load average {load:.1f} at the end of the run on {os.cpu_count()} cores: other work "
         "on the machine lowers rows/s; rows per worker CPU-second does not depend on it.",
     ]

@@ -178,11 +178,7 @@ def path_taken(policy: Policy) -> str:
 def columns_for(policies: Sequence[Policy]) -> tuple[str, ...]:
     """The timeline columns `fold_frame` reads for these (native) policies."""
     rules = [r for p in policies for r in p.rules]
-    if not all(
-        isinstance(r, SELF_CONTAINED) and not (isinstance(r, CapRule) and r.window == "session")
-        for r in rules
-        if not isinstance(r, SnoozeRule | CallbackRule)
-    ):
+    if not all(self_contained(p) for p in policies):
         return tuple(TIMELINE_COLUMNS)  # a customer may go to the engine, which reads all
     extra: tuple[str, ...] = ()
     if any(isinstance(r, ContentRule) for r in rules):
@@ -190,6 +186,16 @@ def columns_for(policies: Sequence[Policy]) -> tuple[str, ...]:
     if any(isinstance(r, SnoozeRule | CallbackRule) for r in rules):
         extra += ("properties",)
     return COLUMNS + extra
+
+
+def self_contained(policy: Policy) -> bool:
+    """Whether the kernel folds every customer for `policy` itself, reading neither the
+    order of events at one instant nor what only the engine reads."""
+    return all(
+        isinstance(r, SELF_CONTAINED) and not (isinstance(r, CapRule) and r.window == "session")
+        for r in policy.rules
+        if not isinstance(r, SnoozeRule | CallbackRule)
+    )
 
 
 def _visits(rule: Rule) -> bool:
@@ -624,7 +630,9 @@ def fold_frame(
         .to_numpy()
     )
     original = frame
-    order = ledger_order(frame, is_contact)
+    # Where the order of events at one instant matters (visits, opt-outs, declines), the
+    # ledger's.
+    order = None if self_contained(policy) else ledger_order(frame, is_contact)
     if order is not None:
         frame, repeated = frame[order], repeated[order]
         events = frame.get_column("event").cast(pl.String)

@@ -22,6 +22,7 @@ from tactful.replay.timeline import TIMELINE_COLUMNS, fold_columns, to_us
 from tests.replay.conftest import LogBuilder
 
 FREQUENCY = Policy.load(Path(__file__).parents[2] / "bench" / "frequency.yaml")
+COURTESY = Policy.load("courtesy")
 
 #: Corners: a deny mode, a flag, per keys, a tight horizon, braces, quotes and non-ASCII
 #: text in messages, a pressure rule shown twice in its message.
@@ -296,9 +297,6 @@ def test_a_search_beyond_the_days_laid_out_goes_to_the_engine(log: LogBuilder) -
     assert got.get_column("verdict").to_list() == ["allow", "defer", "allow"]
 
 
-COURTESY = Policy.load("courtesy")
-
-
 def test_courtesy_in_the_kernel(synthetic: pl.DataFrame) -> None:
     got = assert_same(synthetic, COURTESY)
     rules = set(";".join(got.get_column("rules").drop_nulls().to_list()).split(";"))
@@ -445,6 +443,17 @@ def test_a_search_past_the_horizon_denies(log: LogBuilder) -> None:
     log.contact("c", "2026-03-05T11:00:00Z", "call", "sales")
     got = assert_same(timeline_of(log), CORNERS)
     assert "horizon" in (got.get_column("rules").to_list()[-1] or "")
+
+
+def test_workers_get_only_the_columns_a_self_contained_policy_reads(
+    synthetic: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert native.self_contained(FREQUENCY) and not native.self_contained(COURTESY)
+    assert "properties" not in native.columns_for([FREQUENCY])
+    assert "properties" in native.columns_for([FREQUENCY, COURTESY])
+    got = replay_local(synthetic, [FREQUENCY], workers=1, chunk_rows=3000)
+    monkeypatch.setenv(native.NATIVE_ENV, "0")
+    assert got[0].equals(replay_local(synthetic, [FREQUENCY], workers=1, chunk_rows=3000)[0])
 
 
 def test_what_the_kernel_does_not_cover_is_named() -> None:
