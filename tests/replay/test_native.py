@@ -446,14 +446,20 @@ def test_a_search_past_the_horizon_denies(log: LogBuilder) -> None:
 
 
 def test_workers_get_only_the_columns_a_self_contained_policy_reads(
-    synthetic: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+    synthetic: pl.DataFrame, log: LogBuilder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert native.self_contained(FREQUENCY) and not native.self_contained(COURTESY)
     assert "properties" not in native.columns_for([FREQUENCY])
     assert "properties" in native.columns_for([FREQUENCY, COURTESY])
-    got = replay_local(synthetic, [FREQUENCY], workers=1, chunk_rows=3000)
-    monkeypatch.setenv(native.NATIVE_ENV, "0")
-    assert got[0].equals(replay_local(synthetic, [FREQUENCY], workers=1, chunk_rows=3000)[0])
+    # Events at one instant, which a policy reading visits would put in the ledger's order.
+    log.event("a", "2026-03-02T10:00:00Z", "page_viewed", session_id="s")
+    log.event("a", "2026-03-02T10:00:00Z", "session_started", session_id="s")
+    log.contact("a", "2026-03-02T10:30:00Z", "email", "marketing")
+    for timeline in (synthetic, timeline_of(log)):
+        got = replay_local(timeline, [FREQUENCY], workers=1, chunk_rows=3000)
+        with monkeypatch.context() as engine:
+            engine.setenv(native.NATIVE_ENV, "0")
+            assert got[0].equals(replay_local(timeline, [FREQUENCY], workers=1)[0])
 
 
 def test_what_the_kernel_does_not_cover_is_named() -> None:
