@@ -414,10 +414,13 @@ def sessionize(
     number of visits and the current one."""
     k = -1
     if sid >= 0:
-        for q in range(ns):
-            if keys[q] == sid:
-                k = q
-                break
+        if current >= 0 and keys[current] == sid:
+            k = current  # most events belong to the visit of the one before
+        else:
+            for q in range(ns):
+                if keys[q] == sid:
+                    k = q
+                    break
     else:
         k = current
         if k >= 0 and (
@@ -832,6 +835,7 @@ def fold(
     started_kind: int,
     ended_kind: int,
     dismissed_kind: int,
+    track_visits: bool,
     shape_trigger: np.ndarray,
     plan_off: np.ndarray,
     plan_rule: np.ndarray,
@@ -955,7 +959,7 @@ def fold(
                         declines[nd, D_TS] = ts[i]
                         declines[nd, D_OFFER] = ev_signal[i, 3]
                         nd += 1
-                    if ev_activity[i] or k == ended_kind:
+                    if track_visits and (ev_activity[i] or k == ended_kind):
                         ns, current = sessionize(
                             visits, visit_keys, ns, current, ts[i], ev_sid[i], k == started_kind,
                             k == ended_kind, ev_visit_engages[i], k == dismissed_kind,

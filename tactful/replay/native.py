@@ -621,14 +621,16 @@ def fold_frame(
     p = Prepared(policy, shapes, kinds, contents)
     # An event whose id the customer's ledger already holds is not folded again (the first
     # in the log is kept, in whatever order the ledger puts events at one instant).
-    repeated = (
-        frame.select(
-            pl.col("event_id").is_not_null()
-            & ~pl.struct("customer_id", "event_id").is_first_distinct()
+    repeated = np.zeros(n, dtype=np.bool_)
+    if frame.get_column("event_id").null_count() < n:
+        repeated = (
+            frame.select(
+                pl.col("event_id").is_not_null()
+                & ~pl.struct("customer_id", "event_id").is_first_distinct()
+            )
+            .to_series()
+            .to_numpy()
         )
-        .to_series()
-        .to_numpy()
-    )
     original = frame
     # Where the order of events at one instant matters (visits, opt-outs, declines), the
     # ledger's.
@@ -701,7 +703,7 @@ def fold_frame(
         ev_sid, ev_visit_engages, ev_signal, ev_time, signal, trigger_at, content, len(kinds),
         _index(kinds, EventKind.CHECKOUT_STARTED), _index(kinds, EventKind.ORDER_COMPLETED),
         _index(kinds, EventKind.SESSION_STARTED), _index(kinds, EventKind.SESSION_ENDED),
-        _index(kinds, EventKind.CHAT_DISMISSED), p.shape_trigger,
+        _index(kinds, EventKind.CHAT_DISMISSED), visits, p.shape_trigger,
         p.plan_off, p.plan_rule, p.plan_mode, p.timeless, p.tables, hours.arrays,
         hours.cust_place, p.horizon, p.gauge_hl, p.gauge_factor,
         verdict, not_before, logged, replayed, r_off, r_rule, r_value, r_until, r_aux, f_off,

@@ -409,6 +409,16 @@ def test_opt_outs_and_declines(log: LogBuilder) -> None:
     assert "declined our offer on 2026-03-06" in reasons[14]
 
 
+def test_an_event_id_seen_before_is_not_folded_again(log: LogBuilder) -> None:
+    log.event("a", "2026-03-02T10:00:00Z", "page_viewed", event_id="x")
+    log.event("a", "2026-03-02T11:00:00Z", "page_viewed", event_id="x")  # a repeat: ignored
+    log.contact("a", "2026-03-02T11:10:00Z", "email", "marketing")
+    log.event("b", "2026-03-02T11:00:00Z", "page_viewed", event_id="y")
+    log.contact("b", "2026-03-02T11:10:00Z", "email", "marketing")
+    got = assert_same(timeline_of(log), COURTESY, engine_folded=[])
+    assert got.get_column("verdict").to_list() == ["allow", "defer"]
+
+
 def timeline_of(log: LogBuilder) -> pl.DataFrame:
     contacts, events, customers = log.write()
     return load_log(contacts, events, customers=customers, strict=True).timeline
