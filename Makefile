@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 # The engine compiled with mypyc beside its source (tactful/_native.py): rebuilt when the
 # source changes; where it cannot be built, tactful runs the source.
 COMPILED := tactful/engine.compiled-from
+# The replay kernel compiled by numba into its cache (tactful/replay/__pycache__), once per
+# change of its source, so no test or replay waits a minute for it.
+KERNEL := tactful/replay/kernel.compiled
 
 .PHONY: serve test lint bench demo clean compiled
 
@@ -19,15 +22,18 @@ $(STAMP): pyproject.toml
 $(COMPILED): tactful/engine.py $(STAMP)
 	-$(BIN)/python tools/compile.py
 
-compiled: $(COMPILED)
+$(KERNEL): tactful/replay/kernel.py $(STAMP)
+	-$(BIN)/python -m tactful.replay.native && touch $(KERNEL)
 
-serve: $(STAMP) $(COMPILED)
+compiled: $(COMPILED) $(KERNEL)
+
+serve: $(STAMP) $(COMPILED) $(KERNEL)
 	$(BIN)/tactful serve --demo
 
-demo: $(STAMP) $(COMPILED)
+demo: $(STAMP) $(COMPILED) $(KERNEL)
 	$(BIN)/tactful demo
 
-test: $(STAMP) $(COMPILED)
+test: $(STAMP) $(COMPILED) $(KERNEL)
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -39,9 +45,9 @@ format: $(STAMP)
 	$(BIN)/ruff format tactful tests bench tools
 	$(BIN)/ruff check --fix tactful tests bench tools
 
-bench: $(STAMP) $(COMPILED)
+bench: $(STAMP) $(COMPILED) $(KERNEL)
 	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
-	rm -f tactful/*.so tactful/*.compiled-from
+	rm -f tactful/*.so tactful/*.compiled-from $(KERNEL) tactful/replay/__pycache__/kernel.*.nb*

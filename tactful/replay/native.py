@@ -1006,3 +1006,21 @@ def _flags(p: Prepared, f_off: np.ndarray, f_rule: np.ndarray) -> pl.Series:
     n = int(f_off[-1])
     ids = pl.Series([r.id for r in p.rules], dtype=pl.String)
     return _lists(f_off.astype(np.int64), ids.gather(f_rule[:n]), ";")
+
+
+def warm() -> None:
+    """Compile the kernel into numba's cache: fold a small synthetic log through courtesy."""
+    import tempfile
+
+    from tactful.replay.io import load_log
+    from tactful.replay.synthetic import write_log
+
+    with tempfile.TemporaryDirectory(prefix="tactful-kernel-") as folder:
+        files = write_log(folder, customers=3, seed=1)
+        timeline = load_log(files.contacts, files.events, customers=files.customers).timeline
+        fold_frame(timeline, Policy.load("courtesy"))
+
+
+if __name__ == "__main__":
+    print("compiling the replay kernel (about a minute, once) ...", flush=True)
+    warm()
