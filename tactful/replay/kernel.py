@@ -681,27 +681,20 @@ def check(
     tables: tuple,  # type: ignore[type-arg]
     hours: tuple,  # type: ignore[type-arg]
     place: int,
-    visits: np.ndarray,
-    ns: int,
-    optouts: np.ndarray,
-    no: int,
-    declines: np.ndarray,
-    nd: int,
-    l_declined: np.ndarray,
-    aux: np.ndarray,
-    l_ts: np.ndarray,
-    l_shape: np.ndarray,
-    l_unanswered: np.ndarray,
-    l_known: np.ndarray,
-    m: int,
-    last_time: np.ndarray,
-    facts: np.ndarray,
-    buf: np.ndarray,
-    buf_w: np.ndarray,
+    ledger: tuple,  # type: ignore[type-arg]
+    customer: tuple,  # type: ignore[type-arg]
+    sizes: tuple,  # type: ignore[type-arg]
 ) -> tuple[float, float]:
     """Rule `r`'s `check` at `t` for a proposal of shape `s`; and what its reason shows
     (pressure: the pressure at `t`; content: the index of the content; unanswered: the
-    streak; hours: `t`; else nan). An answer of nan: the engine must fold this customer."""
+    streak; hours: `t`; else nan). An answer of nan: the engine must fold this customer.
+
+    `ledger` is the customer's allowed contacts, `customer` what the fold keeps of their
+    events (with scratch space), `sizes` how many contacts, visits, opt-outs and declines
+    they hold (see `fold`)."""
+    l_ts, l_shape, l_unanswered, l_known, l_declined = ledger
+    last_time, facts, visits, optouts, declines, aux, buf, buf_w = customer
+    m, ns, no, nd = sizes
     rule_kind, rule_f, counts, keys, shape_weight = tables[:5]
     shape_asked, cancels, content_hit, shape_channel, shape_purpose, shape_offer = tables[5:11]
     aux[0] = math.nan
@@ -889,6 +882,9 @@ def fold(
     l_declined = np.empty(longest, dtype=np.bool_)
     aux = np.full(1, math.nan)
     shape_channel, shape_unsubscribes, shape_declines = tables[8], tables[11], tables[12]
+    # What `check` reads, the same arrays throughout (each customer's start over them).
+    ledger = (l_ts, l_shape, l_unanswered, l_known, l_declined)
+    customer = (last_time, facts, visits, optouts, declines, aux, buf, buf_w)
     n_rules = len(rule_kind)
     b_aux = np.empty(n_rules)
     b_rule = np.empty(n_rules, dtype=np.int32)
@@ -981,38 +977,26 @@ def fold(
             lo = plan_off[2 * s + (1 if asked else 0)]
             hi = plan_off[2 * s + (1 if asked else 0) + 1]
             # Flags first, then the rules that decide (`_decide`).
-            for k in range(lo, hi):
-                if plan_mode[k] != FLAG:
-                    continue
-                r = plan_rule[k]
-                u, _ = check(
-                    r, s, t, asked, trigger_ts, content[i], tables, hours, place, visits, ns,
-                    optouts, no, declines, nd, l_declined, aux, l_ts, l_shape, l_unanswered,
-                    l_known, m, last_time, facts, buf, buf_w,
-                )  # fmt: skip
-                if math.isnan(u):
-                    bailed = True
-                    break
-                if u > t:
-                    f_rule[nf] = r
-                    nf += 1
-            if bailed:
-                break
             nb = 0
             denying = False
-            for k in range(lo, hi):
-                if plan_mode[k] == FLAG:
-                    continue
-                r = plan_rule[k]
-                u, value = check(
-                    r, s, t, asked, trigger_ts, content[i], tables, hours, place, visits, ns,
-                    optouts, no, declines, nd, l_declined, aux, l_ts, l_shape, l_unanswered,
-                    l_known, m, last_time, facts, buf, buf_w,
-                )  # fmt: skip
-                if math.isnan(u):
-                    bailed = True
-                    break
-                if u > t:
+            for flagging in (True, False):
+                for k in range(lo, hi):
+                    if (plan_mode[k] == FLAG) != flagging:
+                        continue
+                    r = plan_rule[k]
+                    u, value = check(
+                        r, s, t, asked, trigger_ts, content[i], tables, hours, place, ledger,
+                        customer, (m, ns, no, nd),
+                    )  # fmt: skip
+                    if math.isnan(u):
+                        bailed = True
+                        break
+                    if u <= t:
+                        continue
+                    if flagging:
+                        f_rule[nf] = r
+                        nf += 1
+                        continue
                     b_aux[nb] = aux[0]
                     b_rule[nb] = r
                     b_u[nb] = u
@@ -1020,6 +1004,8 @@ def fold(
                     b_deny[nb] = u == NEVER or plan_mode[k] == DENY
                     denying = denying or b_deny[nb]
                     nb += 1
+                if bailed:
+                    break
             if bailed:
                 break
             not_before = -1
@@ -1064,9 +1050,7 @@ def fold(
                             continue
                         v, value = check(
                             r, s, u, asked, trigger_ts, content[i], tables, hours, place,
-                            visits, ns, optouts, no, declines, nd, l_declined, aux, l_ts,
-                            l_shape, l_unanswered, l_known, m, last_time,
-                            facts, buf, buf_w,
+                            ledger, customer, (m, ns, no, nd),
                         )  # fmt: skip
                         if math.isnan(v):
                             bailed = True
