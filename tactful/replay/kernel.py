@@ -4,13 +4,12 @@ Each function here restates, operation for operation, a piece of the engine as a
 uses it, so that the verdicts are the engine's to the last bit (`tests/replay/
 test_native.py` holds every verdict, reason and pressure equal to `fold`'s):
 
-- `decide`: `tactful.engine._decide` on a transient state (every rule asked through its
-  `check`, nothing memoised), and `_search` for a deferred contact;
-- `cap_check`, `gap_check`, `pressure_check`: the `check` of `CapRule` (rolling
-  windows), `GapRule` and `PressureRule`;
 - `fold`: `tactful.replay.fold.fold`, customer after customer: the ledger of allowed
-  contacts (in the order `CustomerState` keeps it), the requests the customer made, and
-  the two pressure gauges.
+  contacts (in the order `CustomerState` keeps it), what the events leave (`facts`, the
+  visits, opt-outs, declines), the two pressure gauges; and for each contact
+  `tactful.engine._decide` on a transient state (every rule asked through its `check`,
+  nothing memoised), with `_search` for a deferred one;
+- `check` and the `*_check` functions: each covered rule kind's `check`.
 
 Only what these rule kinds read is kept: which kinds and parameters are covered is
 `tactful.replay.native.unsupported`'s to say, and everything else goes through `fold`.
@@ -30,8 +29,7 @@ NEVER = math.inf
 MAX_STEPS = 500
 
 # Rule kinds (`native.KINDS` maps rule classes to these). `ALLOWS`: a kind whose rule
-# allows every contact of the customers the kernel folds (`native` sends the others, those
-# with an opt-out, a decline, a snooze... to the engine).
+# allows every contact in a replay (preferences: a replay's profile has none).
 CAP, GAP, PRESSURE, ACTIVITY, TRIGGER, CONTENT, ALLOWS, UNANSWERED, HOURS, SESSION = range(10)
 CONSENT, DECLINE, SNOOZE, CALLBACK = 10, 11, 12, 13
 # Modes, as `PlanStep.mode`.
@@ -964,16 +962,16 @@ def fold(
                 continue
             s = shape[i]
             t = ts[i]
-            kind = shape_trigger[s]
+            trigger_kind = shape_trigger[s]
             # `Context.trigger_ts`: the trigger's own time, else its last event, else now.
             trigger_ts = math.nan
-            if kind != -2:
+            if trigger_kind != -2:
                 trigger_ts = trigger_at[i]
                 if math.isnan(trigger_ts):
-                    trigger_ts = last_time[kind] if kind >= 0 else -math.inf
+                    trigger_ts = last_time[trigger_kind] if trigger_kind >= 0 else -math.inf
                     if trigger_ts == -math.inf:
                         trigger_ts = t
-            asked = shape_asked[s] and kind >= 0 and last_time[kind] > -math.inf
+            asked = shape_asked[s] and trigger_kind >= 0 and last_time[trigger_kind] > -math.inf
             lo = plan_off[2 * s + (1 if asked else 0)]
             hi = plan_off[2 * s + (1 if asked else 0) + 1]
             # Flags first, then the rules that decide (`_decide`).

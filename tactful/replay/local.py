@@ -93,10 +93,9 @@ def fold_frame(frame: pl.DataFrame, policies: Sequence[Policy]) -> pl.DataFrame:
     engine."""
     from tactful.replay import native
 
-    parts = [
-        native.fold_frame(frame, p, run) for run, p in enumerate(policies) if native.enabled(p)
-    ]
-    runs = [run for run, p in enumerate(policies) if not native.enabled(p)]
+    kernel = [native.enabled(p) for p in policies]
+    parts = [native.fold_frame(frame, p, run) for run, p in enumerate(policies) if kernel[run]]
+    runs = [run for run in range(len(policies)) if not kernel[run]]
     if runs:
         columns = {name: frame.get_column(name).to_list() for name in TIMELINE_COLUMNS}
         folded = pl.DataFrame(

@@ -2,9 +2,10 @@
 
 `fold_frame` gives exactly the verdicts `timeline.fold_columns` gives (the same columns,
 reasons worded alike, pressures to the last bit), for a timeline slice and one policy whose
-rules are all of a kind the kernel restates: caps over a rolling window, gaps and pressure
-(`unsupported` says why a policy is not). The local engine uses it for such a policy
-unless `TACTFUL_REPLAY_NATIVE=0`; any other policy is folded by the engine itself.
+rules are all of a kind the kernel restates (`KINDS`; `unsupported` says why a policy is
+not). The local engine uses it for such a policy unless `TACTFUL_REPLAY_NATIVE=0`; any
+other policy is folded by the engine itself, and so are the few customers the kernel
+hands back.
 
 Here the slice becomes arrays: each contact's shape (the fields a rule's scope and `per`
 keys read) as a code, and per shape the rules of its plan, the customer having asked for
@@ -21,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -122,8 +124,9 @@ _UNANSWERED = [str(o) for o in UNANSWERED_OUTCOMES]
 _ENGAGED = [str(o) for o in ENGAGED_OUTCOMES]
 _SIGNALS = [str(o) for o in SIGNAL_OUTCOMES]
 
-#: Kinds whose rules never hand a customer back to the engine: a policy of these alone is
-#: folded without the columns only the engine reads (the events' properties, say).
+#: Kinds whose rules never hand a customer back to the engine and read neither events'
+#: properties nor their order at one instant: a policy of these alone is folded from
+#: fewer columns (`columns_for`).
 SELF_CONTAINED = (
     CapRule,
     GapRule,
@@ -177,25 +180,17 @@ def path_taken(policy: Policy) -> str:
 
 def columns_for(policies: Sequence[Policy]) -> tuple[str, ...]:
     """The timeline columns `fold_frame` reads for these (native) policies."""
-    rules = [r for p in policies for r in p.rules]
     if not all(self_contained(p) for p in policies):
         return tuple(TIMELINE_COLUMNS)  # a customer may go to the engine, which reads all
-    extra: tuple[str, ...] = ()
-    if any(isinstance(r, ContentRule) for r in rules):
-        extra += CONTENT_COLUMNS
-    if any(isinstance(r, SnoozeRule | CallbackRule) for r in rules):
-        extra += ("properties",)
+    rules = [r for p in policies for r in p.rules]
+    extra = CONTENT_COLUMNS if any(isinstance(r, ContentRule) for r in rules) else ()
     return COLUMNS + extra
 
 
 def self_contained(policy: Policy) -> bool:
     """Whether the kernel folds every customer for `policy` itself, reading neither the
     order of events at one instant nor what only the engine reads."""
-    return all(
-        isinstance(r, SELF_CONTAINED) and not (isinstance(r, CapRule) and r.window == "session")
-        for r in policy.rules
-        if not isinstance(r, SnoozeRule | CallbackRule)
-    )
+    return all(isinstance(r, SELF_CONTAINED) and not _visits(r) for r in policy.rules)
 
 
 def _visits(rule: Rule) -> bool:
@@ -271,6 +266,7 @@ class Prepared:
         self.cancels = np.full((n_rules, max(longest, 1)), -1, dtype=np.int32)
         content_rules = [r for r in rules if isinstance(r, ContentRule)]
         self.content_index = {id(r): k for k, r in enumerate(content_rules)}
+        hours_index = {id(r): h for h, r in enumerate(r for r in rules if isinstance(r, HoursRule))}
         #: Per content rule, per distinct content: what it matched (None: nothing).
         self.matches = [
             [r._search(Content(c["subject"], c["body"], bool(c["discount"]))) for c in contents]
@@ -303,7 +299,7 @@ class Prepared:
                 for k, name in enumerate(r.cancelled_by):
                     self.cancels[i, k] = kind_code.get(name, -1)
             elif isinstance(r, ContentRule):
-                f[kernel.F_COUNT] = content_rules.index(r)
+                f[kernel.F_COUNT] = self.content_index[id(r)]
             elif isinstance(r, UnansweredRule):
                 f[kernel.F_COUNT], f[kernel.F_SPAN] = r.after, r.gap
                 f[kernel.F_BUDGET] = r.stop_after
@@ -316,7 +312,7 @@ class Prepared:
                 f[kernel.F_COUNT] = kernel.CONDITIONS.index(r.condition)
                 f[kernel.F_SPAN] = r.seconds
             elif isinstance(r, HoursRule):
-                f[kernel.F_COUNT] = [x for x in rules if isinstance(x, HoursRule)].index(r)
+                f[kernel.F_COUNT] = hours_index[id(r)]  # as `Hours` orders its tables
         self.counts = np.zeros((n_rules, n_shapes), dtype=np.bool_)
         self.keys = np.zeros((n_rules, n_shapes), dtype=np.int32)
         #: Per shape: its trigger's event kind code (-1: no such event here, -2: none).
@@ -376,12 +372,12 @@ class Prepared:
         self.horizon_message = (
             f"No time within {policy.horizon / 86400:g} days satisfies every rule."
         )
-        #: Event kinds a rule or a request looks up: an outcome that is also such an event
-        #: (an unsubscribe, a decline) sends its customer to the engine.
+        #: Event kinds a trigger rule or a triggered proposal looks up: an outcome that is
+        #: also such an event (an unsubscribe, a decline), which the kernel does not note
+        #: among the events, sends its customer to the engine.
         looked_up = {k for r in rules if isinstance(r, TriggerRule) for k in r.cancelled_by}
         looked_up |= {v["trigger"] for v in shapes if v["trigger"]}
-        looked_up |= {str(EventKind.CHECKOUT_STARTED), str(EventKind.ORDER_COMPLETED)}
-        self.signals_read = bool(looked_up & {str(k) for k in _signal_kinds()})
+        self.signals_read = bool(looked_up & _signal_kinds())
         #: Outcomes that send their customer to the engine.
         self.fallback_outcomes = set(_SIGNALS) if self.signals_read else set()
 
@@ -407,7 +403,8 @@ class Prepared:
         )
 
 
-def _signal_kinds() -> set[str]:
+@cache
+def _signal_kinds() -> frozenset[str]:
     """The event kinds outcomes turn into (`model.outcome_signal`)."""
     from tactful.model import Contact, ContactStatus
 
@@ -422,7 +419,7 @@ def _signal_kinds() -> set[str]:
         signal = outcome_signal(c, outcome, c.at)
         if signal is not None:
             found.add(str(signal.kind))
-    return found
+    return frozenset(found)
 
 
 #: Local days an hours rule's open spans are laid out for past a slice's last contact: a
@@ -563,7 +560,6 @@ class Hours:
                     self.place_tab[h, p, z] = found
         self.inexact = np.isin(self.cust_place[:n_customers], list(inexact_places))
         self.tables = tables
-        self.rule_index = {id(r): h for h, r in enumerate(rules)}
 
     @property
     def arrays(self) -> tuple[np.ndarray, ...]:
@@ -596,8 +592,9 @@ def fold_frame(
     frame: pl.DataFrame, policy: Policy, run: int = 0, *, engine_folded: list[str] | None = None
 ) -> pl.DataFrame:
     """`timeline.fold_columns` of a slice of whole customers for one policy the kernel
-    covers, as a frame of `VERDICT_COLUMNS`: customers the kernel hands back (`FALLBACK`,
-    days not laid out) folded by the engine, and named in `engine_folded` if given."""
+    covers, as a frame of `VERDICT_COLUMNS`: customers the kernel hands back (ties it does
+    not order, days not laid out) folded by the engine, and named in `engine_folded` if
+    given."""
     from tactful.replay.local import VERDICT_SCHEMA
 
     n = frame.height
@@ -632,8 +629,8 @@ def fold_frame(
             .to_numpy()
         )
     original = frame
-    # Where the order of events at one instant matters (visits, opt-outs, declines), the
-    # ledger's.
+    # Where the order of events at one instant matters (visits, opt-outs, declines,
+    # snoozes, call-backs), the ledger's.
     order = None if self_contained(policy) else ledger_order(frame, is_contact)
     if order is not None:
         frame, repeated = frame[order], repeated[order]
@@ -678,7 +675,6 @@ def fold_frame(
         trigger_at = frame.get_column("trigger_at_us").cast(pl.Float64).to_numpy() / 1e6
     else:
         trigger_at = np.full(n, math.nan)
-    trigger_at = np.where(np.isnan(trigger_at), math.nan, trigger_at)
     ts = frame.get_column("at_us").to_numpy() / 1e6
     hours = Hours(policy, frame, starts, ts)
     skip |= hours.inexact
@@ -861,8 +857,8 @@ _SHOWN = "\ue000"
 
 
 def _message_parts(rule: Rule) -> list[str]:
-    """The rule's message as `engine._reason` words it, JSON-escaped, cut where the
-    pressure shown goes."""
+    """The rule's message as `engine._reason` words it, JSON-escaped, cut where what a
+    reason shows goes (`_shown`; consent and declines: the whole message)."""
     message = rule.message
     if "{" in message:
         details = {}
@@ -948,7 +944,7 @@ def _reasons(
         [json.dumps(p.horizon_message, ensure_ascii=False)[1:-1]]
     ]
     frame = pl.DataFrame({"code": codes, "until": kernel.micros_all(r_until[:n])})
-    # The pressure a reason shows: `PressureRule._shown`, where its message shows one.
+    # What a reason shows (`_shown`), where its message shows something.
     values = r_value[:n]
     shown = np.full(n, None, dtype=object)
     showing = np.flatnonzero(np.array([len(x) > 1 for x in parts])[codes])

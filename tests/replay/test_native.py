@@ -472,6 +472,21 @@ def test_workers_get_only_the_columns_a_self_contained_policy_reads(
             assert got[0].equals(replay_local(timeline, [FREQUENCY], workers=1)[0])
 
 
+def test_snoozes_at_one_instant_fold_in_the_ledgers_order(log: LogBuilder) -> None:
+    # The ledger orders the two by their properties ("1d" before "5d"): the last, 5 days,
+    # stands, whatever order the log gives them in.
+    snooze = Policy.from_text(
+        'name: snooze\nversion: "1"\nrules:\n  - {id: snooze, kind: snooze, message: "Snoozed."}',
+        "snooze.yaml",
+    )
+    assert not native.self_contained(snooze)
+    log.event("a", "2026-03-02T09:00:00Z", "snooze_requested", duration="5d")
+    log.event("a", "2026-03-02T09:00:00Z", "snooze_requested", duration="1d")
+    log.contact("a", "2026-03-04T10:00:00Z", "email", "marketing")
+    got = assert_same(timeline_of(log), snooze, engine_folded=[])
+    assert got.get_column("verdict").to_list() == ["defer"]
+
+
 def test_what_the_kernel_does_not_cover_is_named() -> None:
     assert native.unsupported(Policy.load("courtesy")) == []
     assert native.unsupported(Policy.load("us-tcpa")) == [
