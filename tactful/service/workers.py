@@ -9,16 +9,19 @@ run decides at the pace of one process. With `SO_REUSEPORT` each worker listens 
 socket of its own, all bound to the same port, and the kernel spreads new connections
 over them evenly.
 
-uvicorn's supervisor still runs the workers (signals, health checks, restarts); only the
-first start gives each its own socket. A worker restarted later listens on all of them,
-so no socket is ever left without one (it is then less even, never unserved). Where the
-platform or uvicorn lacks what this needs, `serve` falls back to uvicorn's shared socket.
+uvicorn's supervisor still runs the workers (signals, health checks, restarts). A worker
+it replaces (one that died or stopped answering its health check, or all of them on
+SIGHUP) is replaced on the same socket, so the spread stays even: in CI a worker slow to
+answer on a loaded machine was restarted onto every socket and then took all 32 of a
+test's connections. Where the platform or uvicorn lacks what this needs, `serve` falls
+back to uvicorn's shared socket.
 """
 
 from __future__ import annotations
 
 import inspect
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -32,7 +35,10 @@ def supported() -> bool:
     return (
         hasattr(socket, "SO_REUSEPORT")
         and parameters[:2] == ["config", "sockets"]
-        and callable(getattr(Multiprocess, "init_processes", None))
+        and all(
+            callable(getattr(Multiprocess, name, None))
+            for name in ("init_processes", "keep_subprocess_alive", "restart_all")
+        )
     )
 
 
@@ -57,13 +63,39 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
 
 
 class SpreadWorkers(Multiprocess):
-    """uvicorn's supervisor, starting each worker on one of `sockets` (one each)."""
+    """uvicorn's supervisor, starting each worker on one of `sockets` (one each), and
+    starting a worker's replacement on that worker's socket."""
 
     def init_processes(self) -> None:
         for sock in self.sockets[: self.processes_num]:
             process = Process(self.config, [sock])
             process.start()
             self.processes.append(process)
+
+    def keep_subprocess_alive(self) -> None:
+        self._each_on_its_socket(super().keep_subprocess_alive)
+
+    def restart_all(self) -> None:
+        # uvicorn gives up the whole restart when a replacement is not ready in time.
+        self._each_on_its_socket(super().restart_all, stop_if_kept=True)
+
+    def _each_on_its_socket(self, step: Callable[[], None], stop_if_kept: bool = False) -> None:
+        """Run uvicorn's `step` (which checks or replaces every worker in
+        `self.processes`, starting replacements on `self.sockets`) one worker at a time,
+        with only that worker's socket in view."""
+        processes, sockets = self.processes, self.sockets
+        try:
+            for index, sock in enumerate(sockets[: len(processes)]):
+                if self.should_exit.is_set():
+                    return
+                self.processes, self.sockets = [processes[index]], [sock]
+                step()
+                kept = self.processes[0] is processes[index]
+                processes[index] = self.processes[0]
+                if kept and stop_if_kept:
+                    return
+        finally:
+            self.processes, self.sockets = processes, sockets
 
 
 def run(app: str, *, host: str, port: int, workers: int, **options: Any) -> None:

@@ -77,38 +77,135 @@ def _sockets(port: int, state: str) -> set[str]:
     return inodes
 
 
-def _established(pid: int, port: int) -> int:
-    """TCP connections in state ESTABLISHED on local `port` held open by process `pid`."""
-    inodes = _sockets(port, "01")
-    held = 0
+def _held(pid: int, port: int, state: str) -> set[str]:
+    """Inodes of the TCP sockets on local `port` in `state` held open by process `pid`."""
+    inodes = _sockets(port, state)
+    held = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
             target = os.readlink(fd)
         except OSError:
             continue
         if target.startswith("socket:[") and target[8:-1] in inodes:
-            held += 1
+            held.add(target[8:-1])
     return held
+
+
+def _established(pid: int, port: int) -> int:
+    """TCP connections in state ESTABLISHED on local `port` held open by process `pid`."""
+    return len(_held(pid, port, "01"))
+
+
+def _workers(server: Server) -> list[int]:
+    """The server's worker processes (not the supervisor, nor multiprocessing's tracker)."""
+    return [
+        pid for pid in server.pids[1:] if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def _spread(server: Server) -> list[int]:
+    """Open 32 keep-alive connections and count how many each worker holds."""
+    # Healthy is one worker up; a socket takes connections once its worker listens.
+    deadline = time.monotonic() + 60
+    while len(_sockets(server.port, "0A")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_sockets(server.port, "0A")) == 2
+    connections = []
+    for _ in range(32):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().read()
+        connections.append(conn)
+    try:
+        return sorted(_established(pid, server.port) for pid in _workers(server))
+    finally:
+        for conn in connections:
+            conn.close()
+
+
+def _even(held: list[int]) -> bool:
+    # Each worker holds some of the 32 (hashed by the kernel: 4 or fewer on one side has
+    # a chance of about 2e-5); on a shared socket one worker often takes nearly all.
+    return len(held) == 2 and sum(held) == 32 and min(held) > 4
 
 
 def test_keep_alive_connections_reach_every_worker(tmp_path: Path) -> None:
     with Server(f"sqlite:///{tmp_path}/tactful.db", workers=2) as server:
-        # Healthy is one worker up; a socket takes connections once its worker listens.
+        held = _spread(server)
+    assert _even(held), held
+
+
+def test_a_worker_that_dies_is_replaced_on_its_own_socket(tmp_path: Path) -> None:
+    with Server(f"sqlite:///{tmp_path}/tactful.db", workers=2) as server:
+        before = _workers(server)
+        assert len(before) == 2
+        os.kill(before[0], signal.SIGKILL)
         deadline = time.monotonic() + 60
-        while len(_sockets(server.port, "0A")) < 2 and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            after = _workers(server)
+            if len(after) == 2 and before[0] not in after:
+                break
             time.sleep(0.05)
-        assert len(_sockets(server.port, "0A")) == 2
-        connections = []
-        for _ in range(32):
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-            conn.request("GET", "/healthz")
-            assert conn.getresponse().read()
-            connections.append(conn)
-        try:
-            held = sorted(_established(pid, server.port) for pid in server.pids[1:])
-        finally:
-            for conn in connections:
-                conn.close()
-    # Each worker holds some of the 32 (hashed by the kernel: 4 or fewer on one side has
-    # a chance of about 2e-5); on a shared socket one worker often takes nearly all.
-    assert sum(held) == 32 and len([h for h in held if h > 4]) == 2, held
+        assert before[1] in after and before[0] not in after, (before, after)
+        # The replacement listens on the dead worker's socket only, not on both (where it
+        # would compete with the survivor for its connections too).
+        held = _spread(server)
+        listening = [_held(pid, server.port, "0A") for pid in after]
+        assert [len(s) for s in listening] == [1, 1] and listening[0] != listening[1]
+    assert _even(held), held
+
+
+class _FakeProcess:
+    """uvicorn's worker process, as far as the supervisor's checks go."""
+
+    def __init__(self, config: object, sockets: list[socket.socket]) -> None:
+        self.sockets = sockets
+        self.alive = True
+        self.exitcode: int | None = None
+        self.pid = 0
+
+    def start(self) -> None:
+        pass
+
+    def is_alive(self, timeout: float = 5) -> bool:
+        return self.alive
+
+    def wait_until_ready(self, timeout: float, should_exit: object = None) -> bool:
+        return True
+
+    def kill(self) -> None:
+        self.alive, self.exitcode = False, -9
+
+    def terminate(self) -> None:
+        self.kill()
+
+    def join(self) -> None:
+        pass
+
+
+def test_replacements_keep_the_socket_of_the_worker_they_replace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from uvicorn.supervisors import multiprocess
+
+    monkeypatch.setattr(workers, "Process", _FakeProcess)
+    monkeypatch.setattr(multiprocess, "Process", _FakeProcess)
+    monkeypatch.setattr(signal, "signal", lambda *args: None)
+    config: Any = workers.uvicorn.Config("tactful.service.asgi:app", workers=3)
+    sockets = workers.listening_sockets("127.0.0.1", 0, 3)
+    try:
+        supervisor = workers.SpreadWorkers(config, sockets=sockets)
+        supervisor.init_processes()
+        first = list(supervisor.processes)
+        first[1].alive = False  # died
+        supervisor.keep_subprocess_alive()
+        assert supervisor.processes[0] is first[0] and supervisor.processes[2] is first[2]
+        assert supervisor.processes[1] is not first[1]
+        assert [p.sockets for p in supervisor.processes] == [[s] for s in sockets]
+        assert supervisor.sockets == sockets
+        supervisor.restart_all()  # SIGHUP
+        assert not set(supervisor.processes) & set(first)
+        assert [p.sockets for p in supervisor.processes] == [[s] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
