@@ -315,7 +315,7 @@ def test_copy_is_independent() -> None:
     assert st.derived.activity == [ts(T)]
     other = st.copy()
     other.add_event(ev("opted_out", T + HOUR))
-    other.add_contact(Contact("k2", "c", "email", "marketing", T + HOUR))
+    other.add_contact(Contact("only-in-the-copy", "c", "email", "marketing", T + HOUR))
     assert st.derived.optouts == {} and len(st.contacts) == 1
     assert other.derived.optouts != {} and len(other.contacts) == 2
 
@@ -340,7 +340,7 @@ def test_a_copy_shares_memoised_facts_until_either_changes() -> None:
     st.memo["fact"] = 1
     other = st.copy()
     assert other.memo is st.memo
-    other.add_contact(Contact("k2", "c", "email", "marketing", T + HOUR))
+    other.add_contact(Contact("only-in-the-copy", "c", "email", "marketing", T + HOUR))
     assert other.memo == {} and st.memo == {"fact": 1}  # replaced, not cleared
     st.add_event(ev("page_viewed", T))
     assert st.memo == {}
