@@ -9,7 +9,7 @@ test_native.py` holds every verdict, reason and pressure equal to `fold`'s):
   visits, opt-outs, declines), the two pressure gauges; and for each contact
   `tactful.engine._decide` on a transient state (every rule asked through its `check`,
   nothing memoised), with `_search` for a deferred one;
-- `check` and the `*_check` functions: each covered rule kind's `check`.
+- `fold`'s inner `check` and the `*_check` functions: each covered rule kind's `check`.
 
 Only what these rule kinds read is kept: which kinds and parameters are covered is
 `tactful.replay.native.unsupported`'s to say, and everything else goes through `fold`.
@@ -669,114 +669,6 @@ def streak(
 
 
 @njit(cache=True)
-def check(
-    r: int,
-    s: int,
-    t: float,
-    asked: bool,
-    trigger_ts: float,
-    content: int,
-    tables: tuple,  # type: ignore[type-arg]
-    hours: tuple,  # type: ignore[type-arg]
-    place: int,
-    ledger: tuple,  # type: ignore[type-arg]
-    customer: tuple,  # type: ignore[type-arg]
-    sizes: tuple,  # type: ignore[type-arg]
-) -> tuple[float, float]:
-    """Rule `r`'s `check` at `t` for a proposal of shape `s`; and what its reason shows
-    (pressure: the pressure at `t`; content: the index of the content; unanswered: the
-    streak; hours: `t`; else nan). An answer of nan: the engine must fold this customer.
-
-    `ledger` is the customer's allowed contacts, `customer` what the fold keeps of their
-    events (with scratch space), `sizes` how many contacts, visits, opt-outs and declines
-    they hold (see `fold`)."""
-    l_ts, l_shape, l_unanswered, l_known, l_declined = ledger
-    last_time, facts, visits, optouts, declines, aux, buf, buf_w = customer
-    m, ns, no, nd = sizes
-    rule_kind, rule_f, counts, keys, shape_weight = tables[:5]
-    shape_asked, cancels, content_hit, shape_channel, shape_purpose, shape_offer = tables[5:11]
-    aux[0] = math.nan
-    kind = rule_kind[r]
-    if kind == PRESSURE:
-        hl = rule_f[r, F_HALF_LIFE]
-        n = terms(
-            l_ts,
-            l_shape,
-            l_unanswered,
-            m,
-            shape_weight,
-            shape_asked,
-            rule_f[r, F_FACTOR],
-            buf,
-            buf_w,
-        )
-        total = summed(buf, buf_w, n, hl) if n else 0.0
-        w = 0.0 if asked else shape_weight[s]
-        u = pressure_check(t, w, rule_f[r, F_BUDGET], hl, buf, buf_w, n, total)
-        return u, pressure_at(buf, buf_w, n, total, hl, t)
-    if kind in (CAP, GAP):
-        n = counted(r, s, l_ts, l_shape, m, counts, keys, buf)
-        if kind == CAP:
-            if rule_f[r, F_BUDGET] == 1.0:
-                # `CapRule._check_session`: counted contacts in the visit live at t.
-                k = session_at(visits, ns, t) if n else -1
-                if k < 0:
-                    return t, math.nan
-                inside = np.searchsorted(buf[:n], t, side="right") - np.searchsorted(
-                    buf[:n], visits[k, V_START], side="left"
-                )
-                return (NEVER if inside >= rule_f[r, F_COUNT] else t), math.nan
-            return cap_check(t, int(rule_f[r, F_COUNT]), rule_f[r, F_SPAN], buf, n), math.nan
-        return gap_check(t, rule_f[r, F_SPAN], buf, n), math.nan
-    if kind == ACTIVITY:
-        return activity_check(t, rule_f[r, F_SPAN], rule_f[r, F_COUNT] == 1.0, facts), math.nan
-    if kind == TRIGGER:
-        if math.isnan(trigger_ts):
-            return t, math.nan  # not a triggered proposal
-        return trigger_check(t, trigger_ts, rule_f[r, F_SPAN], cancels[r], last_time), math.nan
-    if kind == UNANSWERED:
-        n, last = streak(
-            r, s, l_ts, l_shape, l_unanswered, l_known, m, counts, keys, facts[LAST_ENGAGEMENT]
-        )
-        if n >= rule_f[r, F_BUDGET]:
-            return NEVER, float(n)
-        if n >= rule_f[r, F_COUNT] and not math.isnan(last):
-            wait = rule_f[r, F_SPAN] * 2.0 ** (n - rule_f[r, F_COUNT] + 1)
-            if t < last + wait:
-                return last + wait, float(n)
-        return t, float(n)
-    if kind == SNOOZE:
-        until = facts[SNOOZE_UNTIL]
-        if not math.isnan(until) and t < until:
-            return until, until
-        return t, math.nan
-    if kind == CALLBACK:
-        when = callback_pending(facts, l_ts, l_shape, m, shape_channel, int(rule_f[r, F_COUNT]))
-        if not math.isnan(when) and t < when:
-            return when, when
-        return t, math.nan
-    if kind == CONSENT:
-        # `counts` holds, for a consent rule, whether the shape's purpose is exempt from a
-        # global opt-out.
-        return consent_check(t, shape_channel[s], shape_purpose[s], counts[r, s], optouts, no)
-    if kind == DECLINE:
-        return decline_check(
-            t, rule_f[r, F_SPAN], rule_f[r, F_COUNT] == 1.0, shape_offer[s], declines, nd,
-            l_ts, l_shape, l_declined, m, shape_offer, aux,
-        )  # fmt: skip
-    if kind == SESSION:
-        condition = int(rule_f[r, F_COUNT])
-        return session_check(t, condition, rule_f[r, F_SPAN], visits, ns, facts), math.nan
-    if kind == HOURS:
-        return hours_check(t, int(rule_f[r, F_COUNT]), place, hours), t
-    if kind == CONTENT:
-        if content >= 0 and content_hit[int(rule_f[r, F_COUNT]), content]:
-            return NEVER, float(content)
-        return t, math.nan
-    return t, math.nan
-
-
-@njit(cache=True)
 def hand_back(
     lo: int,
     hi: int,
@@ -860,7 +752,9 @@ def fold(
     `HORIZON`, what the reason shows, until: inf for none) and flags `f_off[j]:f_off[j +
     1]` (flagged at the contact's own time). A plan is `plan_off[2 * shape + asked]`
     onwards."""
-    rule_kind, shape_weight, shape_asked = tables[0], tables[4], tables[5]
+    rule_kind, rule_f, counts, keys, shape_weight, shape_asked = tables[:6]
+    cancels, content_hit, shape_channel, shape_purpose, shape_offer = tables[6:11]
+    shape_unsubscribes, shape_declines = tables[11:]
     longest = 1
     for c in range(len(starts) - 1):
         longest = max(longest, starts[c + 1] - starts[c])
@@ -869,8 +763,6 @@ def fold(
     l_unanswered = np.empty(longest, dtype=np.bool_)
     l_known = np.empty(longest, dtype=np.bool_)
     l_row = np.empty(longest, dtype=np.int64)
-    buf = np.empty(longest + 1)
-    buf_w = np.empty(longest + 1)
     last_time = np.empty(max(n_kinds, 1))
     facts = np.empty(8)
     visits = np.empty((longest, 6))
@@ -879,11 +771,136 @@ def fold(
     declines = np.empty((longest + 1, 2))
     l_declined = np.empty(longest, dtype=np.bool_)
     aux = np.full(1, math.nan)
-    shape_channel, shape_unsubscribes, shape_declines = tables[8], tables[11], tables[12]
-    # What `check` reads, the same arrays throughout (each customer's start over them).
-    ledger = (l_ts, l_shape, l_unanswered, l_known, l_declined)
-    customer = (last_time, facts, visits, optouts, declines, aux, buf, buf_w)
     n_rules = len(rule_kind)
+    held = (
+        np.empty((n_rules, longest + 1)),
+        np.empty((n_rules, longest + 1)),
+        np.zeros(n_rules, dtype=np.int64),
+        np.zeros(n_rules),
+        np.full(n_rules, -1, dtype=np.int64),
+        np.full(n_rules, -1, dtype=np.int64),
+    )
+    held_ts, held_w, held_n, held_total, held_version, held_key = held
+    version = 0  # of the ledger: one more for each customer, and each contact it takes in
+
+    # An inner function, which numba writes out where it is called: the arrays it reads
+    # are this function's own. (A function of its own would take them as arguments, and
+    # each array passed costs a reference count up and down, some 20 ns, per call.)
+    def check(
+        r: int,
+        s: int,
+        t: float,
+        asked: bool,
+        trigger_ts: float,
+        content: int,
+        place: int,
+        m: int,
+        ns: int,
+        no: int,
+        nd: int,
+        version: int,
+    ) -> tuple[float, float]:
+        """Rule `r`'s `check` at `t` for a proposal of shape `s`; and what its reason shows
+        (pressure: the pressure at `t`; content: the index of the content; unanswered: the
+        streak; hours: `t`; else nan). An answer of nan: the engine must fold this customer.
+
+        `m`, `ns`, `no` and `nd`: how many contacts, visits, opt-outs and declines the
+        customer holds; `version`: the ledger's.
+
+        What a cap, gap or pressure rule draws from the ledger (the times it counts, the
+        weighed contacts and their sum) is drawn once per version of the ledger (and `per`
+        key) and kept in `held`: the search asks the rules again and again of one ledger, and
+        a contact deferred or denied leaves it as it was."""
+        aux[0] = math.nan
+        kind = rule_kind[r]
+        if kind == PRESSURE:
+            hl = rule_f[r, F_HALF_LIFE]
+            buf, buf_w = held_ts[r], held_w[r]
+            if held_version[r] != version:
+                n = terms(
+                    l_ts,
+                    l_shape,
+                    l_unanswered,
+                    m,
+                    shape_weight,
+                    shape_asked,
+                    rule_f[r, F_FACTOR],
+                    buf,
+                    buf_w,
+                )
+                held_n[r] = n
+                held_total[r] = summed(buf, buf_w, n, hl) if n else 0.0
+                held_version[r] = version
+            n, total = held_n[r], held_total[r]
+            w = 0.0 if asked else shape_weight[s]
+            u = pressure_check(t, w, rule_f[r, F_BUDGET], hl, buf, buf_w, n, total)
+            return u, pressure_at(buf, buf_w, n, total, hl, t)
+        if kind in (CAP, GAP):
+            buf = held_ts[r]
+            if held_version[r] != version or held_key[r] != keys[r, s]:
+                held_n[r] = counted(r, s, l_ts, l_shape, m, counts, keys, buf)
+                held_version[r] = version
+                held_key[r] = keys[r, s]
+            n = held_n[r]
+            if kind == CAP:
+                if rule_f[r, F_BUDGET] == 1.0:
+                    # `CapRule._check_session`: counted contacts in the visit live at t.
+                    k = session_at(visits, ns, t) if n else -1
+                    if k < 0:
+                        return t, math.nan
+                    inside = np.searchsorted(buf[:n], t, side="right") - np.searchsorted(
+                        buf[:n], visits[k, V_START], side="left"
+                    )
+                    return (NEVER if inside >= rule_f[r, F_COUNT] else t), math.nan
+                return cap_check(t, int(rule_f[r, F_COUNT]), rule_f[r, F_SPAN], buf, n), math.nan
+            return gap_check(t, rule_f[r, F_SPAN], buf, n), math.nan
+        if kind == ACTIVITY:
+            return activity_check(t, rule_f[r, F_SPAN], rule_f[r, F_COUNT] == 1.0, facts), math.nan
+        if kind == TRIGGER:
+            if math.isnan(trigger_ts):
+                return t, math.nan  # not a triggered proposal
+            return trigger_check(t, trigger_ts, rule_f[r, F_SPAN], cancels[r], last_time), math.nan
+        if kind == UNANSWERED:
+            n, last = streak(
+                r, s, l_ts, l_shape, l_unanswered, l_known, m, counts, keys, facts[LAST_ENGAGEMENT]
+            )
+            if n >= rule_f[r, F_BUDGET]:
+                return NEVER, float(n)
+            if n >= rule_f[r, F_COUNT] and not math.isnan(last):
+                wait = rule_f[r, F_SPAN] * 2.0 ** (n - rule_f[r, F_COUNT] + 1)
+                if t < last + wait:
+                    return last + wait, float(n)
+            return t, float(n)
+        if kind == SNOOZE:
+            until = facts[SNOOZE_UNTIL]
+            if not math.isnan(until) and t < until:
+                return until, until
+            return t, math.nan
+        if kind == CALLBACK:
+            when = callback_pending(facts, l_ts, l_shape, m, shape_channel, int(rule_f[r, F_COUNT]))
+            if not math.isnan(when) and t < when:
+                return when, when
+            return t, math.nan
+        if kind == CONSENT:
+            # `counts` holds, for a consent rule, whether the shape's purpose is exempt from a
+            # global opt-out.
+            return consent_check(t, shape_channel[s], shape_purpose[s], counts[r, s], optouts, no)
+        if kind == DECLINE:
+            return decline_check(
+                t, rule_f[r, F_SPAN], rule_f[r, F_COUNT] == 1.0, shape_offer[s], declines, nd,
+                l_ts, l_shape, l_declined, m, shape_offer, aux,
+            )  # fmt: skip
+        if kind == SESSION:
+            condition = int(rule_f[r, F_COUNT])
+            return session_check(t, condition, rule_f[r, F_SPAN], visits, ns, facts), math.nan
+        if kind == HOURS:
+            return hours_check(t, int(rule_f[r, F_COUNT]), place, hours), t
+        if kind == CONTENT:
+            if content >= 0 and content_hit[int(rule_f[r, F_COUNT]), content]:
+                return NEVER, float(content)
+            return t, math.nan
+        return t, math.nan
+
     b_aux = np.empty(n_rules)
     b_rule = np.empty(n_rules, dtype=np.int32)
     b_u = np.empty(n_rules)
@@ -902,6 +919,7 @@ def fold(
             )
             continue
         m = 0
+        version += 1
         last_time[:] = -math.inf
         facts[:] = -math.inf
         facts[SNOOZE_UNTIL:] = math.nan
@@ -982,10 +1000,8 @@ def fold(
                     if (plan_mode[k] == FLAG) != flagging:
                         continue
                     r = plan_rule[k]
-                    u, value = check(
-                        r, s, t, asked, trigger_ts, content[i], tables, hours, place, ledger,
-                        customer, (m, ns, no, nd),
-                    )  # fmt: skip
+                    u, value = check(r, s, t, asked, trigger_ts, content[i], place, m, ns, no, nd,
+                                     version)  # fmt: skip
                     if math.isnan(u):
                         bailed = True
                         break
@@ -1046,10 +1062,8 @@ def fold(
                         r = plan_rule[k]
                         if plan_mode[k] == FLAG or timeless[r]:
                             continue
-                        v, value = check(
-                            r, s, u, asked, trigger_ts, content[i], tables, hours, place,
-                            ledger, customer, (m, ns, no, nd),
-                        )  # fmt: skip
+                        v, value = check(r, s, u, asked, trigger_ts, content[i], place, m, ns,
+                                         no, nd, version)  # fmt: skip
                         if math.isnan(v):
                             bailed = True
                             break
@@ -1120,6 +1134,7 @@ def fold(
                 l_declined[at] = signal[i] == DECLINED
                 l_row[at] = row[i]
                 m += 1
+                version += 1
                 if engaged[i]:
                     facts[LAST_ENGAGEMENT] = max(facts[LAST_ENGAGEMENT], t)
                 # The signal its outcome also is (`model.outcome_signal`), at its time.

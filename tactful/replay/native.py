@@ -649,9 +649,15 @@ def fold_frame(
     ev_sid = np.full(n, -1, dtype=np.int64)
     visits = any(_visits(r) for r in policy.rules)
     if visits:
-        # `_sessionize` keys a visit by the event's `session_id` property, as text.
-        sid = frame.get_column("properties").str.json_path_match("$.session_id")
-        ev_sid = sid.cast(pl.Categorical).to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
+        # `_sessionize` keys a visit by the event's `session_id` property, as text. Only
+        # a text that spells the key (or escapes a character) can hold it: the JSON is
+        # parsed there alone.
+        properties = frame.get_column("properties")
+        named = properties.str.contains('"session_id"', literal=True).fill_null(False)
+        escaped = properties.str.contains("\\u", literal=True).fill_null(False)
+        at = np.flatnonzero((named | escaped).to_numpy())
+        sid = properties.gather(at).str.json_path_match("$.session_id")
+        ev_sid[at] = sid.cast(pl.Categorical).to_physical().cast(pl.Int64).fill_null(-1)
     outcome = frame.get_column("outcome").cast(pl.String)
     unanswered = outcome.is_in(_UNANSWERED).fill_null(False).to_numpy()
     known = outcome.is_not_null().to_numpy()
@@ -661,14 +667,12 @@ def fold_frame(
     if visits:
         # Two visits started at one instant without a session id share one key in the
         # ledger, which then keeps one of them: their customers go to the engine.
-        named = frame.get_column("properties").str.contains('"session_id"').fill_null(False)
         started = pl.Series(repeated).not_() & (events == str(EventKind.SESSION_STARTED))
-        started = (started & ~named).fill_null(False)
-        at_us = frame.get_column("at_us")
-        tied = pl.select(
-            pl.struct(ids, pl.when(started).then(at_us)).is_duplicated() & started
-        ).to_series()
-        needs = needs | tied
+        at = np.flatnonzero((started & ~named).fill_null(False).to_numpy())
+        both = pl.DataFrame({"id": ids.gather(at), "at": frame.get_column("at_us").gather(at)})
+        tied = np.zeros(n, dtype=np.bool_)
+        tied[at] = both.is_duplicated().to_numpy()
+        needs = needs | pl.Series(tied)
     summed = np.concatenate([[0], np.cumsum(needs.to_numpy())])
     skip = (summed[starts[1:]] - summed[starts[:-1]]) > 0
     if "trigger_at_us" in frame.columns:

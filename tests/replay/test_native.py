@@ -340,6 +340,15 @@ def test_visits_for_chat_offers_and_greetings(log: LogBuilder) -> None:
     chat("d", "10:01:00")
     visit("e", None, ("10:00:00", "session_started"), ("10:00:00", "session_started"))
     chat("e", "10:01:00")
+    # Session ids given in a JSON `properties` column, the key escaped, the ids not ASCII
+    # (the log keeps them escaped): a greeting in the second visit, then an offer too
+    # early in it (the engine's current visit is the one started last).
+    for at, sid in (("10:00:00", "\\u00e91"), ("10:00:20", "\\u00e92")):
+        text = f'{{"session\\u005fid": "{sid}"}}'
+        log.event("f", f"2026-03-02T{at}Z", "session_started", properties=text)
+    log.event("f", "2026-03-02T10:00:40Z", "page_viewed", properties='{"session_id": "é1"}')
+    chat("f", "10:00:45")
+    chat("f", "10:00:25", flags="greeting")
     got = assert_same(timeline_of(log), COURTESY, engine_folded=["e"])
     rules = got.get_column("rules").to_list()
     assert rules[:5] == [
@@ -357,6 +366,7 @@ def test_visits_for_chat_offers_and_greetings(log: LogBuilder) -> None:
         None,
         "chat-live-session;chat-short-visit",
     ]
+    assert rules[13:] == [None, "chat-dwell"]
 
 
 def test_opt_outs_and_declines(log: LogBuilder) -> None:
