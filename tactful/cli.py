@@ -488,7 +488,11 @@ def replay(
     ] = False,
     workers: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option(help="Local engine: processes (default: one per core).", min=1),
+        typer.Option(
+            help="Local engine: workers, threads where the replay kernel folds every policy,"
+            " else processes (default: one per core).",
+            min=1,
+        ),
     ] = None,
     progress: Annotated[
         Optional[bool],  # noqa: UP045

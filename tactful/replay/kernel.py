@@ -691,7 +691,7 @@ def hand_back(
     return j
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def fold(
     starts: np.ndarray,
     skip: np.ndarray,

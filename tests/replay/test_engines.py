@@ -46,6 +46,22 @@ def test_processes_give_the_verdicts_of_one_process(timeline: pl.DataFrame) -> N
     assert not one[0].select("verdict").equals(one[1].select("verdict"))
 
 
+def test_threads_fold_what_the_kernel_covers_as_one_thread_does(
+    timeline: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = replay_local(timeline, POLICIES[:1], workers=1)
+
+    def no_processes(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("courtesy is the kernel's: folded in threads, not processes")
+
+    monkeypatch.setattr(local, "ProcessPoolExecutor", no_processes)
+    threads = replay_local(timeline, POLICIES[:1], workers=3, chunk_rows=700)
+    assert len(list(chunks(timeline, 700))) > 3
+    assert one[0].height > 100 and one[0].equals(threads[0])
+    with pytest.raises(AssertionError, match="in threads, not processes"):
+        replay_local(timeline, POLICIES, workers=2, chunk_rows=1500)  # us-tcpa is not
+
+
 def test_the_fold_collects_young_objects_less_often_and_restores_the_setting(
     timeline: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
