@@ -18,6 +18,7 @@ it. Nothing is dropped silently.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -409,7 +410,7 @@ def _events(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
         # columns read from CSV: an empty cell is an absent property.
         members = [
             pl.when(~_blank(c) if df.schema[c] == pl.String else pl.col(c).is_not_null())
-            .then(pl.struct(c).struct.json_encode().str.strip_prefix("{").str.strip_suffix("}"))
+            .then(_json_member(df, c))
             .alias(c)
             for c in extras
         ]
@@ -435,6 +436,22 @@ def _events(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
         _text(df, "event_id"),
     ).with_columns(at_us.alias("at_us"), properties, pl.lit(False).alias("is_contact"))
     return out, chk.bad
+
+
+#: What JSON escapes in a string: a quote, a backslash, a control character.
+_ESCAPED = r'["\\\x00-\x1f]'
+
+
+def _json_member(df: pl.DataFrame, column: str) -> pl.Expr:
+    """`"column":value`, each row's value as JSON (Polars' `json_encode`, which is slow:
+    a text column where nothing needs escaping, the usual case, is quoted as it is)."""
+    plain = re.fullmatch(r"[ !#-\[\]-~]*", column) is not None  # printable ASCII, no " or \
+    if plain and df.schema[column] == pl.String:
+        escapes = df.select(pl.col(column).str.contains(_ESCAPED).any()).item()
+        if not escapes:
+            return pl.concat_str(pl.lit(f'"{column}":"'), pl.col(column), pl.lit('"'))
+    encoded = pl.struct(column).struct.json_encode()
+    return encoded.str.strip_prefix("{").str.strip_suffix("}")
 
 
 def _profiles(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:

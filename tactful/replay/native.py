@@ -952,24 +952,33 @@ def _reasons(
     values = r_value[:n]
     shown = np.full(n, None, dtype=object)
     showing = np.flatnonzero(np.array([len(x) > 1 for x in parts])[codes])
-    shown[showing] = [
-        _shown(p, hours, rules[c], v, w, x)
-        for c, v, w, x in zip(
-            codes[showing].tolist(),
-            values[showing].tolist(),
-            place[showing].tolist(),
-            r_aux[:n][showing].tolist(),
-            strict=True,
-        )
-    ]
+    aux = r_aux[:n]
+    for c in np.unique(codes[showing]).tolist():
+        at = showing[codes[showing] == c]
+        rule = rules[c]
+        # Reasons that show the same thing are worded once: the customer's place counts
+        # for calling hours only, the offer for declines only.
+        places = place[at].tolist() if isinstance(rule, HoursRule) else [0] * len(at)
+        offers = aux[at].tolist() if isinstance(rule, DeclineRule) else [0.0] * len(at)
+        worded: dict[tuple[float, int, float], str] = {}
+        out = []
+        for key in zip(values[at].tolist(), places, offers, strict=True):
+            found = worded.get(key)
+            if found is None:
+                found = worded[key] = _shown(p, hours, rule, *key)
+            out.append(found)
+        shown[at] = out
     frame = frame.with_columns(shown=pl.Series(shown.tolist(), dtype=pl.String))
     code = pl.col("code")
-    message: pl.Expr = pl.lit(None, dtype=pl.String)
-    for c, pieces in enumerate(parts):
-        text = pl.lit(pieces[0])
-        for piece in pieces[1:]:
-            text = pl.concat_str([text, pl.col("shown"), pl.lit(piece)])
-        message = pl.when(code == c).then(text).otherwise(message)
+    every = list(range(len(parts)))
+    # The message: its pieces looked up by code, what it shows between them.
+    text = [code.replace_strict(every, [x[0] for x in parts], return_dtype=pl.String)]
+    for q in range(1, max(len(x) for x in parts)):
+        more = code.replace_strict(every, [len(x) > q for x in parts], return_dtype=pl.Boolean)
+        text.append(pl.when(more).then(pl.col("shown")).otherwise(pl.lit("")))
+        piece = [x[q] if len(x) > q else "" for x in parts]
+        text.append(code.replace_strict(every, piece, return_dtype=pl.String))
+    message = pl.concat_str(text)
     stamp = pl.col("until").cast(pl.Datetime("us", "UTC"))
     iso = pl.concat_str(
         [

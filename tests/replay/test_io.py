@@ -3,6 +3,7 @@ column, left out (or fatal under --strict), never dropped silently."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -249,3 +250,24 @@ def test_the_timeline_is_held_compactly(log: LogBuilder) -> None:
         [False] * 4,
         [0] * 4,
     )
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["s1", "é", "😀", "\u2028", "\x7f", " padded ", None],  # quoted as they are
+        ["s1", 'a "quote"', None],  # a column that needs escaping: Polars' encoder
+        ["s1", "back\\slash", "tab\there", None],
+    ],
+)
+def test_properties_from_columns_are_the_json_of_their_values(values: list[str | None]) -> None:
+    from tactful.replay.io import _json_member
+
+    df = pl.DataFrame({"session_id": values, 'weird "name': values})
+    for column in df.columns:
+        got = df.select(_json_member(df, column)).to_series().to_list()
+        for value, member in zip(values, got, strict=True):
+            if value is not None:
+                assert json.loads("{" + member + "}") == {column: value}
+                expected = df.select(pl.struct(pl.lit(value).alias(column)).struct.json_encode())
+                assert member == expected.item()[1:-1]
