@@ -393,17 +393,25 @@ def _events(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
     at_us = _times(chk, "at", required=True)
     core = {"customer_id", "at", "event", "event_id", "properties", ROW}
     extras = [c for c in df.columns if c not in core]
+    session = pl.Series("session_id", [None] * df.height, dtype=pl.String)
     if "properties" in df.columns:
         given = _json_objects(chk, "properties")
         extra_rows = df.select(extras).to_dicts() if extras else [{}] * df.height
         props: list[str | None] = []
+        sessions: list[str | None] = []
         for text, more in zip(given, extra_rows, strict=True):
             merged = {
                 **(json.loads(text) if text else {}),
                 **{k: v for k, v in more.items() if v is not None},
             }
             props.append(json.dumps(merged, default=str) if merged else None)
+            # As `_sessionize` keys it (`f"id:{sid}"`), read back from the JSON written.
+            sid = merged.get("session_id")
+            if sid is not None and not isinstance(sid, str | int | float):
+                sid = json.loads(json.dumps(sid, default=str))
+            sessions.append(None if sid is None else str(sid))
         properties = pl.Series("properties", props, dtype=pl.String)
+        session = pl.Series("session_id", sessions, dtype=pl.String)
     elif extras:
         # Each property present as `"name":value` (its JSON as an object of one key, braces
         # off), the absent ones left out: no `"offer":null` kept for every row. Text
@@ -415,17 +423,25 @@ def _events(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
             for c in extras
         ]
         joined = pl.concat_str(members, separator=",", ignore_nulls=True)
+        # The session id as the JSON holds it (a blank text is no property at all): two
+        # values equal as text here where they are equal as `_sessionize` keys them.
+        value = pl.lit(None, dtype=pl.String)
+        if "session_id" in extras:
+            value = pl.col("session_id").cast(pl.String)
+            if df.schema["session_id"] == pl.String:
+                value = pl.when(_blank("session_id")).then(None).otherwise(value)
         # Lazily: Polars 2 runs it in batches, not a whole column per property at once.
-        properties = (
+        properties, session = (
             df.lazy()
             .select(
                 pl.when(joined == "")
                 .then(None)
                 .otherwise(pl.concat_str(pl.lit("{"), joined, pl.lit("}")))
-                .alias("properties")
+                .alias("properties"),
+                value.alias("session_id"),
             )
             .collect()
-            .get_column("properties")
+            .get_columns()
         )
     else:
         properties = pl.Series("properties", [None] * df.height, dtype=pl.String)
@@ -434,7 +450,7 @@ def _events(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
         _text(df, "customer_id"),
         _text(df, "event"),
         _text(df, "event_id"),
-    ).with_columns(at_us.alias("at_us"), properties, pl.lit(False).alias("is_contact"))
+    ).with_columns(at_us.alias("at_us"), properties, session, pl.lit(False).alias("is_contact"))
     return out, chk.bad
 
 

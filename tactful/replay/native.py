@@ -649,15 +649,11 @@ def fold_frame(
     ev_sid = np.full(n, -1, dtype=np.int64)
     visits = any(_visits(r) for r in policy.rules)
     if visits:
-        # `_sessionize` keys a visit by the event's `session_id` property, as text. Only
-        # a text that spells the key (or escapes a character) can hold it: the JSON is
-        # parsed there alone.
-        properties = frame.get_column("properties")
-        named = properties.str.contains('"session_id"', literal=True).fill_null(False)
-        escaped = properties.str.contains("\\u", literal=True).fill_null(False)
-        at = np.flatnonzero((named | escaped).to_numpy())
-        sid = properties.gather(at).str.json_path_match("$.session_id")
-        ev_sid[at] = sid.cast(pl.Categorical).to_physical().cast(pl.Int64).fill_null(-1)
+        # `_sessionize` keys a visit by the event's `session_id` property, as text: the
+        # timeline's `session_id` column.
+        sid = frame.get_column("session_id")
+        named = sid.is_not_null()
+        ev_sid = sid.cast(pl.Categorical).to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
     outcome = frame.get_column("outcome").cast(pl.String)
     unanswered = outcome.is_in(_UNANSWERED).fill_null(False).to_numpy()
     known = outcome.is_not_null().to_numpy()

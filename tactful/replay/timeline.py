@@ -36,6 +36,9 @@ TIMELINE_COLUMNS: dict[str, str] = {
     "event": "string",
     "event_id": "string",
     "properties": "string",  # JSON object; null values mean "absent"
+    # The `session_id` property as text (null: none), what visits are keyed by: the
+    # replay kernel reads it here rather than parse every event's JSON.
+    "session_id": "string",
     # contacts
     "channel": "string",
     "purpose": "string",

@@ -197,6 +197,37 @@ def test_properties_json_and_columns_merge(tmp_path: Path) -> None:
     row = loaded.timeline.row(0, named=True)
     assert row["properties"] == '{"offer": "gold", "session_id": "s1"}'
     assert row["event_id"] == "m1"
+    assert row["session_id"] == "s1"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ('{"session_id": "s1"}', "s1"),
+        ('{"session_id": 5}', "5"),  # as `_sessionize` keys it: f"id:{sid}"
+        ('{"session\\u005fid": "\\u00e9"}', "é"),
+        ('{"session_id": null}', None),  # no visit key at all
+        ('{"context": {"session_id": "s1"}}', None),  # not the event's own
+        ("", None),
+    ],
+)
+def test_the_session_id_column_is_the_property_visits_are_keyed_by(
+    tmp_path: Path, given: str, expected: str | None
+) -> None:
+    contacts = write_csv(tmp_path / "c.csv", ["customer_id", "at", "channel", "purpose"], [])
+    row = {"customer_id": "a", "at": "2026-03-02T09:00:00Z", "event": "page_viewed"}
+    events = write_csv(
+        tmp_path / "e.csv",
+        ["customer_id", "at", "event", "properties"],
+        [{**row, "properties": given}],
+    )
+    assert load_log(contacts, events).timeline.get_column("session_id").to_list() == [expected]
+    # From a column of its own: a blank cell is no property.
+    for value, expected_value in (("s2", "s2"), (" ", None)):
+        path = write_csv(tmp_path / "e2.csv", ["customer_id", "at", "event", "session_id"],
+                         [{**row, "session_id": value}])  # fmt: skip
+        timeline = load_log(contacts, path).timeline
+        assert timeline.get_column("session_id").to_list() == [expected_value]
 
 
 def test_customers_file(log: LogBuilder) -> None:
