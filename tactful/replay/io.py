@@ -422,27 +422,36 @@ def _events(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
             .alias(c)
             for c in extras
         ]
-        joined = pl.concat_str(members, separator=",", ignore_nulls=True)
+
+        def joined(kept: Sequence[int]) -> pl.Expr:
+            if not kept:
+                return pl.repeat(None, pl.len(), dtype=pl.String).alias("properties")
+            text = pl.concat_str([members[i] for i in kept], separator=",", ignore_nulls=True)
+            whole = pl.concat_str(pl.lit("{"), text, pl.lit("}"))
+            return pl.when(text == "").then(None).otherwise(whole).alias("properties")
+
         # The session id as the JSON holds it (a blank text is no property at all): two
         # values equal as text here where they are equal as `_sessionize` keys them.
-        value = pl.lit(None, dtype=pl.String)
+        value = pl.repeat(None, pl.len(), dtype=pl.String)
         if "session_id" in extras:
             value = pl.col("session_id").cast(pl.String)
             if df.schema["session_id"] == pl.String:
                 value = pl.when(_blank("session_id")).then(None).otherwise(value)
+        # A property most events lack (an offer, a snooze's end) is written only where
+        # present: the others' JSON is that of the rest, in the same order.
+        sparse = [i for i, c in enumerate(extras) if 2 * df.get_column(c).null_count() > df.height]
+        dense = [i for i in range(len(extras)) if i not in sparse]
         # Lazily: Polars 2 runs it in batches, not a whole column per property at once.
         properties, session = (
-            df.lazy()
-            .select(
-                pl.when(joined == "")
-                .then(None)
-                .otherwise(pl.concat_str(pl.lit("{"), joined, pl.lit("}")))
-                .alias("properties"),
-                value.alias("session_id"),
-            )
-            .collect()
-            .get_columns()
+            df.lazy().select(joined(dense), value.alias("session_id")).collect().get_columns()
         )
+        if sparse:
+            some = pl.any_horizontal(pl.col(extras[i]).is_not_null() for i in sparse)
+            rows = df.select(some).to_series().arg_true()
+            if len(rows):
+                every = range(len(extras))
+                whole = df[rows].lazy().select(joined(every)).collect().to_series()
+                properties = properties.scatter(rows, whole)
     else:
         properties = pl.Series("properties", [None] * df.height, dtype=pl.String)
     out = df.select(

@@ -633,7 +633,9 @@ def fold_frame(
     # snoozes, call-backs), the ledger's.
     order = None if self_contained(policy) else ledger_order(frame, is_contact)
     if order is not None:
-        frame, repeated = frame[order], repeated[order]
+        # What is read from here on but the contacts' columns (they keep their places).
+        kept = [c for c in frame.columns if c in _REORDERED]
+        frame, repeated = frame.select(kept)[order], repeated[order]
         events = frame.get_column("event").cast(pl.String)
     ev_kind = (
         events.replace_strict(kinds, list(range(len(kinds))), default=-1, return_dtype=pl.Int32)
@@ -710,7 +712,7 @@ def fold_frame(
     contact_place = np.repeat(hours.cust_place[: len(starts) - 1], per_customer)
     reason_place = np.repeat(contact_place, np.diff(r_off)) if nc else np.zeros(0, np.int32)
     held, reasons = _reasons(p, hours, reason_place, r_off, r_rule, r_value, r_until, r_aux)
-    contacts = frame.filter(contact)
+    contacts = original.filter(contact)
     out: dict[str, Any] = {
         "run": pl.repeat(run, nc, dtype=pl.Int64, eager=True),
         "verdict": pl.Series(_VERDICTS[np.maximum(verdict, 0)], dtype=pl.String),
@@ -748,6 +750,13 @@ def fold_frame(
     kept = np.flatnonzero(verdict >= 0)
     order = np.argsort(np.concatenate([kept, at]), kind="stable")
     return pl.concat([folded[kept], engine]).select(pl.all().gather(order))
+
+
+#: The columns `fold_frame` reads after it puts events at one instant in the ledger's order.
+_REORDERED = frozenset(
+    {"is_contact", "event", "session_id", "properties", "outcome", "at_us", "trigger_at_us"}
+    | {"row", *PROFILE_COLUMNS}
+)
 
 
 #: What `CustomerState._fold` files under opt-outs and declines.

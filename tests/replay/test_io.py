@@ -302,3 +302,17 @@ def test_properties_from_columns_are_the_json_of_their_values(values: list[str |
                 assert json.loads("{" + member + "}") == {column: value}
                 expected = df.select(pl.struct(pl.lit(value).alias(column)).struct.json_encode())
                 assert member == expected.item()[1:-1]
+
+
+def test_properties_keep_the_columns_order_where_some_are_rare(log: LogBuilder) -> None:
+    # `offer` on one event in four (written only where present), `session_id` on all.
+    for k in range(4):
+        props = {"offer": "gold"} if k == 2 else {}
+        log.event("a", f"2026-03-02T09:0{k}:00Z", "page_viewed", **props, session_id=f"s{k}")
+    t = _load(log).timeline
+    assert t.get_column("properties").to_list() == [
+        '{"session_id":"s0"}',
+        '{"session_id":"s1"}',
+        '{"offer":"gold","session_id":"s2"}',
+        '{"session_id":"s3"}',
+    ]
