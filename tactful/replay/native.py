@@ -634,8 +634,8 @@ def fold_frame(
     order = None if self_contained(policy) else ledger_order(frame, is_contact)
     if order is not None:
         # What is read from here on but the contacts' columns (they keep their places).
-        kept = [c for c in frame.columns if c in _REORDERED]
-        frame, repeated = frame.select(kept)[order], repeated[order]
+        read = [c for c in frame.columns if c in _REORDERED]
+        frame, repeated = frame.select(read)[order], repeated[order]
         events = frame.get_column("event").cast(pl.String)
     ev_kind = (
         events.replace_strict(kinds, list(range(len(kinds))), default=-1, return_dtype=pl.Int32)
