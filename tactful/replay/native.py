@@ -19,7 +19,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -867,7 +867,7 @@ _SHOWN = "\ue000"
 
 def _message_parts(rule: Rule) -> list[str]:
     """The rule's message as `engine._reason` words it, JSON-escaped, cut where what a
-    reason shows goes (`_shown`; consent and declines: the whole message)."""
+    reason shows goes (`_shower`; consent and declines: the whole message)."""
     message = rule.message
     if "{" in message:
         details = {}
@@ -884,37 +884,49 @@ def _message_parts(rule: Rule) -> list[str]:
         elif isinstance(rule, CallbackRule):
             details = {"at": _SHOWN}
         elif isinstance(rule, ConsentRule | DeclineRule):
-            return ["", ""]  # worded whole, reason by reason (`_shown`)
+            return ["", ""]  # worded whole, reason by reason (`_shower`)
         message = message.format_map(_Placeholders(details))
     return json.dumps(message, ensure_ascii=False)[1:-1].split(_SHOWN)
 
 
-def _shown(p: Prepared, hours: Hours, rule: Rule, value: float, place: int, aux: float) -> str:
-    """What a reason of `rule` shows in its message, JSON-escaped (`value` and `aux` from
-    the kernel, `place` the customer's); for consent and declines, the whole message."""
-    if isinstance(rule, ConsentRule | DeclineRule):
-        words = list(p.words)
-        if isinstance(rule, ConsentRule):
-            packed = int(value)
-            how, channel, purpose = packed >> 40, (packed >> 20) % 2**20 - 1, packed % 2**20 - 1
-            what = " ".join(words[x] for x in (purpose, channel) if x >= 0) or "all contact"
-            details = {"scope": f"{kernel.OPT_OUT_KINDS[how].replace('_', ' ')} from {what}"}
-        else:
-            offer = words[int(aux)] if aux >= 0 else None
-            on = datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d")
-            details = {"offer": offer or "our offer", "declined_on": on}
-        message = rule.message.format_map(_Placeholders(details))
-        return json.dumps(message, ensure_ascii=False)[1:-1]
+def _shower(p: Prepared, hours: Hours, rule: Rule) -> Callable[[float, int, float], str]:
+    """What a reason of `rule` shows in its message, JSON-escaped, as a function of `value`
+    and `aux` from the kernel and the customer's `place`; for consent and declines, the
+    whole message."""
+    words = list(p.words)
+
+    def escaped(text: str) -> str:
+        return json.dumps(text, ensure_ascii=False)[1:-1]
+
+    def worded(details: dict[str, str]) -> str:
+        return escaped(rule.message.format_map(_Placeholders(details)))
+
+    def consent(value: float, place: int, aux: float) -> str:
+        packed = int(value)
+        how, channel, purpose = packed >> 40, (packed >> 20) % 2**20 - 1, packed % 2**20 - 1
+        what = " ".join(words[x] for x in (purpose, channel) if x >= 0) or "all contact"
+        return worded({"scope": f"{kernel.OPT_OUT_KINDS[how].replace('_', ' ')} from {what}"})
+
+    def decline(value: float, place: int, aux: float) -> str:
+        offer = words[int(aux)] if aux >= 0 else None
+        on = datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d")
+        return worded({"offer": offer or "our offer", "declined_on": on})
+
+    if isinstance(rule, ConsentRule):
+        return consent
+    if isinstance(rule, DeclineRule):
+        return decline
     if isinstance(rule, HoursRule):
-        return json.dumps(hours.local(rule, place, value), ensure_ascii=False)[1:-1]
+        return lambda value, place, aux: escaped(hours.local(rule, place, value))
     if isinstance(rule, ContentRule):
-        found = p.matches[p.content_index[id(rule)]][int(value)]
-        return json.dumps(found or "", ensure_ascii=False)[1:-1]
+        matches = p.matches[p.content_index[id(rule)]]
+        return lambda value, place, aux: escaped(matches[int(value)] or "")
     if isinstance(rule, UnansweredRule):
-        return str(int(value))
+        return lambda value, place, aux: str(int(value))
     if isinstance(rule, SnoozeRule | CallbackRule):
-        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"{value:.1f}"  # pressure, as `PressureRule._shown`
+        when = "%Y-%m-%d %H:%M UTC"
+        return lambda value, place, aux: datetime.fromtimestamp(value, UTC).strftime(when)
+    return lambda value, place, aux: f"{value:.1f}"  # pressure, as `PressureRule._shown`
 
 
 def _lists(offsets: np.ndarray, values: pl.Series, sep: str) -> pl.Series:
@@ -953,7 +965,7 @@ def _reasons(
         [json.dumps(p.horizon_message, ensure_ascii=False)[1:-1]]
     ]
     frame = pl.DataFrame({"code": codes, "until": kernel.micros_all(r_until[:n])})
-    # What a reason shows (`_shown`), where its message shows something.
+    # What a reason shows (`_shower`), where its message shows something.
     values = r_value[:n]
     shown = np.full(n, None, dtype=object)
     showing = np.flatnonzero(np.array([len(x) > 1 for x in parts])[codes])
@@ -965,12 +977,13 @@ def _reasons(
         # for calling hours only, the offer for declines only.
         places = place[at].tolist() if isinstance(rule, HoursRule) else [0] * len(at)
         offers = aux[at].tolist() if isinstance(rule, DeclineRule) else [0.0] * len(at)
+        show = _shower(p, hours, rule)
         worded: dict[tuple[float, int, float], str] = {}
         out = []
         for key in zip(values[at].tolist(), places, offers, strict=True):
             found = worded.get(key)
             if found is None:
-                found = worded[key] = _shown(p, hours, rule, *key)
+                found = worded[key] = show(*key)
             out.append(found)
         shown[at] = out
     frame = frame.with_columns(shown=pl.Series(shown.tolist(), dtype=pl.String))
