@@ -631,7 +631,7 @@ def fold_frame(
     original = frame
     # Where the order of events at one instant matters (visits, opt-outs, declines,
     # snoozes, call-backs), the ledger's.
-    order = None if self_contained(policy) else ledger_order(frame, is_contact)
+    order = None if self_contained(policy) else ledger_order(frame, is_contact, starts)
     if order is not None:
         # What is read from here on but the contacts' columns (they keep their places).
         read = [c for c in frame.columns if c in _REORDERED]
@@ -827,17 +827,27 @@ def _signals(
     return ev_signal, ev_time, signal
 
 
-def ledger_order(frame: pl.DataFrame, is_contact: np.ndarray) -> np.ndarray | None:
+def ledger_order(
+    frame: pl.DataFrame, is_contact: np.ndarray, starts: np.ndarray
+) -> np.ndarray | None:
     """A permutation of the rows that puts each customer's events at one instant in the
-    ledger's order (`state._event_order`, ties in log order), or None where no two events
-    share an instant. Contacts keep their places."""
-    events = ~pl.Series(is_contact)
-    at = frame.get_column("at_us")
-    ids = frame.get_column("customer_id")
-    tied = pl.select(pl.struct(ids, pl.when(events).then(at)).is_duplicated() & events)
-    rows = np.flatnonzero(tied.to_series().to_numpy())
+    ledger's order (`state._event_order`, ties in log order), or None where that is the
+    order they are in. Contacts keep their places.
+
+    `starts`: where each customer's rows begin (and the end). In the timeline's order a
+    customer's events at one instant are next to one another (its contacts then)."""
+    at = frame.get_column("at_us").to_numpy()
+    events = ~is_contact
+    first = np.zeros(len(at), dtype=np.bool_)
+    first[starts[:-1]] = True  # a customer's first row is tied to nothing before it
+    same = (at[1:] == at[:-1]) & events[1:] & events[:-1] & ~first[1:]
+    tied = np.zeros(len(at), dtype=np.bool_)
+    tied[1:] |= same
+    tied[:-1] |= same
+    rows = np.flatnonzero(tied)
     if not len(rows):
         return None
+    at_us, ids = frame.get_column("at_us"), frame.get_column("customer_id")
     kinds = frame.get_column("event").cast(pl.String).gather(rows).to_list()
     event_ids = frame.get_column("event_id").gather(rows).to_list()
     texts = frame.get_column("properties").gather(rows).to_list()
@@ -845,7 +855,7 @@ def ledger_order(frame: pl.DataFrame, is_contact: np.ndarray) -> np.ndarray | No
         (_TIE_RANK.get(k, 1), k, e or "", json.dumps(_json_object(x), sort_keys=True, default=str))
         for k, e, x in zip(kinds, event_ids, texts, strict=True)
     ]
-    groups = at.gather(rows).to_list()
+    groups = at_us.gather(rows).to_list()
     owners = ids.gather(rows).to_list()
     order = np.arange(frame.height)
     start = 0
@@ -854,7 +864,7 @@ def ledger_order(frame: pl.DataFrame, is_contact: np.ndarray) -> np.ndarray | No
             run = sorted(range(start, end), key=lambda q: keys[q])
             order[rows[start:end]] = rows[run]
             start = end
-    return order
+    return None if (order[rows] == rows).all() else order
 
 
 def _index(kinds: list[str], kind: str) -> int:
