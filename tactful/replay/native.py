@@ -96,7 +96,7 @@ KINDS: dict[type[Rule], int] = {
     SessionRule: kernel.SESSION,
 }
 _MODES = {"defer": kernel.DEFER, "deny": kernel.DENY, "flag": kernel.FLAG}
-_VERDICTS = np.array(["allow", "defer", "deny"])
+_VERDICTS = ["allow", "defer", "deny"]
 #: A contact's shape: what scopes, plans and `per` keys read.
 SHAPE_COLUMNS = ("channel", "purpose", "source", "campaign", "trigger", "flags", "offer")
 #: What a content rule reads.
@@ -715,7 +715,9 @@ def fold_frame(
     contacts = original.filter(contact)
     out: dict[str, Any] = {
         "run": pl.repeat(run, nc, dtype=pl.Int64, eager=True),
-        "verdict": pl.Series(_VERDICTS[np.maximum(verdict, 0)], dtype=pl.String),
+        "verdict": pl.Series(np.maximum(verdict, 0)).replace_strict(
+            [kernel.ALLOW, kernel.DEFERRED, kernel.DENIED], _VERDICTS, return_dtype=pl.String
+        ),
         "not_before_us": pl.Series(not_before).replace(-1, None),
         "rules": held,
         "reasons": reasons,
