@@ -608,14 +608,16 @@ def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None
             name not in f.columns or f.get_column(name).null_count() == f.height for f in frames
         ):
             return pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
+        # Categoricals cast first: gathering their 4-byte codes is quicker than text; and
+        # each file's rows on their own, so a column only contacts have is not cast over
+        # the events' nulls too.
         parts = [
-            f.get_column(name).cast(types[kind])
+            f.get_column(name).cast(types[kind]).cast(dtype)
             if name in f.columns
-            else pl.repeat(None, f.height, dtype=types[kind], eager=True).alias(name)
+            else pl.repeat(None, f.height, dtype=dtype, eager=True).alias(name)
             for f in frames
         ]
-        # Categoricals cast first: gathering their 4-byte codes is quicker than text.
-        column = pl.concat(parts).cast(dtype).gather(rows)
+        column = pl.concat(parts).gather(rows)
         return column.fill_null(filled[name]) if name in filled else column
 
     names = [name for name in TIMELINE_COLUMNS if not (joined and name in PROFILE_COLUMNS)]
