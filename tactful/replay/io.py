@@ -592,11 +592,15 @@ def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None
         "bool": pl.Boolean,
     }
     filled = {"discount": False, "priority": 0}
-    order = ["customer_id", "at_us", "is_contact", "row"]
+    order = ["customer_id", "at_us", "is_contact"]
     keys = pl.concat(
         [f.select(pl.col(k).cast(types[TIMELINE_COLUMNS[k]]) for k in order) for f in frames]
     )
-    rows = keys.select(pl.arg_sort_by(order, maintain_order=True)).to_series()
+    # By customer, time, events before contacts: the instant and the kind as one number
+    # (twice as quick to sort by as two); rows of one kind keep their order in the file,
+    # as they are stacked (the sort keeps the order of equals).
+    instant = pl.col("at_us") * 2 + pl.col("is_contact").cast(pl.Int64)
+    rows = keys.select(pl.arg_sort_by("customer_id", instant, maintain_order=True)).to_series()
     del keys
     n = len(rows)
     joined = profiles is not None and profiles.height > 0
