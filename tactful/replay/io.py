@@ -205,7 +205,7 @@ class _Checker:
         self.file = file
         self.bad: list[BadRow] = []
 
-    def flag(self, mask: pl.Expr, column: str, message: str) -> None:
+    def flag(self, mask: pl.Expr | pl.Series, column: str, message: str) -> None:
         hits = self.df.filter(mask).select(ROW, pl.col(column).cast(pl.String).alias("v"))
         for row, value in hits.iter_rows():
             self.bad.append(BadRow(self.file, row, column, value, message))
@@ -295,16 +295,35 @@ def _times(chk: _Checker, column: str, *, required: bool) -> pl.Series:
     return parsed.alias(column)
 
 
-def _names(chk: _Checker, df: pl.DataFrame, column: str, what: str) -> pl.Expr:
-    value = _text(df, column).str.to_lowercase()
-    chk.flag(_blank(column), column, "is missing")
+def _per_value(df: pl.DataFrame, column: str, **exprs: pl.Expr) -> pl.DataFrame:
+    """`exprs` (each reading `column`) per row of `df`, worked out once per distinct value:
+    a column of few values (a channel, an outcome) costs a lookup per row, not the text
+    operations."""
+    if df.schema[column] not in (pl.String, pl.Categorical):
+        return df.select(**exprs)
+    distinct = df.select(pl.col(column)).unique().with_columns(**exprs)
+    looked_up = df.select(column).join(
+        distinct, on=column, how="left", nulls_equal=True, maintain_order="left"
+    )
+    return looked_up.drop(column)
+
+
+def _names(chk: _Checker, df: pl.DataFrame, column: str, what: str) -> pl.Series:
     lowered = pl.col(column).cast(pl.String).str.strip_chars().str.to_lowercase()
+    per = _per_value(
+        df,
+        column,
+        value=_text(df, column).str.to_lowercase(),
+        blank=_blank(column),
+        bad=~_blank(column) & ~lowered.str.contains(NAME),
+    )
+    chk.flag(per.get_column("blank"), column, "is missing")
     chk.flag(
-        ~_blank(column) & ~lowered.str.contains(NAME),
+        per.get_column("bad"),
         column,
         f"is not a {what} name (lowercase letters, digits and _, starting with a letter)",
     )
-    return value
+    return per.get_column("value").alias(column)
 
 
 def _json_objects(chk: _Checker, column: str) -> list[str | None]:
@@ -341,7 +360,7 @@ def _contacts(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
     chk.flag(_blank("customer_id"), "customer_id", "is missing")
     at_us = _times(chk, "at", required=True)
     trigger_at = _times(chk, "trigger_at", required=False)
-    cols: list[pl.Expr] = [
+    cols: list[pl.Expr | pl.Series] = [
         pl.col(ROW).alias("row"),
         _text(df, "customer_id"),
         _names(chk, df, "channel", "channel"),
@@ -351,12 +370,14 @@ def _contacts(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
         cols.append(_text(df, name))
     if "outcome" in df.columns:
         outcome = pl.col("outcome").cast(pl.String).str.strip_chars().str.to_lowercase()
-        chk.flag(
-            ~_blank("outcome") & ~outcome.is_in(OUTCOMES),
+        per = _per_value(
+            df,
             "outcome",
-            f"is not an outcome ({', '.join(OUTCOMES)})",
+            value=_text(df, "outcome").str.to_lowercase(),
+            bad=~_blank("outcome") & ~outcome.is_in(OUTCOMES),
         )
-        cols.append(_text(df, "outcome").str.to_lowercase())
+        chk.flag(per.get_column("bad"), "outcome", f"is not an outcome ({', '.join(OUTCOMES)})")
+        cols.append(per.get_column("value").alias("outcome"))
     else:
         cols.append(_text(df, "outcome"))
     if "priority" in df.columns:
@@ -389,7 +410,8 @@ def _events(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
     df = _numbered(df)
     chk = _Checker(df, file)
     chk.flag(_blank("customer_id"), "customer_id", "is missing")
-    chk.flag(_blank("event"), "event", "is missing")
+    kind = _per_value(df, "event", value=_text(df, "event"), blank=_blank("event"))
+    chk.flag(kind.get_column("blank"), "event", "is missing")
     at_us = _times(chk, "at", required=True)
     core = {"customer_id", "at", "event", "event_id", "properties", ROW}
     extras = [c for c in df.columns if c not in core]
@@ -457,7 +479,7 @@ def _events(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
     out = df.select(
         pl.col(ROW).alias("row"),
         _text(df, "customer_id"),
-        _text(df, "event"),
+        kind.get_column("value").alias("event"),
         _text(df, "event_id"),
     ).with_columns(at_us.alias("at_us"), properties, session, pl.lit(False).alias("is_contact"))
     return out, chk.bad
