@@ -655,7 +655,9 @@ def fold_frame(
         # timeline's `session_id` column.
         sid = frame.get_column("session_id")
         named = sid.is_not_null()
-        ev_sid = sid.cast(pl.Categorical).to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
+        # Codes equal where the ids are (not categoricals: every visit's id would stay in
+        # Polars' global string cache for as long as the process runs).
+        ev_sid = sid.rank("dense").cast(pl.Int64).fill_null(-1).to_numpy()
     outcome = frame.get_column("outcome").cast(pl.String)
     unanswered = outcome.is_in(_UNANSWERED).fill_null(False).to_numpy()
     known = outcome.is_not_null().to_numpy()
