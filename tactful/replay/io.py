@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
 import polars as pl
 
 from tactful.model import Outcome
@@ -652,16 +653,21 @@ def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None
         columns: dict[str, pl.Series] = dict(zip(names, pool.map(ordered, names), strict=True))
     if joined:
         assert profiles is not None
-        # Each row's profile: its customer's row in `profiles` (none: nulls).
+        # Each customer's profile: its row in `profiles` (none: nulls), looked up once per
+        # customer (their rows are together), not once per row.
         ids = profiles.get_column("customer_id")
-        at = columns["customer_id"].replace_strict(
+        customer = columns["customer_id"]
+        starts = (customer != customer.shift(1)).fill_null(True).arg_true().to_numpy()
+        at = customer.gather(starts).replace_strict(
             ids, pl.int_range(len(ids), eager=True), default=None, return_dtype=pl.Int64
         )
+        lengths = np.diff(np.append(starts, n))
+        whose = pl.Series(np.repeat(np.arange(len(starts), dtype=np.int64), lengths))
         for name in PROFILE_COLUMNS:
             values = profiles.get_column(name)
             dtype = pl.Categorical if name in CATEGORICAL_COLUMNS else pl.String
             if values.null_count() == len(values):
                 columns[name] = pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
             else:
-                columns[name] = values.cast(dtype).gather(at)
+                columns[name] = values.cast(dtype).gather(at).gather(whose)
     return pl.DataFrame([columns[name] for name in TIMELINE_COLUMNS])
