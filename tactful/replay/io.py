@@ -449,6 +449,8 @@ def _events(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
         def joined(kept: Sequence[int]) -> pl.Expr:
             if not kept:
                 return pl.repeat(None, pl.len(), dtype=pl.String).alias("properties")
+            if len(kept) == 1:  # null where the property is absent
+                return pl.concat_str(pl.lit("{"), members[kept[0]], pl.lit("}")).alias("properties")
             text = pl.concat_str([members[i] for i in kept], separator=",", ignore_nulls=True)
             whole = pl.concat_str(pl.lit("{"), text, pl.lit("}"))
             return pl.when(text == "").then(None).otherwise(whole).alias("properties")
