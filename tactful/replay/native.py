@@ -19,7 +19,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -588,6 +588,44 @@ class Hours:
         return when + (f" ({holiday})" if holiday and rule.holidays else "")
 
 
+class _Distinct:
+    """A text column as, per row, the index of its value among the column's distinct
+    values (`names`; -1: null). For a categorical it is worked out on the codes, with no
+    text read per row."""
+
+    def __init__(self, column: pl.Series) -> None:
+        distinct = column.drop_nulls().unique()
+        self.names: list[str] = distinct.cast(pl.String).to_list()
+        self.index: np.ndarray
+        codes = None
+        if column.dtype == pl.Categorical and len(distinct):
+            codes = distinct.to_physical().cast(pl.Int64).to_numpy()
+        if codes is not None and codes.max() < 1 << 24:
+            table = np.full(int(codes.max()) + 2, -1, dtype=np.int64)
+            table[codes + 1] = np.arange(len(codes))
+            self.index = table[column.to_physical().cast(pl.Int64).fill_null(-1).to_numpy() + 1]
+        else:
+            self.index = (
+                column.cast(pl.String)
+                .replace_strict(self.names, range(len(self.names)), default=-1)
+                .cast(pl.Int64)
+                .fill_null(-1)
+                .to_numpy()
+            )
+
+    def among(self, values: Collection[str]) -> np.ndarray:
+        """Per row, whether its value is one of `values`."""
+        hit: np.ndarray = np.array([n in values for n in self.names] + [False])
+        found: np.ndarray = hit[self.index]
+        return found
+
+    def mapped(self, value: Callable[[str], int], null: int) -> np.ndarray:
+        """Per row, `value` of its value (`null` for none)."""
+        table: np.ndarray = np.array([value(n) for n in self.names] + [null], dtype=np.int64)
+        found: np.ndarray = table[self.index]
+        return found
+
+
 def fold_frame(
     frame: pl.DataFrame, policy: Policy, run: int = 0, *, engine_folded: list[str] | None = None
 ) -> pl.DataFrame:
@@ -604,8 +642,8 @@ def fold_frame(
     is_contact = frame.get_column("is_contact").to_numpy()
     contact = pl.col("is_contact")
     shape, shapes = _coded(frame, SHAPE_COLUMNS, contact)
-    events = frame.get_column("event").cast(pl.String)
-    kinds = sorted(events.drop_nulls().unique().to_list())
+    events = _Distinct(frame.get_column("event"))
+    kinds = sorted(events.names)
     has_content = any(isinstance(r, ContentRule) for r in policy.rules)
     if has_content:
         text = pl.col("subject").is_not_null() & (pl.col("subject") != "")
@@ -636,18 +674,14 @@ def fold_frame(
         # What is read from here on but the contacts' columns (they keep their places).
         read = [c for c in frame.columns if c in _REORDERED]
         frame, repeated = frame.select(read)[order], repeated[order]
-        events = frame.get_column("event").cast(pl.String)
-    ev_kind = (
-        events.replace_strict(kinds, list(range(len(kinds))), default=-1, return_dtype=pl.Int32)
-        .fill_null(-1)
-        .to_numpy()
-        .copy()
-    )
+        events.index = events.index[order]
+    ev_kind = events.mapped(kinds.index, -1).astype(np.int32)
     ev_kind[repeated | is_contact] = -1
-    ev_activity = events.is_in([str(k) for k in ACTIVITY_EVENTS]).fill_null(False).to_numpy()
-    ev_engagement = events.is_in([str(k) for k in ENGAGEMENT_EVENTS]).fill_null(False).to_numpy()
-    ev_visit_engages = events.is_in(list(VISIT_ENGAGEMENTS)).fill_null(False).to_numpy()
-    ev_signal, ev_time, signal = _signals(p, frame, events, repeated)
+    ev_activity = events.among({str(k) for k in ACTIVITY_EVENTS})
+    ev_engagement = events.among({str(k) for k in ENGAGEMENT_EVENTS})
+    ev_visit_engages = events.among(VISIT_ENGAGEMENTS)
+    outcome = _Distinct(frame.get_column("outcome"))
+    ev_signal, ev_time, signal = _signals(p, frame, events, outcome, repeated)
     ev_sid = np.full(n, -1, dtype=np.int64)
     visits = any(_visits(r) for r in policy.rules)
     if visits:
@@ -658,22 +692,21 @@ def fold_frame(
         # Codes equal where the ids are (not categoricals: every visit's id would stay in
         # Polars' global string cache for as long as the process runs).
         ev_sid = sid.rank("dense").cast(pl.Int64).fill_null(-1).to_numpy()
-    outcome = frame.get_column("outcome").cast(pl.String)
-    unanswered = outcome.is_in(_UNANSWERED).fill_null(False).to_numpy()
-    known = outcome.is_not_null().to_numpy()
-    engaged = outcome.is_in(_ENGAGED).fill_null(False).to_numpy()
+    unanswered = outcome.among(_UNANSWERED)
+    known = outcome.index >= 0
+    engaged = outcome.among(_ENGAGED)
     # Customers whose history a rule answered "allowed" would read: the engine's.
-    needs = outcome.is_in(list(p.fallback_outcomes)).fill_null(False)
+    needs = outcome.among(p.fallback_outcomes)
     if visits:
         # Two visits started at one instant without a session id share one key in the
         # ledger, which then keeps one of them: their customers go to the engine.
-        started = pl.Series(repeated).not_() & (events == str(EventKind.SESSION_STARTED))
-        at = np.flatnonzero((started & ~named).fill_null(False).to_numpy())
+        started = ~repeated & events.among({str(EventKind.SESSION_STARTED)})
+        at = np.flatnonzero(started & ~named.to_numpy())
         both = pl.DataFrame({"id": ids.gather(at), "at": frame.get_column("at_us").gather(at)})
         tied = np.zeros(n, dtype=np.bool_)
         tied[at] = both.is_duplicated().to_numpy()
-        needs = needs | pl.Series(tied)
-    summed = np.concatenate([[0], np.cumsum(needs.to_numpy())])
+        needs = needs | tied
+    summed = np.concatenate([[0], np.cumsum(needs)])
     skip = (summed[starts[1:]] - summed[starts[:-1]]) > 0
     if "trigger_at_us" in frame.columns:
         trigger_at = frame.get_column("trigger_at_us").cast(pl.Float64).to_numpy() / 1e6
@@ -772,7 +805,7 @@ _OUTCOME_SIGNAL["complained"] = kernel.COMPLAINED
 
 
 def _signals(
-    p: Prepared, frame: pl.DataFrame, events: pl.Series, repeated: np.ndarray
+    p: Prepared, frame: pl.DataFrame, events: _Distinct, outcome: _Distinct, repeated: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row, what an event does to the customer's opt-outs, declines, snooze and
     call-back (`kernel`'s `ev_signal` and `ev_time`), as `CustomerState._fold` reads its
@@ -785,23 +818,18 @@ def _signals(
     read: set[str] = set()
     if any(isinstance(r, ConsentRule | DeclineRule) for r in p.rules):
         read |= SUPPRESSIONS | RESUBSCRIPTIONS | DECLINES
-        outcome = frame.get_column("outcome").cast(pl.String)
-        signal = (
-            outcome.replace_strict(_OUTCOME_SIGNAL, default=0, return_dtype=pl.Int8)
-            .fill_null(0)
-            .to_numpy()
-        )
+        signal = outcome.mapped(lambda o: _OUTCOME_SIGNAL.get(o, 0), 0).astype(np.int8)
     if any(isinstance(r, SnoozeRule) for r in p.rules):
         read.add("snooze_requested")
     if any(isinstance(r, CallbackRule) for r in p.rules):
         read.add("callback_requested")
     if not read:
         return ev_signal, ev_time, signal
-    marked = events.is_in(list(read)).fill_null(False)
-    at = np.flatnonzero(marked.to_numpy() & ~repeated)
+    at = np.flatnonzero(events.among(read) & ~repeated)
     texts = frame.get_column("properties").gather(at).to_list()
     stamps = frame.get_column("at_us").gather(at).to_list()
-    rows = zip(at.tolist(), events.gather(at).to_list(), texts, stamps, strict=True)
+    kinds = [events.names[k] for k in events.index[at].tolist()]
+    rows = zip(at.tolist(), kinds, texts, stamps, strict=True)
     for i, kind, text, us in rows:
         props = _json_object(text)
         if kind == "snooze_requested":

@@ -543,3 +543,19 @@ def test_contact_ids_sort_as_the_ledger_sorts_them(a: int, b: int) -> None:
 def test_instants_round_to_microseconds_as_datetimes_do(u: float) -> None:
     assert kernel.micros(u) == to_us(from_ts(u))
     assert kernel.on_grid(u) == engine._on_grid(u)
+
+
+@pytest.mark.parametrize("dtype", [pl.Categorical, pl.String])
+def test_a_columns_values_are_read_once_per_distinct_value(dtype: pl.DataType) -> None:
+    from tactful.replay.native import _Distinct
+
+    values = _Distinct(pl.Series(["b", None, "a", "b"], dtype=dtype))
+    assert [values.names[i] if i >= 0 else None for i in values.index] == ["b", None, "a", "b"]
+    assert values.among({"b"}).tolist() == [True, False, False, True]
+    assert values.mapped(lambda v: 7 if v == "a" else 1, -5).tolist() == [1, -5, 7, 1]
+    empty = _Distinct(pl.Series([None, None], dtype=dtype))
+    assert (empty.names, empty.index.tolist(), empty.among({"b"}).tolist()) == (
+        [],
+        [-1, -1],
+        [False, False],
+    )
