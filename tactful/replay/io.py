@@ -603,6 +603,13 @@ def load_log(
     return Log(timeline, bad, contacts=n_contacts, events=n_events, profiles=n_profiles)
 
 
+def customer_bounds(customer_ids: pl.Series) -> np.ndarray:
+    """Where each customer's rows begin in a timeline (whose rows are grouped by customer),
+    and where the last one's end: customer i's rows are `bounds[i]:bounds[i + 1]`."""
+    starts = (customer_ids != customer_ids.shift(1)).fill_null(True).arg_true().to_numpy()
+    return np.append(starts, len(customer_ids)).astype(np.int64)
+
+
 def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None) -> pl.DataFrame:
     """Stack contact and event rows into the timeline schema, profiles joined, sorted.
 
@@ -659,12 +666,11 @@ def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None
         # customer (their rows are together), not once per row.
         ids = profiles.get_column("customer_id")
         customer = columns["customer_id"]
-        starts = (customer != customer.shift(1)).fill_null(True).arg_true().to_numpy()
-        at = customer.gather(starts).replace_strict(
+        bounds = customer_bounds(customer)
+        at = customer.gather(bounds[:-1]).replace_strict(
             ids, pl.int_range(len(ids), eager=True), default=None, return_dtype=pl.Int64
         )
-        lengths = np.diff(np.append(starts, n))
-        whose = pl.Series(np.repeat(np.arange(len(starts), dtype=np.int64), lengths))
+        whose = pl.Series(np.repeat(np.arange(len(bounds) - 1), np.diff(bounds)))
         for name in PROFILE_COLUMNS:
             values = profiles.get_column(name)
             dtype = pl.Categorical if name in CATEGORICAL_COLUMNS else pl.String

@@ -26,6 +26,7 @@ from concurrent.futures import (
 )
 from contextlib import contextmanager
 
+import numpy as np
 import polars as pl
 from rich.console import Console
 from rich.progress import (
@@ -41,6 +42,7 @@ from rich.progress import (
 from rich.text import Text
 
 from tactful.policy.document import Policy
+from tactful.replay.io import customer_bounds
 from tactful.replay.timeline import TIMELINE_COLUMNS, VERDICT_COLUMNS, fold_columns
 
 #: Rows per chunk sent to a worker process (whole customers, so a chunk may run a little
@@ -76,12 +78,11 @@ def chunks(timeline: pl.DataFrame, rows: int = CHUNK_ROWS) -> Iterator[tuple[int
     n = timeline.height
     if n == 0:
         return
-    ids = timeline.get_column("customer_id")
     # Row indices where a new customer starts.
-    starts = (ids != ids.shift(1)).fill_null(True).arg_true()
-    cut_at = starts.search_sorted(pl.Series(range(rows, n, rows), dtype=starts.dtype))
+    starts = customer_bounds(timeline.get_column("customer_id"))[:-1]
+    cut_at = np.searchsorted(starts, np.arange(rows, n, rows))
     offset = 0
-    for idx in cut_at.unique(maintain_order=True).to_list():
+    for idx in dict.fromkeys(cut_at.tolist()):
         if idx >= len(starts):
             break
         end = int(starts[idx])

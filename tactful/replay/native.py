@@ -50,7 +50,7 @@ from tactful.model import (
 from tactful.policy.document import Policy
 from tactful.replay import kernel
 from tactful.replay.fold import DEFAULT_HALF_LIFE, DEFAULT_UNANSWERED_FACTOR
-from tactful.replay.io import PROFILE_COLUMNS
+from tactful.replay.io import PROFILE_COLUMNS, customer_bounds
 from tactful.replay.timeline import (
     COPIED_COLUMNS,
     TIMELINE_COLUMNS,
@@ -637,8 +637,7 @@ def fold_frame(
 
     n = frame.height
     ids = frame.get_column("customer_id")
-    starts = np.append((ids != ids.shift(1)).fill_null(True).arg_true().to_numpy(), n)
-    starts = starts.astype(np.int64)
+    starts = customer_bounds(ids)
     is_contact = frame.get_column("is_contact").to_numpy()
     contact = pl.col("is_contact")
     shape, shapes = _coded(frame, SHAPE_COLUMNS, contact)
