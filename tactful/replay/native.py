@@ -73,7 +73,16 @@ from tactful.rules.session import SessionRule
 from tactful.rules.snooze import SnoozeRule
 from tactful.rules.trigger import TriggerRule
 from tactful.rules.unanswered import UnansweredRule
-from tactful.state import _TIE_RANK, LedgerContact, _scope_of, _snooze_until
+from tactful.state import (
+    _DECLINE_KINDS,
+    _RESUBSCRIPTIONS,
+    _SESSION_ENGAGEMENTS,
+    _SUPPRESSIONS,
+    _TIE_RANK,
+    LedgerContact,
+    _scope_of,
+    _snooze_until,
+)
 
 #: Set to 0 to fold every policy through the engine itself.
 NATIVE_ENV = "TACTFUL_REPLAY_NATIVE"
@@ -117,9 +126,6 @@ COLUMNS = tuple(
         )
     )
 )
-#: Events `CustomerState._sessionize` folds into visits, and those that engage a visit.
-VISIT_EVENTS = frozenset(str(k) for k in ACTIVITY_EVENTS | {EventKind.SESSION_ENDED})
-VISIT_ENGAGEMENTS = frozenset({str(EventKind.HELP_REQUESTED), str(EventKind.CONTENT_DOWNLOADED)})
 _UNANSWERED = [str(o) for o in UNANSWERED_OUTCOMES]
 _ENGAGED = [str(o) for o in ENGAGED_OUTCOMES]
 _SIGNALS = [str(o) for o in SIGNAL_OUTCOMES]
@@ -678,7 +684,7 @@ def fold_frame(
     ev_kind[repeated | is_contact] = -1
     ev_activity = events.among({str(k) for k in ACTIVITY_EVENTS})
     ev_engagement = events.among({str(k) for k in ENGAGEMENT_EVENTS})
-    ev_visit_engages = events.among(VISIT_ENGAGEMENTS)
+    ev_visit_engages = events.among(_SESSION_ENGAGEMENTS)  # as `_sessionize` reads them
     outcome = _Distinct(frame.get_column("outcome"))
     ev_signal, ev_time, signal = _signals(p, frame, events, outcome, repeated)
     ev_sid = np.full(n, -1, dtype=np.int64)
@@ -795,10 +801,6 @@ _REORDERED = frozenset(
 )
 
 
-#: What `CustomerState._fold` files under opt-outs and declines.
-SUPPRESSIONS = frozenset({"opted_out", "unsubscribed", "complained"})
-RESUBSCRIPTIONS = frozenset({"opted_in", "subscribed"})
-DECLINES = frozenset({"offer_declined", "not_interested"})
 _OUTCOME_SIGNAL = {"declined": kernel.DECLINED, "unsubscribed": kernel.UNSUBSCRIBED}
 _OUTCOME_SIGNAL["complained"] = kernel.COMPLAINED
 
@@ -816,7 +818,8 @@ def _signals(
     signal = np.zeros(n, dtype=np.int8)
     read: set[str] = set()
     if any(isinstance(r, ConsentRule | DeclineRule) for r in p.rules):
-        read |= SUPPRESSIONS | RESUBSCRIPTIONS | DECLINES
+        # What `CustomerState._fold` files under opt-outs and declines.
+        read |= _SUPPRESSIONS | _RESUBSCRIPTIONS | _DECLINE_KINDS
         signal = outcome.mapped(lambda o: _OUTCOME_SIGNAL.get(o, 0), 0).astype(np.int8)
     if any(isinstance(r, SnoozeRule) for r in p.rules):
         read.add("snooze_requested")
@@ -843,7 +846,7 @@ def _signals(
                 ev_time[i] = parse_datetime(when).timestamp()
             elif props.get("cancelled"):
                 ev_signal[i, 0] = kernel.NO_CALL_BACK
-        elif kind in DECLINES:
+        elif kind in _DECLINE_KINDS:
             offer = props.get("offer")
             ev_signal[i] = (kernel.DECLINED, 0, 0, p.word(str(offer) if offer else None))
         else:
@@ -852,8 +855,8 @@ def _signals(
                 scope = (scope[0] or "email", "marketing")
             if kind == "opted_out" and not props.get("channel"):
                 scope = (None, None)
-            what = kernel.SUPPRESSION if kind in SUPPRESSIONS else kernel.RESUBSCRIPTION
-            how = kernel.OPT_OUT_KINDS.index(kind) if kind in SUPPRESSIONS else 0
+            what = kernel.SUPPRESSION if kind in _SUPPRESSIONS else kernel.RESUBSCRIPTION
+            how = kernel.OPT_OUT_KINDS.index(kind) if kind in _SUPPRESSIONS else 0
             ev_signal[i] = (what, p.word(scope[0]), p.word(scope[1]), how)
     return ev_signal, ev_time, signal
 
