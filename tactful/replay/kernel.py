@@ -772,15 +772,14 @@ def fold(
     l_declined = np.empty(longest, dtype=np.bool_)
     aux = np.full(1, math.nan)
     n_rules = len(rule_kind)
-    held = (
-        np.empty((n_rules, longest + 1)),
-        np.empty((n_rules, longest + 1)),
-        np.zeros(n_rules, dtype=np.int64),
-        np.zeros(n_rules),
-        np.full(n_rules, -1, dtype=np.int64),
-        np.full(n_rules, -1, dtype=np.int64),
-    )
-    held_ts, held_w, held_n, held_total, held_version, held_key = held
+    # What each rule drew from the ledger (see `check`): times, weights, how many, their
+    # sum, and the ledger's version and the `per` key it was drawn for.
+    held_ts = np.empty((n_rules, longest + 1))
+    held_w = np.empty((n_rules, longest + 1))
+    held_n = np.zeros(n_rules, dtype=np.int64)
+    held_total = np.zeros(n_rules)
+    held_version = np.full(n_rules, -1, dtype=np.int64)
+    held_key = np.full(n_rules, -1, dtype=np.int64)
     version = 0  # of the ledger: one more for each customer, and each contact it takes in
 
     # An inner function, which numba writes out where it is called: the arrays it reads
@@ -809,7 +808,7 @@ def fold(
 
         What a cap, gap or pressure rule draws from the ledger (the times it counts, the
         weighed contacts and their sum) is drawn once per version of the ledger (and `per`
-        key) and kept in `held`: the search asks the rules again and again of one ledger, and
+        key) and kept in `held_*`: the search asks the rules again and again of one ledger, and
         a contact deferred or denied leaves it as it was."""
         aux[0] = math.nan
         kind = rule_kind[r]
@@ -900,6 +899,14 @@ def fold(
                 return NEVER, float(content)
             return t, math.nan
         return t, math.nan
+
+    def reason(nr: int, r: int, aux_value: float, value: float, until: float) -> int:
+        """The contact's next reason (rule `r` or `HORIZON`) as the `nr`-th; the next index."""
+        r_rule[nr] = r
+        r_aux[nr] = aux_value
+        r_value[nr] = value
+        r_until[nr] = until
+        return nr + 1
 
     b_aux = np.empty(n_rules)
     b_rule = np.empty(n_rules, dtype=np.int32)
@@ -1031,21 +1038,13 @@ def fold(
                 for first in (True, False):
                     for b in range(nb):
                         if b_deny[b] == first:
-                            r_rule[nr] = b_rule[b]
-                            r_aux[nr] = b_aux[b]
-                            r_value[nr] = b_value[b]
-                            r_until[nr] = b_u[b]
-                            nr += 1
+                            nr = reason(nr, b_rule[b], b_aux[b], b_value[b], b_u[b])
             else:
                 # `_search`: round and round the rules until all in a row allow one instant.
                 used[:] = False
                 u = b_u[0]
                 for b in range(nb):
-                    r_rule[nr] = b_rule[b]
-                    r_aux[nr] = b_aux[b]
-                    r_value[nr] = b_value[b]
-                    r_until[nr] = b_u[b]
-                    nr += 1
+                    nr = reason(nr, b_rule[b], b_aux[b], b_value[b], b_u[b])
                     used[b_rule[b]] = True
                     u = max(u, b_u[b])
                 limit = t + horizon
@@ -1070,11 +1069,7 @@ def fold(
                         if v > u:
                             if not used[r]:
                                 used[r] = True
-                                r_rule[nr] = r
-                                r_aux[nr] = aux[0]
-                                r_value[nr] = value
-                                r_until[nr] = v
-                                nr += 1
+                                nr = reason(nr, r, aux[0], value, v)
                             u = v
                             allowing = 0
                             if u > limit:
@@ -1100,11 +1095,7 @@ def fold(
                     not_before = micros(u)
                 else:
                     verdict = DENIED
-                    r_rule[nr] = HORIZON
-                    r_aux[nr] = math.nan
-                    r_value[nr] = math.nan
-                    r_until[nr] = NEVER
-                    nr += 1
+                    nr = reason(nr, HORIZON, math.nan, math.nan, NEVER)
             # The contact as it happened, on the logged gauge (`PressureGauge.add`).
             weight = 0.0
             if not shape_asked[s]:
