@@ -77,6 +77,10 @@ CATEGORICAL_COLUMNS = frozenset(
         "timezone",
         "country",
         "subdivision",
+        # Not few: a visit's id is on a handful of rows. But the kernel reads it only to
+        # tell visits apart, which the categorical's codes do as they are; ranking the
+        # text in every chunk instead took ~8% of the fold's time.
+        "session_id",
     }
 )
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tactful.replay.io import InputError, Log, load_log, parse_mapping
 from tactful.replay.timeline import CATEGORICAL_COLUMNS, TIMELINE_COLUMNS, to_datetime
@@ -316,3 +318,28 @@ def test_properties_keep_the_columns_order_where_some_are_rare(log: LogBuilder) 
         '{"offer":"gold","session_id":"s2"}',
         '{"session_id":"s3"}',
     ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["a", "b", "bb", "c", "é", ""]), st.integers(-5, 5)),
+        max_size=40,
+    ),
+    scale=st.sampled_from([1, 10**6, 2**40, 2**59]),
+)
+def test_sort_keys_orders_as_a_stable_sort_by_customer_then_instant(
+    rows: list[tuple[str, int]], scale: int
+) -> None:
+    """The packed integer key (and, where customer and instant do not fit in one, the
+    two-key sort: `scale` 2**59) orders rows as sorting the text would, equal keys in the
+    order given, at any instant, before 1970 too."""
+    from tactful.replay.io import sort_keys
+
+    ids = pl.Series([c for c, _ in rows], dtype=pl.String)
+    instants = pl.Series([t * scale for _, t in rows], dtype=pl.Int64)
+    expected = sorted(range(len(rows)), key=lambda i: (rows[i][0], rows[i][1]))
+    order, customers, ordered = sort_keys(ids, instants)
+    assert order.to_list() == expected
+    assert customers.to_list() == [rows[i][0] for i in expected]
+    assert ordered.to_list() == [rows[i][1] * scale for i in expected]
