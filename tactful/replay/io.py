@@ -664,23 +664,40 @@ def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None
     n = len(rows)
     joined = profiles is not None and profiles.height > 0
 
+    # Where each file's rows went: a file's own row number at each place in the order,
+    # null at the places of the other file's rows.
+    first = np.cumsum([0] + [f.height for f in frames])
+    placed = [
+        pl.select(pl.when((rows >= lo) & (rows < hi)).then(rows - lo)).to_series()
+        for lo, hi in zip(first[:-1].tolist(), first[1:].tolist(), strict=True)
+    ]
+
     def ordered(name: str) -> pl.Series:
         kind = TIMELINE_COLUMNS[name]
         dtype = pl.Categorical if name in CATEGORICAL_COLUMNS else types[kind]
-        if name not in filled and all(
-            name not in f.columns or f.get_column(name).null_count() == f.height for f in frames
-        ):
-            return pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
-        # Categoricals cast first: gathering their 4-byte codes is quicker than text; and
-        # each file's rows on their own, so a column only contacts have is not cast over
-        # the events' nulls too.
-        parts = [
-            f.get_column(name).cast(types[kind]).cast(dtype)
-            if name in f.columns
-            else pl.repeat(None, f.height, dtype=dtype, eager=True).alias(name)
-            for f in frames
+        filling = [
+            j
+            for j, f in enumerate(frames)
+            if name in f.columns and f.get_column(name).null_count() < f.height
         ]
-        column = pl.concat(parts).gather(rows)
+        if not filling:
+            column = pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
+        elif len(filling) == 1:
+            # A column only one file fills (most of them: the events' or the contacts'),
+            # gathered from that file alone: a third of the time for a text column.
+            j = filling[0]
+            column = frames[j].get_column(name).cast(types[kind]).cast(dtype).gather(placed[j])
+        else:
+            # Categoricals cast first: gathering their 4-byte codes is quicker than text;
+            # and each file's rows on their own, so a column only contacts have is not
+            # cast over the events' nulls too.
+            parts = [
+                f.get_column(name).cast(types[kind]).cast(dtype)
+                if name in f.columns
+                else pl.repeat(None, f.height, dtype=dtype, eager=True).alias(name)
+                for f in frames
+            ]
+            column = pl.concat(parts).gather(rows)
         return column.fill_null(filled[name]) if name in filled else column
 
     # The keys as the sort put them in order, not gathered again.
