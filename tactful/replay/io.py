@@ -216,6 +216,11 @@ class _Checker:
             self.bad.append(BadRow(self.file, row, column, value, message))
 
 
+def _nulls(name: str, n: int, dtype: pl.DataType | type[pl.DataType]) -> pl.Series:
+    """A column of `n` nulls (made by Polars: a list of `n` Nones costs ~55 ns a row)."""
+    return pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
+
+
 def _blank(column: str) -> pl.Expr:
     c = pl.col(column)
     return c.is_null() | (c.cast(pl.String).str.strip_chars() == "")
@@ -248,7 +253,7 @@ def _times(chk: _Checker, column: str, *, required: bool) -> pl.Series:
     """A time column as epoch microseconds (null where absent); bad values flagged."""
     df = chk.df
     if column not in df.columns:
-        return pl.Series(column, [None] * df.height, dtype=pl.Int64)
+        return _nulls(column, df.height, pl.Int64)
     dtype = df.schema[column]
     col = pl.col(column)
     if isinstance(dtype, pl.Datetime):
@@ -302,11 +307,18 @@ def _per_value(df: pl.DataFrame, column: str, **exprs: pl.Expr) -> pl.DataFrame:
     operations."""
     if df.schema[column] not in (pl.String, pl.Categorical):
         return df.select(**exprs)
-    distinct = df.select(pl.col(column)).unique().with_columns(**exprs)
-    looked_up = df.select(column).join(
-        distinct, on=column, how="left", nulls_equal=True, maintain_order="left"
-    )
-    return looked_up.drop(column)
+    # Each row's value numbered (a categorical's codes, of categories of its own: no
+    # other column's values among them), the distinct values' results looked up by
+    # number: 1.5x quicker than finding the distinct text and joining on it.
+    coded = df.get_column(column).cast(pl.String).cast(pl.Categorical(pl.Categories.random()))
+    distinct = coded.unique()
+    table = pl.DataFrame({column: distinct.cast(pl.String)}).with_columns(**exprs)
+    codes = distinct.to_physical()
+    # By code, the place of its value in `table`; last, that of null (`fill` below).
+    place = np.zeros(int(codes.max() or 0) + 2, dtype=np.uint32)
+    place[codes.fill_null(len(place) - 1).to_numpy()] = np.arange(len(distinct))
+    at = pl.Series(place).gather(coded.to_physical().fill_null(len(place) - 1))
+    return table.drop(column)[at]
 
 
 def _names(chk: _Checker, df: pl.DataFrame, column: str, what: str) -> pl.Series:
@@ -397,10 +409,11 @@ def _contacts(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
         cols.append(flag.is_in(TRUE).fill_null(False).alias("discount"))
     else:
         cols.append(pl.lit(False).alias("discount"))
-    tags = _json_objects(chk, "tags") if "tags" in df.columns else [None] * df.height
-    out = df.select(cols).with_columns(
-        at_us, trigger_at.alias("trigger_at_us"), pl.Series("tags", tags, dtype=pl.String)
-    )
+    if "tags" in df.columns:
+        tags = pl.Series("tags", _json_objects(chk, "tags"), dtype=pl.String)
+    else:
+        tags = _nulls("tags", df.height, pl.String)
+    out = df.select(cols).with_columns(at_us, trigger_at.alias("trigger_at_us"), tags)
     out = out.rename({"at": "at_us"}).with_columns(pl.lit(True).alias("is_contact"))
     return out, chk.bad
 
@@ -416,7 +429,7 @@ def _events(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
     at_us = _times(chk, "at", required=True)
     core = {"customer_id", "at", "event", "event_id", "properties", ROW}
     extras = [c for c in df.columns if c not in core]
-    session = pl.Series("session_id", [None] * df.height, dtype=pl.String)
+    session = _nulls("session_id", df.height, pl.String)
     if "properties" in df.columns:
         given = _json_objects(chk, "properties")
         extra_rows = df.select(extras).to_dicts() if extras else [{}] * df.height
@@ -478,7 +491,7 @@ def _events(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
                 whole = df[rows].lazy().select(joined(every)).collect().to_series()
                 properties = properties.scatter(rows, whole)
     else:
-        properties = pl.Series("properties", [None] * df.height, dtype=pl.String)
+        properties = _nulls("properties", df.height, pl.String)
     out = df.select(
         pl.col(ROW).alias("row"),
         _text(df, "customer_id"),
@@ -489,7 +502,7 @@ def _events(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
 
 
 #: What JSON escapes in a string: a quote, a backslash, a control character.
-_ESCAPED = r'["\\\x00-\x1f]'
+_ESCAPED = ['"', "\\", *map(chr, range(32))]
 
 
 def _json_member(df: pl.DataFrame, column: str) -> pl.Expr:
@@ -497,7 +510,8 @@ def _json_member(df: pl.DataFrame, column: str) -> pl.Expr:
     a text column where nothing needs escaping, the usual case, is quoted as it is)."""
     plain = re.fullmatch(r"[ !#-\[\]-~]*", column) is not None  # printable ASCII, no " or \
     if plain and df.schema[column] == pl.String:
-        escapes = df.select(pl.col(column).str.contains(_ESCAPED).any()).item()
+        # Literal characters, not a regular expression: 3-8x quicker.
+        escapes = df.select(pl.col(column).str.contains_any(_ESCAPED).any()).item()
         if not escapes:
             return pl.concat_str(pl.lit(f'"{column}":"'), pl.col(column), pl.lit('"'))
     encoded = pl.struct(column).struct.json_encode()
