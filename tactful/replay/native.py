@@ -431,6 +431,8 @@ def _signal_kinds() -> frozenset[str]:
 #: Local days an hours rule's open spans are laid out for past a slice's last contact: a
 #: search that runs further hands its customer to the engine.
 HOURS_AHEAD_DAYS = 120
+#: Local days laid out beyond those a slice asks for (`days_for`).
+HOURS_SLACK_DAYS = 31
 
 
 @dataclass
@@ -493,6 +495,11 @@ def days_for(
     if found is None or found.first > first or found.last < last:
         if found is not None:
             first, last = min(first, found.first), max(last, found.last)
+        # Laid out a month wider each way: slices of one log reach a few days apart, and
+        # each reach past the days laid out would lay them all out again.
+        slack = timedelta(days=HOURS_SLACK_DAYS)
+        first = first - slack if first > date.min + slack else date.min
+        last = last + slack if last < date.max - slack else date.max
         found = _DAYS[key] = lay_out(rule, tz, country, subdivision, first, last)
     return found
 
