@@ -29,6 +29,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tactful.model import Outcome
 from tactful.replay.timeline import CATEGORICAL_COLUMNS, TIMELINE_COLUMNS
@@ -46,6 +48,8 @@ TIME_FORMATS = (
     "%Y-%m-%dT%H:%M",
     "%Y-%m-%d",
 )
+#: How most logs write a time (ISO 8601 in UTC), read before the rest of `TIME_FORMATS`.
+_ISO_UTC = "%Y-%m-%dT%H:%M:%S%.fZ"
 TRUE = ("true", "1", "yes", "y", "t")
 FALSE = ("false", "0", "no", "n", "f", "")
 
@@ -249,6 +253,18 @@ def _python_time(value: str) -> int | None:
         return None
 
 
+def _iso_times(raw: pl.Series) -> pl.Series | None:
+    """Every time in `raw` as epoch microseconds, read by Arrow's ISO 8601 reader, or None
+    if it cannot read one of them. It takes only times with an offset (or Z), and reads
+    them 5x quicker than Polars' format reader (10M rows: ~0.5 s)."""
+    try:
+        arrow = pc.cast(raw.to_arrow(), pa.timestamp("us", "UTC"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    parsed = pl.Series(raw.name, arrow)
+    return parsed.dt.epoch("us")
+
+
 def _times(chk: _Checker, column: str, *, required: bool) -> pl.Series:
     """A time column as epoch microseconds (null where absent); bad values flagged."""
     df = chk.df
@@ -266,38 +282,55 @@ def _times(chk: _Checker, column: str, *, required: bool) -> pl.Series:
         # Numbers are Unix seconds.
         parsed = df.select((col.cast(pl.Float64) * 1_000_000).round().cast(pl.Int64))[column]
     else:
-        text = col.cast(pl.String).str.strip_chars().str.replace(r"[Zz]$", "+00:00")
-        attempts = [
-            text.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
-            for f in TIME_FORMATS
-        ]
-        parsed = df.select(pl.coalesce(attempts).dt.epoch("us").alias(column))[column]
-        # What Polars' formats miss, Python's ISO 8601 reader may still read.
         raw = df.get_column(column).cast(pl.String)
-        missed = (parsed.is_null() & raw.is_not_null() & (raw.str.strip_chars() != "")).arg_true()
-        if len(missed):
-            fixes: dict[int, int] = {}
-            bad: list[tuple[int, str | None]] = []
-            rows = df.get_column(ROW)
-            for i in missed.to_list():
-                value = raw[i]
-                us = _python_time(value.strip())
-                if us is None:
-                    bad.append((rows[i], value))
-                else:
-                    fixes[i] = us
-            chk.flag_rows(
-                bad, column, "is not a time (ISO 8601, e.g. 2026-01-05T10:00:00Z; UTC if no offset)"
-            )
-            if fixes:
-                values = parsed.to_list()
-                for i, us in fixes.items():
-                    values[i] = us
-                parsed = pl.Series(column, values, dtype=pl.Int64)
+        # Most logs write every time one way, and most of those as ISO 8601 in UTC: that
+        # is read first, straight from the text; the formats below are tried only on what
+        # it leaves (each format tried costs ~0.2 us a row).
+        iso = _iso_times(raw)
+        if iso is None:
+            read = raw.str.to_datetime(_ISO_UTC, strict=False, time_unit="us", time_zone="UTC")
+            iso = read.dt.epoch("us")
+        parsed = iso
+        left = parsed.is_null().arg_true()
+        blank = pl.Series(dtype=pl.UInt32)
+        if len(left):
+            given = raw.gather(left)
+            stripped = given.str.strip_chars()
+            text = stripped.str.replace(r"[Zz]$", "+00:00")
+            attempts = [
+                text.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
+                for f in TIME_FORMATS
+            ]
+            found = pl.select(pl.coalesce(attempts).dt.epoch("us")).to_series()
+            empty = given.is_null() | (stripped == "")
+            # What Polars' formats miss, Python's ISO 8601 reader may still read.
+            missed = (found.is_null() & ~empty).arg_true()
+            if len(missed):
+                bad: list[tuple[int, str | None]] = []
+                rows = df.get_column(ROW).gather(left.gather(missed)).to_list()
+                values = given.gather(missed).to_list()
+                fixed: list[int | None] = []
+                for row, value in zip(rows, values, strict=True):
+                    us = _python_time(value.strip())
+                    fixed.append(us)
+                    if us is None:
+                        bad.append((row, value))
+                chk.flag_rows(
+                    bad,
+                    column,
+                    "is not a time (ISO 8601, e.g. 2026-01-05T10:00:00Z; UTC if no offset)",
+                )
+                found = found.scatter(missed, pl.Series(fixed, dtype=pl.Int64))
+            parsed = parsed.scatter(left, found)
+            blank = left.filter(empty)
     if required:
-        # Only text can be blank; casting typed times to text would copy the column.
-        missing = _blank(column) if dtype == pl.String else pl.col(column).is_null()
-        chk.flag(missing, column, "is missing")
+        if dtype == pl.String:
+            # Only text can be blank (and blank text is no time: among the rows left).
+            rows = df.get_column(ROW).gather(blank).to_list()
+            chk.flag_rows(zip(rows, raw.gather(blank).to_list(), strict=True), column, "is missing")
+        else:
+            # Casting typed times to text would copy the column.
+            chk.flag(pl.col(column).is_null(), column, "is missing")
     return parsed.alias(column)
 
 
@@ -315,7 +348,8 @@ def _per_value(df: pl.DataFrame, column: str, **exprs: pl.Expr) -> pl.DataFrame:
     table = pl.DataFrame({column: distinct.cast(pl.String)}).with_columns(**exprs)
     codes = distinct.to_physical()
     # By code, the place of its value in `table`; last, that of null (`fill` below).
-    place = np.zeros(int(codes.max() or 0) + 2, dtype=np.uint32)
+    top = codes.max()
+    place = np.zeros((0 if top is None else int(top)) + 2, dtype=np.uint32)  # type: ignore[arg-type]
     place[codes.fill_null(len(place) - 1).to_numpy()] = np.arange(len(distinct))
     at = pl.Series(place).gather(coded.to_physical().fill_null(len(place) - 1))
     return table.drop(column)[at]

@@ -343,3 +343,53 @@ def test_sort_keys_orders_as_a_stable_sort_by_customer_then_instant(
     assert order.to_list() == expected
     assert customers.to_list() == [rows[i][0] for i in expected]
     assert ordered.to_list() == [rows[i][1] * scale for i in expected]
+
+
+#: Times as logs write them, and the instant each is: ISO 8601 with an offset,
+TIMES = {
+    "2026-03-02T10:00:00Z": datetime(2026, 3, 2, 10, tzinfo=UTC),
+    "2026-03-02T10:00:00.25Z": datetime(2026, 3, 2, 10, 0, 0, 250000, tzinfo=UTC),
+    "2026-03-02 11:30:00+01:30": datetime(2026, 3, 2, 10, tzinfo=UTC),
+    "2026-03-02T10:00Z": datetime(2026, 3, 2, 10, tzinfo=UTC),
+    "1969-12-31T23:59:59.5Z": datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC),
+}
+#: with an offset but otherwise written,
+ODD = {
+    "2026-03-02T10:00:00.25z": datetime(2026, 3, 2, 10, 0, 0, 250000, tzinfo=UTC),
+    " 2026-03-02T10:00:00Z ": datetime(2026, 3, 2, 10, tzinfo=UTC),
+    "2026-03-02T10:00:00.1234567Z": datetime(2026, 3, 2, 10, 0, 0, 123456, tzinfo=UTC),
+}
+#: and without one (UTC).
+NAIVE = {
+    "2026-03-02T10:00:00": datetime(2026, 3, 2, 10, tzinfo=UTC),
+    "2026-03-02": datetime(2026, 3, 2, tzinfo=UTC),
+    "2026-03-02T10": datetime(2026, 3, 2, 10, tzinfo=UTC),  # Python's reader
+}
+NOT_TIMES = ["yesterday", "2026-02-30T10:00:00Z", "2026-03-02T25:00:00Z"]
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        list(TIMES),  # read by Arrow's ISO 8601 reader at once
+        list(TIMES) + list(ODD) + list(NAIVE),  # what it cannot read, format by format
+        list(TIMES) + NOT_TIMES + [None, "  "],  # bad and blank ones flagged, by row
+    ],
+)
+def test_times_are_read_in_every_form_logs_write_them(given: list[str | None]) -> None:
+    from tactful.replay.io import _Checker, _iso_times, _numbered, _times
+
+    expected = {**TIMES, **ODD, **NAIVE}
+    arrow = _iso_times(pl.Series(given, dtype=pl.String))
+    assert (arrow is not None) == (given == list(TIMES))
+    chk = _Checker(_numbered(pl.DataFrame({"at": given}, schema={"at": pl.String})), "c.csv")
+    got = _times(chk, "at", required=True).to_list()
+    for value, us in zip(given, got, strict=True):
+        instant = expected.get(value) if value else None
+        assert (None if us is None else to_datetime(us)) == instant, value
+    flagged = {(b.row, b.message.split(" (")[0]) for b in chk.bad}
+    assert flagged == {
+        (row, "is missing" if not (value or "").strip() else "is not a time")
+        for row, value in enumerate(given, start=1)
+        if value not in expected
+    }
