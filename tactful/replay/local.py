@@ -49,10 +49,11 @@ from tactful.replay.timeline import TIMELINE_COLUMNS, VERDICT_COLUMNS, fold_colu
 #: over).
 CHUNK_ROWS = 50_000
 #: Rows per chunk a worker thread folds: larger, since nothing is sent, and the fixed
-#: cost of a chunk (Polars' calls, the kernel's tables) is then spread over more rows
-#: (10M rows of courtesy on 2 cores: fold 16.8 s in chunks of 50,000, 12-13 s in
-#: chunks of 200,000 or 500,000).
-THREAD_CHUNK_ROWS = 200_000
+#: cost of a chunk (Polars' calls, the kernel's tables, the lock each holds while in
+#: Python) is then spread over more rows (10M rows of courtesy on 2 cores, the fold
+#: alone: 7.1 s in chunks of 100,000, 5.8-6.6 s of 200,000, 5.1-5.2 s of 500,000,
+#: 5.0-5.2 s of 1,000,000, 7.6 s of 2,000,000).
+THREAD_CHUNK_ROWS = 500_000
 #: Allocations between collections of the youngest generation while folding (Python's
 #: default is 700): the fold makes millions of small objects that live no longer than a
 #: customer's history, and few cycles; collecting them every 700 cost about 8% of the
