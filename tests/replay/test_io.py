@@ -376,13 +376,16 @@ NOT_TIMES = ["yesterday", "2026-02-30T10:00:00Z", "2026-03-02T25:00:00Z"]
         list(TIMES) + NOT_TIMES + [None, "  "],  # bad and blank ones flagged, by row
     ],
 )
-def test_times_are_read_in_every_form_logs_write_them(given: list[str | None]) -> None:
+@pytest.mark.parametrize("dtype", [pl.String, pl.Categorical])
+def test_times_are_read_in_every_form_logs_write_them(
+    given: list[str | None], dtype: pl.DataType
+) -> None:
     from tactful.replay.io import _Checker, _iso_times, _numbered, _times
 
     expected = {**TIMES, **ODD, **NAIVE}
     arrow = _iso_times(pl.Series(given, dtype=pl.String))
     assert (arrow is not None) == (given == list(TIMES))
-    chk = _Checker(_numbered(pl.DataFrame({"at": given}, schema={"at": pl.String})), "c.csv")
+    chk = _Checker(_numbered(pl.DataFrame({"at": given}, schema={"at": dtype})), "c.parquet")
     got = _times(chk, "at", required=True).to_list()
     for value, us in zip(given, got, strict=True):
         instant = expected.get(value) if value else None
