@@ -20,7 +20,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -448,6 +448,9 @@ class Days:
     #: Every day's beginning checked: the instant is dated that day, the microsecond
     #: before it the day before (as `datetime.fromtimestamp` dates instants).
     exact: bool
+    #: Per day, what `Hours.local_all` words before and after a time that day (None: the
+    #: day is not 24 hours of one offset), kept as slices ask.
+    around: dict[int, tuple[str, str] | None] = field(default_factory=dict)
 
     @property
     def last(self) -> date:
@@ -521,6 +524,8 @@ class Hours:
         self, policy: Policy, frame: pl.DataFrame, starts: np.ndarray, ts: np.ndarray
     ) -> None:
         rules = [r for r in policy.rules if isinstance(r, HoursRule)]
+        #: Each hours rule's index in the tables, by `id`.
+        self.index = {id(r): h for h, r in enumerate(rules)}
         n_customers = len(starts) - 1
         self.places: list[Place] = []
         self.cust_place = np.zeros(max(n_customers, 1), dtype=np.int32)
@@ -590,6 +595,82 @@ class Hours:
             np.concatenate([d.begin for d in t]) if t else empty_f,
             np.concatenate([d.end for d in t]) if t else empty_f,
         )
+
+    def local_all(self, rule: HoursRule, places: np.ndarray, ts: np.ndarray) -> pl.Series:
+        """`local` of each instant `ts[i]` for a customer at `places[i]`, JSON-escaped, as
+        reasons show it; 3x quicker than `local` for each. Where the instant's local day
+        (in the place's first zone, as laid out for the rule) is 24 hours long, of one UTC
+        offset from beginning to end, the local time is the time since the day began;
+        other instants are worded by `local`."""
+        us = kernel.micros_all(ts)
+        h = self.index[id(rule)]
+        # Per instant: the words before and after its time (an index in `pieces`, -1:
+        # worded by `local`), and the minutes since its local day began.
+        piece = np.full(len(ts), -1, dtype=np.int64)
+        minute = np.zeros(len(ts), dtype=np.int64)
+        pieces: list[tuple[str, str]] = []
+        numbered: dict[tuple[int, int], int] = {}
+        for place in np.unique(places).tolist():
+            table = int(self.place_tab[h, place, 0])
+            if table < 0:
+                continue
+            at = np.flatnonzero(places == place)
+            days, where = self.tables[table], self.places[place]
+            d = np.searchsorted(days.bounds, us[at], side="right") - 1
+            inside = (d >= 0) & (d < len(days.bounds) - 1)
+            at, d = at[inside], d[inside]
+            met = np.unique(d).tolist()
+            for k in met:
+                if k not in days.around:
+                    days.around[k] = self._around(rule, where, days, k)
+            code = np.full(len(days.bounds), -1, dtype=np.int64)
+            for k in met:
+                found = days.around[k]
+                if found is not None:
+                    code[k] = numbered.setdefault((table, k), len(pieces))
+                    if code[k] == len(pieces):
+                        pieces.append(found)
+            piece[at] = code[d]
+            minute[at] = (us[at] - days.bounds[d]) // 60_000_000
+        if pieces:
+            before = pl.Series([b for b, _ in pieces], dtype=pl.String)
+            after = pl.Series([a for _, a in pieces], dtype=pl.String)
+            which = pl.Series(piece).replace(-1, None)
+            clock = pl.Series(minute)
+            out = pl.select(
+                pl.concat_str(
+                    before.gather(which),
+                    (clock // 60).cast(pl.String).str.zfill(2),
+                    pl.lit(":"),
+                    (clock % 60).cast(pl.String).str.zfill(2),
+                    after.gather(which),
+                )
+            ).to_series()
+        else:
+            out = pl.repeat(None, len(ts), dtype=pl.String, eager=True)
+        rest = np.flatnonzero(piece < 0)
+        if len(rest):
+            wording = [
+                _escaped(self.local(rule, int(places[i]), float(ts[i]))) for i in rest.tolist()
+            ]
+            out = out.scatter(rest, pl.Series(wording, dtype=pl.String))
+        return out
+
+    @staticmethod
+    def _around(rule: HoursRule, where: Place, days: Days, k: int) -> tuple[str, str] | None:
+        """What `local` words before and after a time on the `k`-th of `days`, or None where
+        that day is not 24 hours of one UTC offset. (Days are laid out per zone,
+        subdivision and, for a rule that keeps holidays, country: what this words.)"""
+        tz = where.zones[0]
+        begin, end = int(days.bounds[k]), int(days.bounds[k + 1])
+        first = datetime.fromtimestamp(begin / 1e6, tz)
+        last = datetime.fromtimestamp((end - 1) / 1e6, tz)
+        if end - begin != 86_400_000_000 or first.utcoffset() != last.utcoffset():
+            return None
+        day = first.date()
+        holiday = holiday_name(where.country, where.subdivision, day)
+        tail = f" {tz.key}" + (f" ({holiday})" if holiday and rule.holidays else "")
+        return _escaped(day.strftime("%A ")), _escaped(tail)
 
     def local(self, rule: HoursRule, place: int, t: float) -> str:
         """`HoursRule.details`' `local`, for a customer at `place`."""
@@ -941,25 +1022,28 @@ def _message_parts(rule: Rule) -> list[str]:
     return json.dumps(message, ensure_ascii=False)[1:-1].split(_SHOWN)
 
 
-def _shower(p: Prepared, hours: Hours, rule: Rule) -> Callable[[float, int, float], str]:
-    """What a reason of `rule` shows in its message, JSON-escaped, as a function of `value`
-    and `aux` from the kernel and the customer's `place`; for consent and declines, the
-    whole message."""
-    words = list(p.words)
+def _escaped(text: str) -> str:
+    """`text` as a JSON string holds it, quotes off."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
 
-    def escaped(text: str) -> str:
-        return json.dumps(text, ensure_ascii=False)[1:-1]
+
+def _shower(p: Prepared, rule: Rule) -> Callable[[float, float], str]:
+    """What a reason of `rule` shows in its message, JSON-escaped, as a function of `value`
+    and `aux` from the kernel; for consent and declines, the whole message. (Pressure and
+    calling hours: `tenths` and `Hours.local_all`, column by column.)"""
+    words = list(p.words)
+    escaped = _escaped
 
     def worded(details: dict[str, str]) -> str:
         return escaped(rule.message.format_map(_Placeholders(details)))
 
-    def consent(value: float, place: int, aux: float) -> str:
+    def consent(value: float, aux: float) -> str:
         packed = int(value)
         how, channel, purpose = packed >> 40, (packed >> 20) % 2**20 - 1, packed % 2**20 - 1
         what = " ".join(words[x] for x in (purpose, channel) if x >= 0) or "all contact"
         return worded({"scope": f"{kernel.OPT_OUT_KINDS[how].replace('_', ' ')} from {what}"})
 
-    def decline(value: float, place: int, aux: float) -> str:
+    def decline(value: float, aux: float) -> str:
         offer = words[int(aux)] if aux >= 0 else None
         on = datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d")
         return worded({"offer": offer or "our offer", "declined_on": on})
@@ -968,17 +1052,33 @@ def _shower(p: Prepared, hours: Hours, rule: Rule) -> Callable[[float, int, floa
         return consent
     if isinstance(rule, DeclineRule):
         return decline
-    if isinstance(rule, HoursRule):
-        return lambda value, place, aux: escaped(hours.local(rule, place, value))
     if isinstance(rule, ContentRule):
         matches = p.matches[p.content_index[id(rule)]]
-        return lambda value, place, aux: escaped(matches[int(value)] or "")
+        return lambda value, aux: escaped(matches[int(value)] or "")
     if isinstance(rule, UnansweredRule):
-        return lambda value, place, aux: str(int(value))
+        return lambda value, aux: str(int(value))
     if isinstance(rule, SnoozeRule | CallbackRule):
         when = "%Y-%m-%d %H:%M UTC"
-        return lambda value, place, aux: datetime.fromtimestamp(value, UTC).strftime(when)
-    return lambda value, place, aux: f"{value:.1f}"  # pressure, as `PressureRule._shown`
+        return lambda value, aux: datetime.fromtimestamp(value, UTC).strftime(when)
+    raise AssertionError(f"no wording for a {rule.kind} rule's reasons")
+
+
+def tenths(values: np.ndarray) -> pl.Series:
+    """`f"{v:.1f}"` of each value (what a pressure reason shows), 3x quicker than
+    formatting each: ten times the value rounded to a whole number, half to even, and
+    written as digits, where that product cannot have been rounded across a half (values
+    below 1e6 not within 1e-6 of one); Python's formatting for the rest."""
+    with np.errstate(invalid="ignore"):
+        tens = values * 10.0
+        near_half = np.abs(tens - np.floor(tens) - 0.5) < 1e-6
+        plain = np.isfinite(values) & (values >= 0) & (values < 1e6) & ~near_half
+    whole = pl.Series(np.where(plain, np.rint(tens), 0).astype(np.int64))
+    written = pl.select(pl.concat_str(whole // 10, pl.lit("."), whole % 10)).to_series()
+    rest = np.flatnonzero(~plain)
+    if len(rest):
+        formatted = pl.Series([f"{v:.1f}" for v in values[rest].tolist()], dtype=pl.String)
+        written = written.scatter(rest, formatted)
+    return written
 
 
 def _lists(offsets: np.ndarray, values: pl.Series, sep: str) -> pl.Series:
@@ -1019,26 +1119,31 @@ def _reasons(
     frame = pl.DataFrame({"code": codes, "until": kernel.micros_all(r_until[:n])})
     # What a reason shows (`_shower`), where its message shows something.
     values = r_value[:n]
-    shown = np.full(n, None, dtype=object)
+    shown = pl.repeat(None, n, dtype=pl.String, eager=True)
     showing = np.flatnonzero(np.array([len(x) > 1 for x in parts])[codes])
     aux = r_aux[:n]
     for c in np.unique(codes[showing]).tolist():
         at = showing[codes[showing] == c]
         rule = rules[c]
-        # Reasons that show the same thing are worded once: the customer's place counts
-        # for calling hours only, the offer for declines only.
-        places = place[at].tolist() if isinstance(rule, HoursRule) else [0] * len(at)
-        offers = aux[at].tolist() if isinstance(rule, DeclineRule) else [0.0] * len(at)
-        show = _shower(p, hours, rule)
-        worded: dict[tuple[float, int, float], str] = {}
-        out = []
-        for key in zip(values[at].tolist(), places, offers, strict=True):
-            found = worded.get(key)
-            if found is None:
-                found = worded[key] = show(*key)
-            out.append(found)
-        shown[at] = out
-    frame = frame.with_columns(shown=pl.Series(shown.tolist(), dtype=pl.String))
+        if isinstance(rule, PressureRule):
+            shown = shown.scatter(at, tenths(values[at]))
+            continue
+        if isinstance(rule, HoursRule):
+            shown = shown.scatter(at, hours.local_all(rule, place[at], values[at]))
+            continue
+        # Reasons that show the same thing are worded once (the offer counts for
+        # declines only).
+        show = _shower(p, rule)
+        if isinstance(rule, DeclineRule):
+            pairs = np.stack([values[at], aux[at]], axis=1)
+            keys, which = np.unique(pairs, axis=0, return_inverse=True)
+            words = [show(value, offer) for value, offer in keys.tolist()]
+        else:
+            distinct, which = np.unique(values[at], return_inverse=True)
+            words = [show(value, 0.0) for value in distinct.tolist()]
+        worded = pl.Series(words, dtype=pl.String).gather(which.reshape(-1))
+        shown = shown.scatter(at, worded)
+    frame = frame.with_columns(shown=shown)
     code = pl.col("code")
     every = list(range(len(parts)))
     # The message: its pieces looked up by code, what it shows between them.

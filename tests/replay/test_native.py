@@ -283,6 +283,52 @@ def test_calling_hours_across_zones_holidays_and_clock_changes(log: LogBuilder) 
     assert got.get_column("flags").to_list().count("text-hours") == 1
 
 
+def test_local_times_are_worded_column_by_column_as_one_by_one(log: LogBuilder) -> None:
+    """`Hours.local_all` words every instant as `Hours.local` does, on plain days (read off
+    the days laid out), on the days clocks change and near the ends of the days laid out
+    (worded one by one), on holidays, for each rule and each place."""
+    import json
+
+    import numpy as np
+
+    from tactful.replay.io import customer_bounds
+    from tactful.rules.hours import HoursRule
+
+    log.profile("ny", timezone="America/New_York", country="US", subdivision="NY")
+    log.contact("ny", "2026-03-01T15:00:00Z", "call", "sales")
+    log.profile("id", phones="+12085550123;+16055550123")
+    log.contact("id", "2026-03-02T15:30:00Z", "call", "service")
+    log.profile("fr", timezone="Europe/Paris", country="FR")
+    log.contact("fr", "2026-03-27T10:00:00Z", "call", "sales")
+    timeline = timeline_of(log)
+    starts = customer_bounds(timeline.get_column("customer_id"))
+    ts = timeline.get_column("at_us").to_numpy() / 1e6
+    hours = native.Hours(HOURS, timeline, starts, ts)
+    # Every 37 minutes and 13.25 seconds from late February past the laid-out days' end:
+    # the clock changes of New York (8 March) and Paris (29 March), Easter Monday in
+    # France, and instants no day laid out holds.
+    instants = np.arange(_seconds("2026-02-20"), _seconds("2026-12-31"), 2233.25)
+    places = np.resize(np.arange(len(hours.places)), len(instants)).astype(np.int32)
+    worded: list[str] = []
+    for rule in (r for r in HOURS.rules if isinstance(r, HoursRule)):
+        got = hours.local_all(rule, places, instants).to_list()
+        want = [
+            json.dumps(hours.local(rule, int(p), float(t)), ensure_ascii=False)[1:-1]
+            for p, t in zip(places.tolist(), instants.tolist(), strict=True)
+        ]
+        assert got == want
+        worded += got
+    assert any("(Independence Day)" in w for w in worded)
+    assert any("Europe/Paris (Easter Monday)" in w for w in worded)
+
+
+def _seconds(day: str) -> float:
+    """Seconds since the epoch at the start of `day`, UTC."""
+    from datetime import UTC, datetime
+
+    return datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
+
+
 def test_a_search_beyond_the_days_laid_out_goes_to_the_engine(log: LogBuilder) -> None:
     seldom = Policy.from_text(
         HOURS.text.replace("gap: 20h", "gap: 200d").replace("name: hours", "name: seldom"),
