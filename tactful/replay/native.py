@@ -1071,7 +1071,7 @@ def tenths(values: np.ndarray) -> pl.Series:
     with np.errstate(invalid="ignore"):
         tens = values * 10.0
         near_half = np.abs(tens - np.floor(tens) - 0.5) < 1e-6
-        plain = np.isfinite(values) & (values >= 0) & (values < 1e6) & ~near_half
+        plain = np.isfinite(values) & ~np.signbit(values) & (values < 1e6) & ~near_half
     whole = pl.Series(np.where(plain, np.rint(tens), 0).astype(np.int64))
     written = pl.select(pl.concat_str(whole // 10, pl.lit("."), whole % 10)).to_series()
     rest = np.flatnonzero(~plain)

@@ -605,3 +605,19 @@ def test_a_columns_values_are_read_once_per_distinct_value(dtype: pl.DataType) -
         [-1, -1],
         [False, False],
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.floats(min_value=-10, max_value=2e6)
+        | st.integers(0, 10**6).map(lambda n: n / 20)  # every half of a tenth, ties
+        | st.sampled_from([0.35, 0.05, 2.45, 1e300, float("inf"), float("nan"), -0.0]),
+        max_size=50,
+    )
+)
+def test_pressures_are_shown_to_a_tenth_as_python_formats_them(values: list[float]) -> None:
+    import numpy as np
+
+    got = native.tenths(np.array(values, dtype=np.float64)).to_list()
+    assert got == [f"{v:.1f}" for v in values]
