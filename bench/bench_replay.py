@@ -3,13 +3,13 @@
 Writes a synthetic quarter (`tactful demo --log`, in its own process, not timed) of at
 least `--rows` rows and puts each file's rows in time order, as systems export them (not
 timed either; `--order customer` keeps the generator's order, customer by customer,
-which is kinder to the sort). Then times what `tactful replay` does with it, end to end:
-reading and validating the Parquet files and sorting them into per-customer timelines,
-folding every customer through the courtesy policy in `--workers` workers (threads, in
-the replay kernel, `tactful/replay/native.py`; processes for a policy it does not
-cover), and writing the verdicts (Parquet and CSV; the HTML report is left out). Peak
-memory is the largest sum of resident memory over this process and any worker
-processes, sampled every 100 ms.
+which is kinder to the sort; `--format csv` writes the files as CSV). Then times what
+`tactful replay` does with it, end to end: reading and validating the files and sorting
+them into per-customer timelines, folding every customer through the courtesy policy in
+`--workers` workers (threads, in the replay kernel, `tactful/replay/native.py`;
+processes for a policy it does not cover), and writing the verdicts (Parquet and CSV;
+the HTML report is left out). Peak memory is the largest sum of resident memory over
+this process and any worker processes, sampled every 100 ms.
 Target (PRODUCT.md): >= 1,000,000 log rows per second per core.
 
     .venv/bin/python bench/bench_replay.py                    # 200,000 rows (~30 s)
@@ -157,6 +157,12 @@ def main(argv: Sequence[str]) -> Result:
         "reported, all are listed (the BENCHMARKS.md figure uses 3).",
     )
     parser.add_argument(
+        "--format",
+        choices=("parquet", "csv"),
+        default="parquet",
+        help="The log's files as Parquet (default) or CSV, times as ISO 8601 text.",
+    )
+    parser.add_argument(
         "--order",
         choices=("time", "customer"),
         default="time",
@@ -191,22 +197,28 @@ def main(argv: Sequence[str]) -> Result:
                 stdout=subprocess.DEVNULL,
             )
             log(f"  written in {time.monotonic() - started:.1f} s")
-        files = {name: folder / f"{name}.parquet" for name in ("contacts", "events")}
-        if args.order == "time":
-            files = {name: folder / f"{name}-by-time.parquet" for name in files}
-            for name, path in files.items():
-                if not path.exists():
-                    log(f"  {path.name}: {name} in time order (not timed) ...")
-                    rows_of = pl.read_parquet(folder / f"{name}.parquet")
-                    rows_of.sort("at", maintain_order=True).write_parquet(path)
-                    del rows_of
+        # The files replayed: the generator's, or a copy in time order or as CSV (made
+        # once, not timed).
+        suffix = ("-by-time" if args.order == "time" else "") + f".{args.format}"
+        files = {n: folder / f"{n}{suffix}" for n in ("contacts", "events", "customers")}
+        if args.format == "parquet":
+            files["customers"] = folder / "customers.parquet"
+        for name, path in files.items():
+            if not path.exists():
+                log(f"  {path.name}: {name}, {args.order} order, {args.format} (not timed) ...")
+                rows_of = pl.read_parquet(folder / f"{name}.parquet")
+                if args.order == "time" and name != "customers":
+                    rows_of = rows_of.sort("at", maintain_order=True)
+                if args.format == "csv":
+                    rows_of.write_csv(path, datetime_format="%Y-%m-%dT%H:%M:%S%.fZ")
+                else:
+                    rows_of.write_parquet(path)
+                del rows_of
         log(f"replaying with {args.workers} workers ...")
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         with PeakMemory() as memory:
             t0 = time.perf_counter()
-            loaded = load_log(
-                files["contacts"], files["events"], customers=folder / "customers.parquet"
-            )
+            loaded = load_log(files["contacts"], files["events"], customers=files["customers"])
             t1 = time.perf_counter()
             own = time.process_time()
             verdicts = run_engine(loaded, [policy], workers=args.workers)
@@ -264,7 +276,7 @@ def main(argv: Sequence[str]) -> Result:
     ]
     res.tables.append(
         Table(
-            f"{rows:,} synthetic log rows (seed {args.seed}) in {args.order} order, "
+            f"{rows:,} synthetic log rows (seed {args.seed}), {args.format}, {args.order} order, "
             f"{args.workers} workers, policy {policy.name} v{policy.version}",
             [
                 "rows",
