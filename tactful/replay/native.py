@@ -761,12 +761,14 @@ def fold_frame(
         )
     original = frame
     # Where the order of events at one instant matters (visits, opt-outs, declines,
-    # snoozes, call-backs), the ledger's.
+    # snoozes, call-backs), the ledger's. Only a customer's events at one instant move,
+    # among themselves: the columns that differ between them (kind, session, properties,
+    # row, whether seen before) are read in that order; instants, the contacts' columns
+    # and the profile are the same in either.
     order = None if self_contained(policy) else ledger_order(frame, is_contact, starts)
+    moved = np.arange(n) if order is None else order
     if order is not None:
-        # What is read from here on but the contacts' columns (they keep their places).
-        read = [c for c in frame.columns if c in _REORDERED]
-        frame, repeated = frame.select(read)[order], repeated[order]
+        repeated = repeated[order]
         events.index = events.index[order]
     ev_kind = events.mapped(kinds.index, -1).astype(np.int32)
     ev_kind[repeated | is_contact] = -1
@@ -774,18 +776,19 @@ def fold_frame(
     ev_engagement = events.among({str(k) for k in ENGAGEMENT_EVENTS})
     ev_visit_engages = events.among(_SESSION_ENGAGEMENTS)  # as `_sessionize` reads them
     outcome = _Distinct(frame.get_column("outcome"))
-    ev_signal, ev_time, signal = _signals(p, frame, events, outcome, repeated)
+    ev_signal, ev_time, signal = _signals(p, frame, moved, events, outcome, repeated)
     ev_sid = np.full(n, -1, dtype=np.int64)
     visits = any(_visits(r) for r in policy.rules)
     if visits:
         # `_sessionize` keys a visit by the event's `session_id` property, as text: the
         # timeline's `session_id` column.
         sid = frame.get_column("session_id")
-        named = sid.is_not_null()
         # Codes equal where the ids are: the categorical's own (the timeline holds the
         # column as one), or else ranks, which sort the text (~5x slower).
         codes = sid.to_physical() if sid.dtype == pl.Categorical else sid.rank("dense")
         ev_sid = codes.cast(pl.Int64).fill_null(-1).to_numpy()
+        ev_sid = ev_sid if order is None else ev_sid[order]
+        named = ev_sid >= 0
     unanswered = outcome.among(_UNANSWERED)
     known = outcome.index >= 0
     engaged = outcome.among(_ENGAGED)
@@ -795,7 +798,7 @@ def fold_frame(
         # Two visits started at one instant without a session id share one key in the
         # ledger, which then keeps one of them: their customers go to the engine.
         started = ~repeated & events.among({str(EventKind.SESSION_STARTED)})
-        at = np.flatnonzero(started & ~named.to_numpy())
+        at = np.flatnonzero(started & ~named)
         both = pl.DataFrame({"id": ids.gather(at), "at": frame.get_column("at_us").gather(at)})
         tied = np.zeros(n, dtype=np.bool_)
         tied[at] = both.is_duplicated().to_numpy()
@@ -810,6 +813,7 @@ def fold_frame(
     hours = Hours(policy, frame, starts, ts)
     skip |= hours.inexact
     rows = frame.get_column("row").to_numpy().astype(np.int64)
+    rows = rows if order is None else rows[order]
     nc = int(is_contact.sum())
     n_rules = len(p.rules)
     verdict = np.zeros(nc, dtype=np.int8)
@@ -883,24 +887,22 @@ def fold_frame(
     return pl.concat([folded[kept], engine]).select(pl.all().gather(order))
 
 
-#: The columns `fold_frame` reads after it puts events at one instant in the ledger's order.
-_REORDERED = frozenset(
-    {"is_contact", "event", "session_id", "properties", "outcome", "at_us", "trigger_at_us"}
-    | {"row", *PROFILE_COLUMNS}
-)
-
-
 _OUTCOME_SIGNAL = {"declined": kernel.DECLINED, "unsubscribed": kernel.UNSUBSCRIBED}
 _OUTCOME_SIGNAL["complained"] = kernel.COMPLAINED
 
 
 def _signals(
-    p: Prepared, frame: pl.DataFrame, events: _Distinct, outcome: _Distinct, repeated: np.ndarray
+    p: Prepared,
+    frame: pl.DataFrame,
+    moved: np.ndarray,
+    events: _Distinct,
+    outcome: _Distinct,
+    repeated: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row, what an event does to the customer's opt-outs, declines, snooze and
     call-back (`kernel`'s `ev_signal` and `ev_time`), as `CustomerState._fold` reads its
     properties; and the signal a contact's outcome also is. Nothing where no rule reads
-    them."""
+    them. Rows in the ledger's order: `moved[i]`, the row of `frame` at place i."""
     n = frame.height
     ev_signal = np.zeros((n, 4), dtype=np.int64)
     ev_time = np.full(n, math.nan)
@@ -917,7 +919,7 @@ def _signals(
     if not read:
         return ev_signal, ev_time, signal
     at = np.flatnonzero(events.among(read) & ~repeated)
-    texts = frame.get_column("properties").gather(at).to_list()
+    texts = frame.get_column("properties").gather(moved[at]).to_list()
     stamps = frame.get_column("at_us").gather(at).to_list()
     kinds = [events.names[k] for k in events.index[at].tolist()]
     rows = zip(at.tolist(), kinds, texts, stamps, strict=True)

@@ -399,8 +399,15 @@ def test_visits_for_chat_offers_and_greetings(log: LogBuilder) -> None:
     for _ in range(2):
         log.event("g", "2026-03-02T10:00:00Z", "session_started", properties='{"session_id": null}')
     chat("g", "10:01:00")
+    # One visit ends as another starts, logged in the other order: the ledger puts the
+    # start first, each with its own session id.
+    log.event("h", "2026-03-02T09:59:00Z", "session_started", session_id="h1")
+    log.event("h", "2026-03-02T10:00:00Z", "session_ended", session_id="h1")
+    log.event("h", "2026-03-02T10:00:00Z", "session_started", session_id="h2")
+    chat("h", "10:00:05")
     got = assert_same(timeline_of(log), COURTESY, engine_folded=["e", "g"])
     rules = got.get_column("rules").to_list()
+    assert rules[-1] == "chat-dwell"
     assert rules[:5] == [
         "chat-dwell",
         None,
