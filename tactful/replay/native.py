@@ -1156,18 +1156,24 @@ def _reasons(
         piece = [x[q] if len(x) > q else "" for x in parts]
         text.append(code.replace_strict(every, piece, return_dtype=pl.String))
     message = pl.concat_str(text)
-    stamp = pl.col("until").cast(pl.Datetime("us", "UTC"))
-    iso = pl.concat_str(
-        [
-            pl.lit('"'),
-            stamp.dt.strftime("%Y-%m-%dT%H:%M:%S"),
-            pl.when(pl.col("until") % 1_000_000 != 0)
-            .then(stamp.dt.strftime("%.6f"))
-            .otherwise(pl.lit("")),
-            pl.lit('+00:00"'),
-        ]
-    )
-    until = pl.when(pl.col("until") >= 0).then(iso).otherwise(pl.lit("null"))
+    # `until` as `Reason.as_dict` writes it, worded once per distinct instant (deferrals
+    # run to a few: the next open hour, the end of a gap).
+    instants = frame.get_column("until").unique()
+    stamp = instants.cast(pl.Datetime("us", "UTC"))
+    fraction = (instants % 1_000_000).cast(pl.String).str.zfill(6)
+    iso = pl.select(
+        pl.when(instants >= 0)
+        .then(
+            pl.concat_str(
+                pl.lit('"'),
+                stamp.dt.strftime("%Y-%m-%dT%H:%M:%S"),
+                pl.when(instants % 1_000_000 != 0).then("." + fraction).otherwise(pl.lit("")),
+                pl.lit('+00:00"'),
+            )
+        )
+        .otherwise(pl.lit("null"))
+    ).to_series()
+    until = pl.col("until").replace_strict(instants, iso, return_dtype=pl.String)
     entries = frame.select(
         pl.concat_str(
             [
