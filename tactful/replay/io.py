@@ -658,10 +658,13 @@ def customer_bounds(customer_ids: pl.Series) -> np.ndarray:
     return np.append(starts, len(customer_ids)).astype(np.int64)
 
 
-def sort_keys(ids: pl.Series, instants: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
+def sort_keys(
+    ids: pl.Series, instants: pl.Series
+) -> tuple[pl.Series, pl.Series, pl.Series, pl.Series]:
     """The timeline's order of rows with customer `ids` and `instants` (`at_us * 2 +
     is_contact`: events before contacts at one instant), by customer, then instant, rows
-    of equal keys in the order given; and the ids and instants in that order.
+    of equal keys in the order given; the customers' distinct ids, sorted (`names`); and,
+    in that order, each row's customer as its place in `names`, and its instant.
 
     A log in time order, as most are, has each customer's rows scattered through it, and
     sorting by the text of their ids then costs ~0.6 us a row. The customers are
@@ -685,8 +688,7 @@ def sort_keys(ids: pl.Series, instants: pl.Series) -> tuple[pl.Series, pl.Series
         keys = pl.DataFrame({"code": code, "instant": instants})
         order = keys.select(pl.arg_sort_by("code", "instant", maintain_order=True)).to_series()
         code_, instant_ = code.gather(order), instants.gather(order)
-    customers = names.gather(code_).alias("customer_id")
-    return order, customers, instant_
+    return order, code_, names, instant_
 
 
 def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None) -> pl.DataFrame:
@@ -707,7 +709,7 @@ def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None
     instants = pl.concat(
         [f.select(pl.col("at_us") * 2 + pl.col("is_contact").cast(pl.Int64)) for f in frames]
     ).to_series()
-    rows, customers, instant = sort_keys(ids, instants)
+    rows, customer, names, instant = sort_keys(ids, instants)
     del ids, instants
     n = len(rows)
     joined = profiles is not None and profiles.height > 0
@@ -750,34 +752,31 @@ def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None
 
     # The keys as the sort put them in order, not gathered again.
     columns: dict[str, pl.Series] = {
-        "customer_id": customers,
+        "customer_id": names.gather(customer).alias("customer_id"),
         "at_us": (instant // 2).alias("at_us"),
         "is_contact": (instant % 2 == 1).alias("is_contact"),
     }
-    names = [
+    gathered = [
         name
         for name in TIMELINE_COLUMNS
         if name not in columns and not (joined and name in PROFILE_COLUMNS)
     ]
     # A gather runs on one thread: two columns at a time (Polars releases the GIL).
     with ThreadPoolExecutor(2) as pool:
-        columns.update(zip(names, pool.map(ordered, names), strict=True))
+        columns.update(zip(gathered, pool.map(ordered, gathered), strict=True))
     if joined:
         assert profiles is not None
         # Each customer's profile: its row in `profiles` (none: nulls), looked up once per
-        # customer (their rows are together), not once per row.
+        # customer, not once per row.
         ids = profiles.get_column("customer_id")
-        customer = columns["customer_id"]
-        bounds = customer_bounds(customer)
-        at = customer.gather(bounds[:-1]).replace_strict(
+        at = names.replace_strict(
             ids, pl.int_range(len(ids), eager=True), default=None, return_dtype=pl.Int64
         )
-        whose = pl.Series(np.repeat(np.arange(len(bounds) - 1), np.diff(bounds)))
         for name in PROFILE_COLUMNS:
             values = profiles.get_column(name)
             dtype = pl.Categorical if name in CATEGORICAL_COLUMNS else pl.String
             if values.null_count() == len(values):
                 columns[name] = pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
             else:
-                columns[name] = values.cast(dtype).gather(at).gather(whose)
+                columns[name] = values.cast(dtype).gather(at).gather(customer)
     return pl.DataFrame([columns[name] for name in TIMELINE_COLUMNS])

@@ -339,9 +339,9 @@ def test_sort_keys_orders_as_a_stable_sort_by_customer_then_instant(
     ids = pl.Series([c for c, _ in rows], dtype=pl.String)
     instants = pl.Series([t * scale for _, t in rows], dtype=pl.Int64)
     expected = sorted(range(len(rows)), key=lambda i: (rows[i][0], rows[i][1]))
-    order, customers, ordered = sort_keys(ids, instants)
+    order, customer, names, ordered = sort_keys(ids, instants)
     assert order.to_list() == expected
-    assert customers.to_list() == [rows[i][0] for i in expected]
+    assert names.gather(customer).to_list() == [rows[i][0] for i in expected]
     assert ordered.to_list() == [rows[i][1] * scale for i in expected]
 
 
