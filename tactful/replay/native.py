@@ -668,18 +668,20 @@ class Hours:
         if end - begin != 86_400_000_000 or first.utcoffset() != last.utcoffset():
             return None
         day = first.date()
+        return _escaped(day.strftime("%A ")), _escaped(Hours._after(rule, where, day))
+
+    @staticmethod
+    def _after(rule: HoursRule, where: Place, day: date) -> str:
+        """What `local` words after the time on `day`: the zone, and the holiday if the
+        rule keeps them."""
         holiday = holiday_name(where.country, where.subdivision, day)
-        tail = f" {tz.key}" + (f" ({holiday})" if holiday and rule.holidays else "")
-        return _escaped(day.strftime("%A ")), _escaped(tail)
+        return f" {where.zones[0].key}" + (f" ({holiday})" if holiday and rule.holidays else "")
 
     def local(self, rule: HoursRule, place: int, t: float) -> str:
         """`HoursRule.details`' `local`, for a customer at `place`."""
         where = self.places[place]
-        tz = where.zones[0]
-        at = datetime.fromtimestamp(t, tz)
-        holiday = holiday_name(where.country, where.subdivision, at.date())
-        when = at.strftime("%A %H:%M") + f" {tz.key}"
-        return when + (f" ({holiday})" if holiday and rule.holidays else "")
+        at = datetime.fromtimestamp(t, where.zones[0])
+        return at.strftime("%A %H:%M") + self._after(rule, where, at.date())
 
 
 class _Distinct:
@@ -1021,7 +1023,7 @@ def _message_parts(rule: Rule) -> list[str]:
         elif isinstance(rule, ConsentRule | DeclineRule):
             return ["", ""]  # worded whole, reason by reason (`_shower`)
         message = message.format_map(_Placeholders(details))
-    return json.dumps(message, ensure_ascii=False)[1:-1].split(_SHOWN)
+    return _escaped(message).split(_SHOWN)
 
 
 def _escaped(text: str) -> str:
@@ -1034,10 +1036,9 @@ def _shower(p: Prepared, rule: Rule) -> Callable[[float, float], str]:
     and `aux` from the kernel; for consent and declines, the whole message. (Pressure and
     calling hours: `tenths` and `Hours.local_all`, column by column.)"""
     words = list(p.words)
-    escaped = _escaped
 
     def worded(details: dict[str, str]) -> str:
-        return escaped(rule.message.format_map(_Placeholders(details)))
+        return _escaped(rule.message.format_map(_Placeholders(details)))
 
     def consent(value: float, aux: float) -> str:
         packed = int(value)
@@ -1056,7 +1057,7 @@ def _shower(p: Prepared, rule: Rule) -> Callable[[float, float], str]:
         return decline
     if isinstance(rule, ContentRule):
         matches = p.matches[p.content_index[id(rule)]]
-        return lambda value, aux: escaped(matches[int(value)] or "")
+        return lambda value, aux: _escaped(matches[int(value)] or "")
     if isinstance(rule, UnansweredRule):
         return lambda value, aux: str(int(value))
     if isinstance(rule, SnoozeRule | CallbackRule):
@@ -1115,9 +1116,7 @@ def _reasons(
         json.dumps({"rule": i, "kind": k, "message": ""}, ensure_ascii=False)[:-2]
         for i, k in zip(ids, kinds, strict=True)
     ]
-    parts = [_message_parts(r) for r in rules] + [
-        [json.dumps(p.horizon_message, ensure_ascii=False)[1:-1]]
-    ]
+    parts = [_message_parts(r) for r in rules] + [[_escaped(p.horizon_message)]]
     frame = pl.DataFrame({"code": codes, "until": kernel.micros_all(r_until[:n])})
     # What a reason shows (`_shower`), where its message shows something.
     values = r_value[:n]
