@@ -115,8 +115,10 @@ def _median_of(runs: int, argv: Sequence[str], command: str) -> Result:
         chosen["notes"],
         chosen["machine"],
     )
+    table = chosen["tables"][0]
+    total = table["columns"].index("total s")
     totals = ", ".join(
-        f"{r['tables'][0]['rows'][0][7]} s ({p:,.0f})"
+        f"{r['tables'][0]['rows'][0][total]} s ({p:,.0f})"
         for r, p in zip(results, per_core, strict=True)
     )
     res.notes.append(
