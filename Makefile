@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 $(COMPILED): tactful/engine.py $(STAMP)
 	-$(BIN)/python tools/compile.py
 
-$(KERNEL): tactful/replay/kernel.py $(STAMP)
+$(KERNEL): tactful/replay/kernel.py tactful/replay/order.py $(STAMP)
 	-$(BIN)/python -m tactful.replay.native && touch $(KERNEL)
 
 compiled: $(COMPILED) $(KERNEL)
@@ -50,4 +50,4 @@ bench: $(STAMP) $(COMPILED) $(KERNEL)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
-	rm -f tactful/*.so tactful/*.compiled-from $(KERNEL) tactful/replay/__pycache__/kernel.*.nb*
+	rm -f tactful/*.so tactful/*.compiled-from $(KERNEL) tactful/replay/__pycache__/kernel.*.nb* tactful/replay/__pycache__/order.*.nb*

@@ -320,22 +320,29 @@ def test_properties_keep_the_columns_order_where_some_are_rare(log: LogBuilder) 
     ]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     rows=st.lists(
         st.tuples(st.sampled_from(["a", "b", "bb", "c", "é", ""]), st.integers(-5, 5)),
-        max_size=40,
+        max_size=60,
     ),
     scale=st.sampled_from([1, 10**6, 2**40, 2**59]),
+    files=st.integers(0, 3),
+    split=st.floats(0, 1),
 )
 def test_sort_keys_orders_as_a_stable_sort_by_customer_then_instant(
-    rows: list[tuple[str, int]], scale: int
+    rows: list[tuple[str, int]], scale: int, files: int, split: float
 ) -> None:
-    """The packed integer key (and, where customer and instant do not fit in one, the
-    two-key sort: `scale` 2**59) orders rows as sorting the text would, equal keys in the
-    order given, at any instant, before 1970 too."""
+    """Rows are ordered as sorting the text of their ids and their instants would, equal
+    keys in the order given, at any instant, before 1970 too: rows in any order (`files`
+    0), in time order (1), or in two files each in time order (2: a contact log and an
+    event log, as systems export them; 3: the same, customer by customer)."""
     from tactful.replay.io import sort_keys
 
+    if files:
+        cut = round(split * len(rows)) if files > 1 else len(rows)
+        by = (lambda r: r[1]) if files < 3 else (lambda r: r)
+        rows = sorted(rows[:cut], key=by) + sorted(rows[cut:], key=by)
     ids = pl.Series([c for c, _ in rows], dtype=pl.String)
     instants = pl.Series([t * scale for _, t in rows], dtype=pl.Int64)
     expected = sorted(range(len(rows)), key=lambda i: (rows[i][0], rows[i][1]))
@@ -343,6 +350,13 @@ def test_sort_keys_orders_as_a_stable_sort_by_customer_then_instant(
     assert order.to_list() == expected
     assert names.gather(customer).to_list() == [rows[i][0] for i in expected]
     assert ordered.to_list() == [rows[i][1] * scale for i in expected]
+
+
+def test_sort_keys_refuses_a_row_without_a_customer() -> None:
+    from tactful.replay.io import sort_keys
+
+    with pytest.raises(ValueError, match="without a customer id"):
+        sort_keys(pl.Series(["a", None]), pl.Series([1, 2]))
 
 
 #: Times as logs write them, and the instant each is: ISO 8601 with an offset,
