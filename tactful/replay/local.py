@@ -66,6 +66,15 @@ _POLARS_TYPES: dict[str, pl.DataType] = {
     "float64": pl.Float64(),
 }
 VERDICT_SCHEMA = {name: _POLARS_TYPES[kind] for name, kind in VERDICT_COLUMNS.items()}
+#: The verdicts as workers hand them over: text of few values (channels, purposes, the
+#: verdict, ...) as categoricals, made text once the verdicts of every chunk are in row
+#: order. Putting 2.5M verdicts in order gathers 4-byte codes instead of text, ~0.5 s
+#: less; the copied columns are categoricals in the timeline already.
+CODED_COLUMNS = ("channel", "purpose", "source", "campaign", "trigger", "offer", "outcome")
+CODED_SCHEMA = {
+    **VERDICT_SCHEMA,
+    **{name: pl.Categorical() for name in (*CODED_COLUMNS, "verdict")},
+}
 
 PolicySource = tuple[str, str]  # (text, file) as Policy.from_text takes them
 
@@ -107,13 +116,17 @@ def few_collections() -> Iterator[None]:
 
 
 def fold_frame(frame: pl.DataFrame, policies: Sequence[Policy]) -> pl.DataFrame:
-    """Fold a timeline slice of whole customers; the verdicts as a frame. A policy the
-    replay kernel covers is folded by it (`tactful.replay.native`), any other by the
-    engine."""
+    """Fold a timeline slice of whole customers; the verdicts as a frame of `CODED_SCHEMA`.
+    A policy the replay kernel covers is folded by it (`tactful.replay.native`), any other
+    by the engine."""
     from tactful.replay import native
 
     kernel = [native.enabled(p) for p in policies]
-    parts = [native.fold_frame(frame, p, run) for run, p in enumerate(policies) if kernel[run]]
+    parts = [
+        native.fold_frame(frame, p, run, coded=True)
+        for run, p in enumerate(policies)
+        if kernel[run]
+    ]
     runs = [run for run in range(len(policies)) if not kernel[run]]
     if runs:
         columns = {name: frame.get_column(name).to_list() for name in TIMELINE_COLUMNS}
@@ -122,7 +135,7 @@ def fold_frame(frame: pl.DataFrame, policies: Sequence[Policy]) -> pl.DataFrame:
         )
         if runs != list(range(len(runs))):
             folded = folded.with_columns(pl.col("run").replace_strict(list(range(len(runs))), runs))
-        parts.append(folded)
+        parts.append(folded.cast(pl.Schema(CODED_SCHEMA)))
     return parts[0] if len(parts) == 1 else pl.concat(parts)
 
 
@@ -231,10 +244,12 @@ def replay_local(
             workers, mp_context=context, initializer=_init_worker, initargs=(sources,)
         ) as pool:
             _gather(pool, _work, timeline, slices, workers, results, on_rows)
-    merged = pl.concat(results, how="vertical") if results else pl.DataFrame(schema=VERDICT_SCHEMA)
+    merged = pl.concat(results, how="vertical") if results else pl.DataFrame(schema=CODED_SCHEMA)
     del results
-    if len(policies) == 1:
-        return [merged.drop("run").sort("row")]  # one copy of the verdicts, not two
+    text = pl.Schema({name: VERDICT_SCHEMA[name] for name in (*CODED_COLUMNS, "verdict")})
+    if len(policies) == 1:  # one copy of the verdicts, not two
+        return [merged.drop("run").sort("row").cast(text)]
     return [
-        merged.filter(pl.col("run") == run).drop("run").sort("row") for run in range(len(policies))
+        merged.filter(pl.col("run") == run).drop("run").sort("row").cast(text)
+        for run in range(len(policies))
     ]
