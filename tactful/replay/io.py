@@ -545,8 +545,9 @@ def _json_member(df: pl.DataFrame, column: str) -> pl.Expr:
     a text column where nothing needs escaping, the usual case, is quoted as it is)."""
     plain = re.fullmatch(r"[ !#-\[\]-~]*", column) is not None  # printable ASCII, no " or \
     if plain and df.schema[column] == pl.String:
-        # Literal characters, not a regular expression: 3-8x quicker.
-        escapes = df.select(pl.col(column).str.contains_any(_ESCAPED).any()).item()
+        # Literal characters, not a regular expression: 3-8x quicker; and only where there
+        # are values (most events have no offer: 0.04 s -> 0.002 s over 7.7M rows).
+        escapes = df.get_column(column).drop_nulls().str.contains_any(_ESCAPED).any()
         if not escapes:
             return pl.concat_str(pl.lit(f'"{column}":"'), pl.col(column), pl.lit('"'))
     encoded = pl.struct(column).struct.json_encode()
@@ -753,6 +754,11 @@ def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None
         "at_us": (instant // 2).alias("at_us"),
         "is_contact": (instant % 2 == 1).alias("is_contact"),
     }
+    if all(f.height == 0 or f.get_column("row")[-1] == f.height for f in frames):
+        # No bad row dropped (row numbers rise, so each file's are 1, 2, ...): each row's
+        # number is its place in its file, worked out from the order, not gathered.
+        file = np.searchsorted(first[1:], rows.to_numpy(), side="right")
+        columns["row"] = pl.Series("row", rows.to_numpy() - first[file] + 1)
     gathered = [
         name
         for name in TIMELINE_COLUMNS

@@ -41,6 +41,27 @@ def test_reads_csv_and_orders_each_customer_by_time(log: LogBuilder) -> None:
     assert (loaded.contacts, loaded.events) == (2, 1)
 
 
+def test_each_row_keeps_its_number_in_its_file(log: LogBuilder) -> None:
+    """With no bad row left out, rows are numbered from their place in the order (with
+    some, gathered: `test_bad_rows_are_reported_with_file_row_and_column`)."""
+    log.contact("b", "2026-03-02T10:00:00Z", "email", "marketing", campaign="c1")
+    log.contact("a", "2026-03-02T09:00:00Z", "email", "marketing", campaign="c2")
+    log.contact("b", "2026-03-02T08:00:00Z", "email", "marketing", campaign="c3")
+    log.event("b", "2026-03-02T09:30:00Z", "page_viewed", session_id="e1")
+    log.event("a", "2026-03-02T07:00:00Z", "page_viewed", session_id="e2")
+    t = _load(log).timeline
+    got = t.select(
+        "is_contact", "row", pl.coalesce(pl.col("campaign", "session_id").cast(pl.String))
+    )
+    assert got.rows() == [
+        (False, 2, "e2"),
+        (True, 2, "c2"),
+        (True, 3, "c3"),
+        (False, 1, "e1"),
+        (True, 1, "c1"),
+    ]
+
+
 def test_reads_typed_parquet(tmp_path: Path) -> None:
     contacts = pl.DataFrame(
         {
