@@ -62,6 +62,21 @@ def test_each_row_keeps_its_number_in_its_file(log: LogBuilder) -> None:
     ]
 
 
+def test_customer_ids_are_read_without_the_spaces_around_them(log: LogBuilder) -> None:
+    log.contact(" b ", "2026-03-02T10:00:00Z", "email", "marketing")
+    log.contact("b", "2026-03-02T09:00:00Z", "email", "marketing")
+    log.contact("a", "2026-03-02T08:00:00Z", "email", "marketing")
+    log.event("b\t", "2026-03-02T09:30:00Z", "page_viewed")
+    log.event("a", "2026-03-02T07:00:00Z", "page_viewed")
+    log.event(" ", "2026-03-02T07:00:00Z", "page_viewed")
+    loaded = _load(log)
+    t = loaded.timeline
+    assert t.get_column("customer_id").to_list() == ["a", "a", "b", "b", "b"]
+    assert t.get_column("row").to_list() == [2, 3, 2, 1, 1]
+    assert [(b.row, b.column) for b in loaded.bad_rows] == [(3, "customer_id")]
+    assert t.get_column("customer_id").dtype == pl.String
+
+
 def test_reads_typed_parquet(tmp_path: Path) -> None:
     contacts = pl.DataFrame(
         {
@@ -350,21 +365,23 @@ def test_properties_keep_the_columns_order_where_some_are_rare(log: LogBuilder) 
     scale=st.sampled_from([1, 10**6, 2**40, 2**59]),
     files=st.integers(0, 3),
     split=st.floats(0, 1),
+    dtype=st.sampled_from([pl.String, pl.Categorical]),
 )
 def test_sort_keys_orders_as_a_stable_sort_by_customer_then_instant(
-    rows: list[tuple[str, int]], scale: int, files: int, split: float
+    rows: list[tuple[str, int]], scale: int, files: int, split: float, dtype: pl.DataType
 ) -> None:
     """Rows are ordered as sorting the text of their ids and their instants would, equal
     keys in the order given, at any instant, before 1970 too: rows in any order (`files`
     0), in time order (1), or in two files each in time order (2: a contact log and an
-    event log, as systems export them; 3: the same, customer by customer)."""
+    event log, as systems export them; 3: the same, customer by customer); ids as text or
+    as a categorical (whose codes are not in the ids' order)."""
     from tactful.replay.io import sort_keys
 
     if files:
         cut = round(split * len(rows)) if files > 1 else len(rows)
         by = (lambda r: r[1]) if files < 3 else (lambda r: r)
         rows = sorted(rows[:cut], key=by) + sorted(rows[cut:], key=by)
-    ids = pl.Series([c for c, _ in rows], dtype=pl.String)
+    ids = pl.Series([c for c, _ in rows], dtype=pl.String).cast(dtype)
     instants = pl.Series([t * scale for _, t in rows], dtype=pl.Int64)
     expected = sorted(range(len(rows)), key=lambda i: (rows[i][0], rows[i][1]))
     order, customer, names, ordered = sort_keys(ids, instants)
@@ -378,6 +395,8 @@ def test_sort_keys_refuses_a_row_without_a_customer() -> None:
 
     with pytest.raises(ValueError, match="without a customer id"):
         sort_keys(pl.Series(["a", None]), pl.Series([1, 2]))
+    with pytest.raises(ValueError, match="without a customer id"):
+        sort_keys(pl.Series(["a", None], dtype=pl.Categorical), pl.Series([1, 2]))
 
 
 #: Times as logs write them, and the instant each is: ISO 8601 with an offset,
