@@ -1094,13 +1094,29 @@ def tenths(values: np.ndarray) -> pl.Series:
 
 
 def _lists(offsets: np.ndarray, values: pl.Series, sep: str) -> pl.Series:
-    """`values[offsets[j]:offsets[j + 1]]` joined by `sep`, per j (null when none)."""
-    lists = pl.from_arrow(
-        pa.ListArray.from_arrays(pa.array(offsets, pa.int64()), values.to_arrow())
-    )
-    assert isinstance(lists, pl.Series)
-    joined = lists.list.join(sep)
-    return pl.select(pl.when(lists.list.len() > 0).then(joined)).to_series()
+    """`values[offsets[j]:offsets[j + 1]]` joined by `sep`, per j (null when none).
+
+    Most contacts are held back by one rule or none: a value of its own is gathered as it
+    is, and only lists of two or more are joined (2.5M contacts: 0.26 -> ~0.1 s)."""
+    counts = np.diff(offsets)
+    many = np.flatnonzero(counts > 1)
+    # Each j's value: its one value, the joined list's place after `values`, or none.
+    at = np.where(counts == 1, offsets[:-1], -1)
+    if len(many):
+        starts = offsets[many]
+        inner = np.repeat(starts - np.cumsum(counts[many]) + counts[many], counts[many])
+        taken = np.arange(len(inner)) + inner
+        lists = pl.from_arrow(
+            pa.ListArray.from_arrays(
+                pa.array(np.concatenate([[0], np.cumsum(counts[many])]), pa.int64()),
+                values.gather(taken).to_arrow(),
+            )
+        )
+        assert isinstance(lists, pl.Series)
+        at[many] = len(values) + np.arange(len(many))
+        values = pl.concat([values, lists.list.join(sep)])
+    index = pl.Series(at)
+    return values.gather(pl.select(pl.when(index >= 0).then(index)).to_series())
 
 
 def _reasons(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -288,8 +289,6 @@ def test_local_times_are_worded_column_by_column_as_one_by_one(log: LogBuilder) 
     the days laid out), on the days clocks change and near the ends of the days laid out
     (worded one by one), on holidays, for each rule and each place."""
     import json
-
-    import numpy as np
 
     from tactful.replay.io import customer_bounds
     from tactful.rules.hours import HoursRule
@@ -628,7 +627,16 @@ def test_a_columns_values_are_read_once_per_distinct_value(dtype: pl.DataType) -
     )
 )
 def test_pressures_are_shown_to_a_tenth_as_python_formats_them(values: list[float]) -> None:
-    import numpy as np
 
     got = native.tenths(np.array(values, dtype=np.float64)).to_list()
     assert got == [f"{v:.1f}" for v in values]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["a", "bb", "", "é;"]), max_size=4), max_size=30))
+def test_lists_join_each_contacts_values(lists: list[list[str]]) -> None:
+    offsets = np.cumsum([0] + [len(x) for x in lists]).astype(np.int64)
+    values = pl.Series([v for x in lists for v in x], dtype=pl.String)
+    got = native._lists(offsets, values, ";")
+    assert got.dtype == pl.String
+    assert got.to_list() == [";".join(x) if x else None for x in lists]
