@@ -431,7 +431,11 @@ def _contacts(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
         _names(chk, df, "purpose", "purpose"),
     ]
     for name in ("trigger", "offer", "campaign", "source", "subject", "body", "flags"):
-        cols.append(_text(df, name))
+        if name in CATEGORICAL_COLUMNS and name in df.columns:
+            # Stripped once per distinct value, a categorical as the timeline holds it.
+            cols.append(_per_value(df, name, value=_text(df, name)).get_column("value").alias(name))
+        else:
+            cols.append(_text(df, name))
     if "outcome" in df.columns:
         outcome = pl.col("outcome").cast(pl.String).str.strip_chars().str.to_lowercase()
         per = _per_value(
