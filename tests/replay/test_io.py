@@ -450,3 +450,24 @@ def test_times_are_read_in_every_form_logs_write_them(
         for row, value in enumerate(given, start=1)
         if value not in expected
     }
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["email", "sms", "email", None],  # left as they are: the column itself
+        [" Email ", " Email "],  # one value, changed: the same for every row
+        ["email", " SMS", None, "", "email"],  # looked up per value
+        [],
+    ],
+)
+def test_per_value_gives_each_rows_result(values: list[str | None]) -> None:
+    from tactful.replay.io import _blank, _per_value, _text
+
+    df = pl.DataFrame({"c": values}, schema={"c": pl.String})
+    got = _per_value(df, "c", value=_text(df, "c").str.to_lowercase(), blank=_blank("c"))
+    assert got.schema == pl.Schema({"value": pl.Categorical(), "blank": pl.Boolean()})
+    assert got.get_column("value").to_list() == [
+        v.strip().lower() or None if v is not None else None for v in values
+    ]
+    assert got.get_column("blank").to_list() == [v is None or not v.strip() for v in values]
