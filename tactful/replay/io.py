@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -103,9 +104,11 @@ class Log:
     events: int = 0
     profiles: int = 0
 
-    @property
+    @cached_property
     def customers(self) -> int:
-        return int(self.timeline.get_column("customer_id").n_unique())
+        """How many customers the timeline holds (its rows are grouped by customer: where
+        the id changes, 5x quicker than counting distinct ids)."""
+        return len(customer_bounds(self.timeline.get_column("customer_id"))) - 1
 
     def bad_rows_frame(self) -> pl.DataFrame:
         return pl.DataFrame(
@@ -418,7 +421,7 @@ def _json_objects(chk: _Checker, column: str) -> list[str | None]:
 def _customer_ids(chk: _Checker) -> pl.Series:
     """The file's customer ids, blank ones flagged, as a categorical (the sort numbers
     customers by its codes), stripped and checked once per distinct id (7.7M events:
-    0.45 s of stripping and checking each row -> 0.15 s)."""
+    0.45 s of stripping and checking each row -> ~0.2 s)."""
     df = chk.df
     ids = _per_value(df, "customer_id", value=_text(df, "customer_id"), blank=_blank("customer_id"))
     chk.flag(ids.get_column("blank"), "customer_id", "is missing")
@@ -705,19 +708,19 @@ def sort_keys(
     numbered in the order of their ids instead (the distinct ids sorted, each row's
     looked up), and the rows bucketed by that number and merged by instant
     (`tactful.replay.order`; 10M rows in time order: 5.9 s sorted by text and instant,
-    1.5 s numbered and sorted by Polars as one packed integer, ~0.3 s so)."""
+    1.5 s numbered and sorted by Polars as one packed integer, 0.5-0.6 s so)."""
     if ids.null_count():
         raise ValueError("sort_keys: a row without a customer id")
     if ids.dtype == pl.Categorical:
-        # Numbered by the categorical's codes: each code's first row names it.
+        # Numbered by the categorical's codes, each code's id read off one of its rows.
         codes = ids.to_physical().to_numpy()
-        first = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype=np.int64)
-        first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
-        used = np.flatnonzero(first >= 0)
-        distinct = ids.gather(first[used]).cast(pl.String)
+        some = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype=np.int64)
+        some[codes] = np.arange(len(codes))
+        used = np.flatnonzero(some >= 0)
+        distinct = ids.gather(some[used]).cast(pl.String)
         by_id = distinct.arg_sort().to_numpy()
         names = distinct.gather(by_id)
-        place = np.zeros(len(first), dtype=np.uint32)
+        place = np.zeros(len(some), dtype=np.uint32)
         place[used[by_id]] = np.arange(len(used), dtype=np.uint32)
         code = place[codes]
     else:

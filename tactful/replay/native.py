@@ -1097,7 +1097,7 @@ def _lists(offsets: np.ndarray, values: pl.Series, sep: str) -> pl.Series:
     """`values[offsets[j]:offsets[j + 1]]` joined by `sep`, per j (null when none).
 
     Most contacts are held back by one rule or none: a value of its own is gathered as it
-    is, and only lists of two or more are joined (2.5M contacts: 0.26 -> ~0.1 s)."""
+    is, and only lists of two or more are joined (2.5M contacts: 0.23 -> 0.15 s)."""
     counts = np.diff(offsets)
     many = np.flatnonzero(counts > 1)
     # Each j's value: its one value, the joined list's place after `values`, or none.

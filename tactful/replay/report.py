@@ -18,6 +18,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
 import jinja2
+import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
@@ -34,6 +35,8 @@ COLOURS = {"allow": "#2e7d32", "defer": "#f9a825", "deny": "#c62828"}
 #: Buckets of "contacts a customer received" for the outcome curve.
 BUCKETS = (0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89)
 TOP = 15
+#: Bars of a histogram (customers' peak pressure).
+HISTOGRAM_BINS = 40
 
 
 @dataclass
@@ -103,6 +106,22 @@ def _stacked(counts: pl.DataFrame, column: str, title: str, div_id: str) -> str:
     return _figure(fig, div_id)
 
 
+def histograms(
+    values: Sequence[pl.Series], bins: int = HISTOGRAM_BINS
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Counts of `values` (each a series; nulls and NaN left out) in `bins` bins of equal
+    width shared by all of them, and the bins' edges: a report of millions of customers
+    carries `bins` numbers per series, not one per customer."""
+    arrays = [v.drop_nulls().drop_nans().to_numpy() if len(v) else np.zeros(0) for v in values]
+    present = [a for a in arrays if len(a)]
+    low = min(float(a.min()) for a in present) if present else 0.0
+    high = max(float(a.max()) for a in present) if present else 1.0
+    if high <= low:
+        high = low + 1.0
+    edges = np.linspace(low, high, bins + 1)
+    return edges, [np.histogram(a, bins=edges)[0] for a in arrays]
+
+
 def _by_rule(frame: pl.DataFrame) -> pl.DataFrame:
     held = frame.filter(pl.col("rules").is_not_null())
     if held.height == 0:
@@ -119,7 +138,8 @@ def _by_rule(frame: pl.DataFrame) -> pl.DataFrame:
 def _customer_outcomes(result: ReplayResult) -> pl.DataFrame:
     """Per customer, from the log as it happened: contacts received, and whether they
     converted (completed an order), unsubscribed or opted out, or complained."""
-    t = result.log.timeline
+    # Only the columns read: filtering the whole timeline would copy all of them.
+    t = result.log.timeline.select("customer_id", "is_contact", "outcome", "event")
     contacts = t.filter(pl.col("is_contact"))
     events = t.filter(~pl.col("is_contact"))
     received = contacts.group_by("customer_id").agg(
@@ -297,18 +317,19 @@ def sections(result: ReplayResult) -> list[Section]:
             )
         )
         fig = go.Figure()
-        fig.add_histogram(
-            x=peaks.get_column("logged").to_list(),
-            name="as logged",
-            opacity=0.6,
-            marker_color="#6d4c41",
-        )
-        fig.add_histogram(
-            x=peaks.get_column("replayed").to_list(),
-            name="under the policy",
-            opacity=0.6,
-            marker_color="#1565c0",
-        )
+        edges, counted = histograms([peaks.get_column("logged"), peaks.get_column("replayed")])
+        centres, widths = (edges[1:] + edges[:-1]) / 2, np.diff(edges)
+        for binned, name, colour in zip(
+            counted, ("as logged", "under the policy"), ("#6d4c41", "#1565c0"), strict=True
+        ):
+            fig.add_bar(
+                x=centres.tolist(),
+                y=binned.tolist(),
+                width=widths.tolist(),
+                name=name,
+                opacity=0.6,
+                marker_color=colour,
+            )
         fig.update_layout(
             barmode="overlay",
             title=f"Peak pressure per customer: {_label(result, run)}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -39,5 +40,30 @@ def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
     ):
         assert f"<h2>{title}</h2>" in html
     assert "courtesy v1" in html and "us-tcpa" in html
+    # Peak pressure counted into bins here, not one value per customer in the page.
+    traces = re.search(r'Plotly\.newPlot\(\s*"pressure-0",\s*(\[.*?\]),\s*\{"', html, re.S)
+    assert traces is not None
+    pressure = json.loads(traces.group(1))
+    assert [t["type"] for t in pressure] == ["bar", "bar"]
+    contacted = result.verdicts[0].get_column("customer_id").n_unique()
+    assert sum(pressure[0]["y"]) == sum(pressure[1]["y"]) == contacted
     counts = result.counts()
     assert f"{counts['deny']:,}" in html
+
+
+def test_histograms_count_every_value_in_shared_bins() -> None:
+    import polars as pl
+
+    from tactful.replay.report import histograms
+
+    a = pl.Series([0.0, 0.5, 2.0, None, float("nan"), 10.0])
+    b = pl.Series([1.0, 1.0, 9.99])
+    edges, (ca, cb) = histograms([a, b], bins=4)
+    assert edges.tolist() == [0.0, 2.5, 5.0, 7.5, 10.0]
+    assert ca.tolist() == [3, 0, 0, 1]  # the top edge counts in the last bin
+    assert cb.tolist() == [2, 0, 0, 1]
+    # One value, or none: still bins a chart can draw.
+    edges, (one,) = histograms([pl.Series([3.0, 3.0])], bins=2)
+    assert edges.tolist() == [3.0, 3.5, 4.0] and one.tolist() == [2, 0]
+    edges, (none,) = histograms([pl.Series([], dtype=pl.Float64)], bins=2)
+    assert len(edges) == 3 and none.tolist() == [0, 0]
