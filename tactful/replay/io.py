@@ -521,19 +521,19 @@ def _events(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
         # Each property present as `"name":value` (its JSON as an object of one key, braces
         # off), the absent ones left out: no `"offer":null` kept for every row. Text
         # columns read from CSV: an empty cell is an absent property.
-        members = [
-            pl.when(~_blank(c) if df.schema[c] == pl.String else pl.col(c).is_not_null())
-            .then(_json_member(df, c))
-            .alias(c)
-            for c in extras
-        ]
-
-        def joined(kept: Sequence[int]) -> pl.Expr:
+        def joined(rows: pl.DataFrame, kept: Sequence[int]) -> pl.Expr:
+            """The JSON of the properties `kept` (places in `extras`) of `rows`."""
             if not kept:
                 return pl.repeat(None, pl.len(), dtype=pl.String).alias("properties")
+            members = [
+                pl.when(~_blank(c) if rows.schema[c] == pl.String else pl.col(c).is_not_null())
+                .then(_json_member(rows, c))
+                .alias(c)
+                for c in (extras[i] for i in kept)
+            ]
             if len(kept) == 1:  # null where the property is absent
-                return pl.concat_str(pl.lit("{"), members[kept[0]], pl.lit("}")).alias("properties")
-            text = pl.concat_str([members[i] for i in kept], separator=",", ignore_nulls=True)
+                return pl.concat_str(pl.lit("{"), members[0], pl.lit("}")).alias("properties")
+            text = pl.concat_str(members, separator=",", ignore_nulls=True)
             whole = pl.concat_str(pl.lit("{"), text, pl.lit("}"))
             return pl.when(text == "").then(None).otherwise(whole).alias("properties")
 
@@ -548,16 +548,20 @@ def _events(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
         # present: the others' JSON is that of the rest, in the same order.
         sparse = [i for i, c in enumerate(extras) if 2 * df.get_column(c).null_count() > df.height]
         dense = [i for i in range(len(extras)) if i not in sparse]
+        if [extras[i] for i in dense] == ["session_id"] and df.schema["session_id"] == pl.String:
+            # A visit's id as text, on most events and their only property there: the
+            # timeline's `session_id` holds it, no JSON (`timeline.event_properties`).
+            dense = []
         # Lazily: Polars 2 runs it in batches, not a whole column per property at once.
         properties, session = (
-            df.lazy().select(joined(dense), value.alias("session_id")).collect().get_columns()
+            df.lazy().select(joined(df, dense), value.alias("session_id")).collect().get_columns()
         )
         if sparse:
             some = pl.any_horizontal(pl.col(extras[i]).is_not_null() for i in sparse)
             rows = df.select(some).to_series().arg_true()
             if len(rows):
                 every = range(len(extras))
-                whole = df[rows].lazy().select(joined(every)).collect().to_series()
+                whole = df[rows].lazy().select(joined(df[rows], every)).collect().to_series()
                 properties = properties.scatter(rows, whole)
     else:
         properties = _nulls("properties", df.height, pl.String)

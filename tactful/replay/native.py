@@ -54,8 +54,8 @@ from tactful.replay.io import PROFILE_COLUMNS, customer_bounds
 from tactful.replay.timeline import (
     COPIED_COLUMNS,
     TIMELINE_COLUMNS,
-    _json_object,
     _split,
+    event_properties,
     fold_columns,
 )
 from tactful.rules.activity import ActivityRule
@@ -931,11 +931,12 @@ def _signals(
         return ev_signal, ev_time, signal
     at = np.flatnonzero(events.among(read) & ~repeated)
     texts = frame.get_column("properties").gather(moved[at]).to_list()
+    sessions = frame.get_column("session_id").cast(pl.String).gather(moved[at]).to_list()
     stamps = frame.get_column("at_us").gather(at).to_list()
     kinds = [events.names[k] for k in events.index[at].tolist()]
-    rows = zip(at.tolist(), kinds, texts, stamps, strict=True)
-    for i, kind, text, us in rows:
-        props = _json_object(text)
+    rows = zip(at.tolist(), kinds, texts, sessions, stamps, strict=True)
+    for i, kind, text, session, us in rows:
+        props = event_properties(text, session)
         if kind == "snooze_requested":
             until = _snooze_until(us / 1_000_000, props)
             ev_signal[i, 0] = kernel.UNSNOOZED if until is None else kernel.SNOOZED
@@ -987,9 +988,15 @@ def ledger_order(
     kinds = frame.get_column("event").cast(pl.String).gather(rows).to_list()
     event_ids = frame.get_column("event_id").gather(rows).to_list()
     texts = frame.get_column("properties").gather(rows).to_list()
+    sessions = frame.get_column("session_id").cast(pl.String).gather(rows).to_list()
     keys = [
-        (_TIE_RANK.get(k, 1), k, e or "", json.dumps(_json_object(x), sort_keys=True, default=str))
-        for k, e, x in zip(kinds, event_ids, texts, strict=True)
+        (
+            _TIE_RANK.get(k, 1),
+            k,
+            e or "",
+            json.dumps(event_properties(x, s), sort_keys=True, default=str),
+        )
+        for k, e, x, s in zip(kinds, event_ids, texts, sessions, strict=True)
     ]
     groups = at_us.gather(rows).to_list()
     owners = ids.gather(rows).to_list()

@@ -13,7 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tactful.replay.io import InputError, Log, load_log, parse_mapping
-from tactful.replay.timeline import CATEGORICAL_COLUMNS, TIMELINE_COLUMNS, to_datetime
+from tactful.replay.timeline import (
+    CATEGORICAL_COLUMNS,
+    TIMELINE_COLUMNS,
+    event_properties,
+    items_of,
+    to_datetime,
+)
 from tests.replay.conftest import LogBuilder, write_csv
 
 
@@ -36,7 +42,9 @@ def test_reads_csv_and_orders_each_customer_by_time(log: LogBuilder) -> None:
         datetime(2026, 3, 2, 10, tzinfo=UTC),
     ]
     assert t.get_column("is_contact").to_list() == [False, True, True]
-    assert t.row(0, named=True)["properties"] == '{"session_id":"s1"}'
+    first = t.row(0, named=True)
+    assert (first["properties"], first["session_id"]) == (None, "s1")
+    assert event_properties(first["properties"], first["session_id"]) == {"session_id": "s1"}
     assert loaded.bad_rows == []
     assert (loaded.contacts, loaded.events) == (2, 1)
 
@@ -348,12 +356,55 @@ def test_properties_keep_the_columns_order_where_some_are_rare(log: LogBuilder) 
         props = {"offer": "gold"} if k == 2 else {}
         log.event("a", f"2026-03-02T09:0{k}:00Z", "page_viewed", **props, session_id=f"s{k}")
     t = _load(log).timeline
+    # A visit's id alone is the `session_id` column's (no JSON); with more, in the JSON.
     assert t.get_column("properties").to_list() == [
-        '{"session_id":"s0"}',
-        '{"session_id":"s1"}',
+        None,
+        None,
         '{"offer":"gold","session_id":"s2"}',
-        '{"session_id":"s3"}',
+        None,
     ]
+    props = [event_properties(*r) for r in t.select("properties", "session_id").iter_rows()]
+    assert props == [
+        {"session_id": "s0"},
+        {"session_id": "s1"},
+        {"offer": "gold", "session_id": "s2"},
+        {"session_id": "s3"},
+    ]
+    assert list(props[2]) == ["offer", "session_id"]
+    events = items_of({c: t.get_column(c).to_list() for c in t.columns}, 0, t.height)
+    assert [e.properties for e in events] == props  # type: ignore[union-attr]
+
+
+def test_a_visits_id_stays_in_the_json_beside_other_properties_on_every_event(
+    tmp_path: Path,
+) -> None:
+    events = pl.DataFrame(
+        {
+            "customer_id": ["a", "a", "b"],
+            "at": [datetime(2026, 3, 2, 9, k) for k in range(3)],
+            "event": ["page_viewed"] * 3,
+            "page": ["/", "/cart", "/"],
+            "session_id": ["s0", "", "s2"],
+        }
+    )
+    contacts = pl.DataFrame(
+        {"customer_id": ["a"], "at": [datetime(2026, 3, 2, 10)], "channel": ["email"]}
+    ).with_columns(purpose=pl.lit("marketing"))
+    events.write_parquet(tmp_path / "e.parquet")
+    contacts.write_parquet(tmp_path / "c.parquet")
+    t = load_log(tmp_path / "c.parquet", tmp_path / "e.parquet").timeline
+    assert t.filter(~pl.col("is_contact")).get_column("properties").to_list() == [
+        '{"page":"/","session_id":"s0"}',
+        '{"page":"/cart"}',
+        '{"page":"/","session_id":"s2"}',
+    ]
+    # A session id that is not text keeps its JSON (a number stays a number).
+    events.with_columns(session_id=pl.Series([1, None, 2])).drop("page").write_parquet(
+        tmp_path / "e.parquet"
+    )
+    t = load_log(tmp_path / "c.parquet", tmp_path / "e.parquet").timeline
+    got = t.filter(~pl.col("is_contact")).select("properties", "session_id").rows()
+    assert got == [('{"session_id":1}', "1"), (None, None), ('{"session_id":2}', "2")]
 
 
 @settings(max_examples=300, deadline=None)

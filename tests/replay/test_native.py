@@ -640,3 +640,17 @@ def test_lists_join_each_contacts_values(lists: list[list[str]]) -> None:
     got = native._lists(offsets, values, ";")
     assert got.dtype == pl.String
     assert got.to_list() == [";".join(x) if x else None for x in lists]
+
+
+def test_visits_started_at_one_instant_fold_in_the_ledgers_order(log: LogBuilder) -> None:
+    # Two visits started at one instant, logged "v2" first: the ledger orders them by their
+    # properties (the session id alone, which the timeline holds without JSON), so "v2" is
+    # the visit started last, the engine's current one; "v1" ending leaves it live.
+    log.event("a", "2026-03-02T10:00:00Z", "session_started", session_id="v2")
+    log.event("a", "2026-03-02T10:00:00Z", "session_started", session_id="v1")
+    log.event("a", "2026-03-02T10:00:20Z", "session_ended", session_id="v1")
+    log.contact("a", "2026-03-02T10:00:45Z", "chat", "sales")
+    timeline = timeline_of(log)
+    assert timeline.get_column("properties").to_list() == [None] * 4
+    got = assert_same(timeline, COURTESY, engine_folded=[])
+    assert got.get_column("verdict").to_list() == ["allow"]
