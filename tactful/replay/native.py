@@ -931,7 +931,7 @@ def _signals(
         return ev_signal, ev_time, signal
     at = np.flatnonzero(events.among(read) & ~repeated)
     texts = frame.get_column("properties").gather(moved[at]).to_list()
-    sessions = frame.get_column("session_id").cast(pl.String).gather(moved[at]).to_list()
+    sessions = frame.get_column("session_id").gather(moved[at]).cast(pl.String).to_list()
     stamps = frame.get_column("at_us").gather(at).to_list()
     kinds = [events.names[k] for k in events.index[at].tolist()]
     rows = zip(at.tolist(), kinds, texts, sessions, stamps, strict=True)
@@ -988,7 +988,7 @@ def ledger_order(
     kinds = frame.get_column("event").cast(pl.String).gather(rows).to_list()
     event_ids = frame.get_column("event_id").gather(rows).to_list()
     texts = frame.get_column("properties").gather(rows).to_list()
-    sessions = frame.get_column("session_id").cast(pl.String).gather(rows).to_list()
+    sessions = frame.get_column("session_id").gather(rows).cast(pl.String).to_list()
     keys = [
         (
             _TIE_RANK.get(k, 1),
