@@ -35,7 +35,7 @@ import polars as pl
 from report import Figure, Result, Table, arguments, command_line, log, run, without
 
 from tactful.policy.document import Policy
-from tactful.replay.io import load_log
+from tactful.replay.io import ISO_UTC, load_log
 from tactful.replay.run import ReplayResult, run_engine, write_results
 
 TARGET_PER_CORE = 1_000_000.0
@@ -212,7 +212,7 @@ def main(argv: Sequence[str]) -> Result:
                 if args.order == "time" and name != "customers":
                     rows_of = rows_of.sort("at", maintain_order=True)
                 if args.format == "csv":
-                    rows_of.write_csv(path, datetime_format="%Y-%m-%dT%H:%M:%S%.fZ")
+                    rows_of.write_csv(path, datetime_format=ISO_UTC)
                 else:
                     rows_of.write_parquet(path)
                 del rows_of

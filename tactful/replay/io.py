@@ -50,8 +50,9 @@ TIME_FORMATS = (
     "%Y-%m-%dT%H:%M",
     "%Y-%m-%d",
 )
-#: How most logs write a time (ISO 8601 in UTC), read before the rest of `TIME_FORMATS`.
-_ISO_UTC = "%Y-%m-%dT%H:%M:%S%.fZ"
+#: How most logs write a time (ISO 8601 in UTC), read before the rest of `TIME_FORMATS`;
+#: and how a replay writes times as text (the verdicts' CSV).
+ISO_UTC = "%Y-%m-%dT%H:%M:%S%.fZ"
 TRUE = ("true", "1", "yes", "y", "t")
 FALSE = ("false", "0", "no", "n", "f", "")
 
@@ -293,7 +294,7 @@ def _times(chk: _Checker, column: str, *, required: bool) -> pl.Series:
         # it leaves (each format tried costs ~0.2 us a row).
         iso = _iso_times(raw)
         if iso is None:
-            read = raw.str.to_datetime(_ISO_UTC, strict=False, time_unit="us", time_zone="UTC")
+            read = raw.str.to_datetime(ISO_UTC, strict=False, time_unit="us", time_zone="UTC")
             iso = read.dt.epoch("us")
         parsed = iso
         left = parsed.is_null().arg_true()
@@ -775,7 +776,7 @@ def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None
         """A file's column as the timeline holds it (the loader's columns of few values
         are categoricals already); all null where the file has none."""
         if name not in f.columns:
-            return pl.repeat(None, f.height, dtype=dtype, eager=True).alias(name)
+            return _nulls(name, f.height, dtype)
         column = f.get_column(name)
         text = types[TIMELINE_COLUMNS[name]]
         return column if column.dtype == dtype else column.cast(text).cast(dtype)
@@ -789,7 +790,7 @@ def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None
             if name in f.columns and f.get_column(name).null_count() < f.height
         ]
         if not filling:
-            column = pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
+            column = _nulls(name, n, dtype)
         elif len(filling) == 1:
             # A column only one file fills (most of them: the events' or the contacts'),
             # gathered from that file alone: a third of the time for a text column.
@@ -833,7 +834,7 @@ def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None
             values = profiles.get_column(name)
             dtype = pl.Categorical if name in CATEGORICAL_COLUMNS else pl.String
             if values.null_count() == len(values):
-                columns[name] = pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
+                columns[name] = _nulls(name, n, dtype)
             else:
                 columns[name] = values.cast(dtype).gather(at).gather(customer)
     return pl.DataFrame([columns[name] for name in TIMELINE_COLUMNS])

@@ -70,11 +70,13 @@ VERDICT_SCHEMA = {name: _POLARS_TYPES[kind] for name, kind in VERDICT_COLUMNS.it
 #: verdict, ...) as categoricals, made text once the verdicts of every chunk are in row
 #: order. Putting 2.5M verdicts in order gathers 4-byte codes instead of text, ~0.5 s
 #: less; the copied columns are categoricals in the timeline already.
-CODED_COLUMNS = ("channel", "purpose", "source", "campaign", "trigger", "offer", "outcome")
-CODED_SCHEMA = {
-    **VERDICT_SCHEMA,
-    **{name: pl.Categorical() for name in (*CODED_COLUMNS, "verdict")},
-}
+CODED_COLUMNS = (
+    *("channel", "purpose", "source", "campaign", "trigger", "offer", "outcome"),
+    "verdict",
+)
+CODED_SCHEMA = {**VERDICT_SCHEMA, **{name: pl.Categorical() for name in CODED_COLUMNS}}
+#: What `CODED_COLUMNS` are made again once in row order: text.
+_TEXT_SCHEMA = pl.Schema({name: VERDICT_SCHEMA[name] for name in CODED_COLUMNS})
 
 PolicySource = tuple[str, str]  # (text, file) as Policy.from_text takes them
 
@@ -246,10 +248,9 @@ def replay_local(
             _gather(pool, _work, timeline, slices, workers, results, on_rows)
     merged = pl.concat(results, how="vertical") if results else pl.DataFrame(schema=CODED_SCHEMA)
     del results
-    text = pl.Schema({name: VERDICT_SCHEMA[name] for name in (*CODED_COLUMNS, "verdict")})
     if len(policies) == 1:  # one copy of the verdicts, not two
-        return [merged.drop("run").sort("row").cast(text)]
+        return [merged.drop("run").sort("row").cast(_TEXT_SCHEMA)]
     return [
-        merged.filter(pl.col("run") == run).drop("run").sort("row").cast(text)
+        merged.filter(pl.col("run") == run).drop("run").sort("row").cast(_TEXT_SCHEMA)
         for run in range(len(policies))
     ]

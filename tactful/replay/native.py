@@ -930,13 +930,10 @@ def _signals(
     if not read:
         return ev_signal, ev_time, signal
     at = np.flatnonzero(events.among(read) & ~repeated)
-    texts = frame.get_column("properties").gather(moved[at]).to_list()
-    sessions = frame.get_column("session_id").gather(moved[at]).cast(pl.String).to_list()
     stamps = frame.get_column("at_us").gather(at).to_list()
     kinds = [events.names[k] for k in events.index[at].tolist()]
-    rows = zip(at.tolist(), kinds, texts, sessions, stamps, strict=True)
-    for i, kind, text, session, us in rows:
-        props = event_properties(text, session)
+    rows = zip(at.tolist(), kinds, _properties(frame, moved[at]), stamps, strict=True)
+    for i, kind, props, us in rows:
         if kind == "snooze_requested":
             until = _snooze_until(us / 1_000_000, props)
             ev_signal[i, 0] = kernel.UNSNOOZED if until is None else kernel.SNOOZED
@@ -964,6 +961,14 @@ def _signals(
     return ev_signal, ev_time, signal
 
 
+def _properties(frame: pl.DataFrame, rows: np.ndarray) -> list[dict[str, Any]]:
+    """The properties of the events at `rows` of `frame` (`timeline.event_properties`);
+    the session ids made text after they are picked, not the whole slice's."""
+    texts = frame.get_column("properties").gather(rows).to_list()
+    sessions = frame.get_column("session_id").gather(rows).cast(pl.String).to_list()
+    return [event_properties(t, s) for t, s in zip(texts, sessions, strict=True)]
+
+
 def ledger_order(
     frame: pl.DataFrame, is_contact: np.ndarray, starts: np.ndarray
 ) -> np.ndarray | None:
@@ -987,16 +992,9 @@ def ledger_order(
     at_us, ids = frame.get_column("at_us"), frame.get_column("customer_id")
     kinds = frame.get_column("event").cast(pl.String).gather(rows).to_list()
     event_ids = frame.get_column("event_id").gather(rows).to_list()
-    texts = frame.get_column("properties").gather(rows).to_list()
-    sessions = frame.get_column("session_id").gather(rows).cast(pl.String).to_list()
     keys = [
-        (
-            _TIE_RANK.get(k, 1),
-            k,
-            e or "",
-            json.dumps(event_properties(x, s), sort_keys=True, default=str),
-        )
-        for k, e, x, s in zip(kinds, event_ids, texts, sessions, strict=True)
+        (_TIE_RANK.get(k, 1), k, e or "", json.dumps(x, sort_keys=True, default=str))
+        for k, e, x in zip(kinds, event_ids, _properties(frame, rows), strict=True)
     ]
     groups = at_us.gather(rows).to_list()
     owners = ids.gather(rows).to_list()

@@ -19,7 +19,7 @@ from typing import Literal
 import polars as pl
 
 from tactful.policy.document import Policy
-from tactful.replay.io import Log, Mapping_, load_log
+from tactful.replay.io import ISO_UTC, Log, Mapping_, load_log
 
 EngineName = Literal["local", "spark"]
 
@@ -134,7 +134,7 @@ def write_results(
         stem = "verdicts" if run == 0 else "verdicts-compare"
         # zstd's quickest level: 2.5M verdicts in 0.9 s instead of 1.3 s, 2% larger.
         frame.write_parquet(out / f"{stem}.parquet", compression="zstd", compression_level=1)
-        frame.write_csv(out / f"{stem}.csv", datetime_format="%Y-%m-%dT%H:%M:%S%.fZ")
+        frame.write_csv(out / f"{stem}.csv", datetime_format=ISO_UTC)
         result.files[stem] = out / f"{stem}.parquet"
     if result.log.bad_rows:
         result.log.bad_rows_frame().write_csv(out / "bad-rows.csv")
