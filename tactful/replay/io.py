@@ -716,21 +716,19 @@ def sort_keys(
     1.5 s numbered and sorted by Polars as one packed integer, 0.5-0.6 s so)."""
     if ids.null_count():
         raise ValueError("sort_keys: a row without a customer id")
-    if ids.dtype == pl.Categorical:
-        # Numbered by the categorical's codes, each code's id read off one of its rows.
-        codes = ids.to_physical().to_numpy()
-        some = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype=np.int64)
-        some[codes] = np.arange(len(codes))
-        used = np.flatnonzero(some >= 0)
-        distinct = ids.gather(some[used]).cast(pl.String)
-        by_id = distinct.arg_sort().to_numpy()
-        names = distinct.gather(by_id)
-        place = np.zeros(len(some), dtype=np.uint32)
-        place[used[by_id]] = np.arange(len(used), dtype=np.uint32)
-        code = place[codes]
-    else:
-        names = ids.unique().sort()
-        code = ids.cast(pl.Enum(names)).to_physical().to_numpy()
+    # Numbered by a categorical's codes (the loader's ids are one already), each code's id
+    # read off one of its rows, then renumbered in the order of the ids.
+    ids = ids.cast(pl.Categorical)
+    codes = ids.to_physical().to_numpy()
+    some = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype=np.int64)
+    some[codes] = np.arange(len(codes))
+    used = np.flatnonzero(some >= 0)
+    distinct = ids.gather(some[used]).cast(pl.String)
+    by_id = distinct.arg_sort().to_numpy()
+    names = distinct.gather(by_id)
+    place = np.zeros(len(some), dtype=np.uint32)
+    place[used[by_id]] = np.arange(len(used), dtype=np.uint32)
+    code = place[codes]
     order, ordered, starts = timeline_order(code, instants.to_numpy(), len(names))
     customer = np.repeat(np.arange(len(names), dtype=np.uint32), np.diff(starts))
     return (
