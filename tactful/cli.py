@@ -527,7 +527,7 @@ def replay(
                 out=out_dir,
                 engine=engine,  # type: ignore[arg-type]
                 workers=workers,
-                on_loaded=lambda log: bar.update(task, total=log.timeline.height),
+                on_loaded=lambda log: bar.update(task, total=log.rows),
                 on_rows=lambda n: bar.advance(task, n),
             )
     except InputError as exc:

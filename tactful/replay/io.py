@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -97,19 +96,27 @@ class BadRow:
 
 @dataclass
 class Log:
-    """A validated timeline, sorted by customer then time, and the rows left out of it."""
+    """A validated log: its timeline (sorted by customer then time, built when first
+    read, or slice by slice from `source`), and the rows left out of it."""
 
-    timeline: pl.DataFrame
+    source: TimelineBuilder
     bad_rows: list[BadRow] = field(default_factory=list)
     contacts: int = 0
     events: int = 0
     profiles: int = 0
 
-    @cached_property
+    @property
+    def timeline(self) -> pl.DataFrame:
+        return self.source.full()
+
+    @property
+    def rows(self) -> int:
+        """The timeline's rows (contacts and events), without building it."""
+        return self.source.height
+
+    @property
     def customers(self) -> int:
-        """How many customers the timeline holds (its rows are grouped by customer: where
-        the id changes, 5x quicker than counting distinct ids)."""
-        return len(customer_bounds(self.timeline.get_column("customer_id"))) - 1
+        return len(self.source.starts) - 1
 
     def bad_rows_frame(self) -> pl.DataFrame:
         return pl.DataFrame(
@@ -699,9 +706,9 @@ def load_log(
         shown = "\n".join(f"  {b}" for b in bad[:20])
         more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
         raise InputError(f"{len(bad)} bad row(s) (--strict):\n{shown}{more}")
-    timeline = build_timeline(frames, profiles)
+    source = TimelineBuilder(frames, profiles)
     n_profiles = 0 if profiles is None else profiles.height
-    return Log(timeline, bad, contacts=n_contacts, events=n_events, profiles=n_profiles)
+    return Log(source, bad, contacts=n_contacts, events=n_events, profiles=n_profiles)
 
 
 def customer_bounds(customer_ids: pl.Series) -> np.ndarray:
@@ -751,105 +758,187 @@ def sort_keys(
     )
 
 
-def build_timeline(frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None) -> pl.DataFrame:
-    """Stack contact and event rows into the timeline schema, profiles joined, sorted.
+_TYPES: dict[str, Any] = {"string": pl.String, "int64": pl.Int64, "bool": pl.Boolean}
+#: What the timeline holds where a contact gives no value.
+_FILLED = {"discount": False, "priority": 0}
 
-    Held in as little memory as Polars allows, since a big log's timeline is most of what
-    a replay holds: built column by column (the rows are put in order by their keys
-    alone, so no sorted copy of the whole log is ever made beside it), text of few values
-    (`CATEGORICAL_COLUMNS`) as categoricals, 4 bytes a row where text takes 16 even when
-    null, and a column no row fills as nulls that take no memory at all."""
-    types: dict[str, Any] = {
-        "string": pl.String,
-        "int64": pl.Int64,
-        "bool": pl.Boolean,
-    }
-    filled = {"discount": False, "priority": 0}
-    ids = pl.concat([f.get_column("customer_id").cast(pl.Categorical) for f in frames])
-    instants = pl.concat(
-        [f.select(pl.col("at_us") * 2 + pl.col("is_contact").cast(pl.Int64)) for f in frames]
-    ).to_series()
-    rows, customer, names, instant = sort_keys(ids, instants)
-    del ids, instants
-    n = len(rows)
-    joined = profiles is not None and profiles.height > 0
 
-    # Where each file's rows went: the places in the order of a file's rows (`at`), and
-    # each one's row in its file (`src`).
-    first = np.cumsum([0] + [f.height for f in frames])
-    order = rows.to_numpy()
-    file = np.searchsorted(first[1:], order, side="right")
-    at = [np.flatnonzero(file == j) for j in range(len(frames))]
-    src = [pl.Series(order[at[j]] - first[j], dtype=pl.UInt32) for j in range(len(frames))]
-    places = [pl.Series(a, dtype=pl.UInt32) for a in at]
+def _timeline_type(name: str) -> Any:
+    return pl.Categorical if name in CATEGORICAL_COLUMNS else _TYPES[TIMELINE_COLUMNS[name]]
 
-    def typed(f: pl.DataFrame, name: str, dtype: Any) -> pl.Series:
-        """A file's column as the timeline holds it (the loader's columns of few values
-        are categoricals already); all null where the file has none."""
-        if name not in f.columns:
-            return _nulls(name, f.height, dtype)
-        column = f.get_column(name)
-        text = types[TIMELINE_COLUMNS[name]]
-        return column if column.dtype == dtype else column.cast(text).cast(dtype)
 
-    def ordered(name: str) -> pl.Series:
-        kind = TIMELINE_COLUMNS[name]
-        dtype = pl.Categorical if name in CATEGORICAL_COLUMNS else types[kind]
+class TimelineBuilder:
+    """The checked contact and event rows (and profiles) in timeline order, built into the
+    timeline schema whole (`full`) or a slice of whole customers at a time (`frame`).
+
+    The rows are put in order by their keys alone (`sort_keys`), so no sorted copy of the
+    whole log is made beside it; each column is then gathered from the one file that
+    fills it. A replay that folds slice by slice builds each slice as it goes and never
+    holds the whole table: a 10M-row log's timeline is ~1 GB, written once and read once,
+    and fresh memory is dear (touching it costs more here than gathering into it). Text
+    of few values (`CATEGORICAL_COLUMNS`) is categorical, 4 bytes a row where text takes
+    16 even when null, and a column no row fills is nulls that take no memory at all."""
+
+    def __init__(self, frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None) -> None:
+        ids = pl.concat([f.get_column("customer_id").cast(pl.Categorical) for f in frames])
+        instants = pl.concat(
+            [f.select(pl.col("at_us") * 2 + pl.col("is_contact").cast(pl.Int64)) for f in frames]
+        ).to_series()
+        rows, customer, self.names, self._instant = sort_keys(ids, instants)
+        del ids, instants
+        self.height = len(rows)
+        self._customer = customer
+        #: Where each customer's rows begin, and where the last one's end: customer i's
+        #: rows are `starts[i]:starts[i + 1]`.
+        self.starts = np.searchsorted(customer.to_numpy(), np.arange(len(self.names) + 1))
+        self._order = rows.to_numpy()
+        self._first = np.cumsum([0] + [f.height for f in frames])
+        # Each place's file, as one byte (a log has two files, or one).
+        self._file = np.searchsorted(self._first[1:], self._order, side="right").astype(np.uint8)
+        self._frames = list(frames)
+        # No bad row dropped (row numbers rise, so each file's are 1, 2, ...): each row's
+        # number is its place in its file, worked out from the order, not gathered.
+        self._numbered = all(f.height == 0 or f.get_column("row")[-1] == f.height for f in frames)
+        self._whole: pl.DataFrame | None = None
+        # Each column's source: the one file that fills it, its values as the timeline
+        # holds them; several files' values, one after the other; or each customer's.
+        self._one: dict[str, tuple[int, pl.Series]] = {}
+        self._many: dict[str, pl.Series] = {}
+        self._per_customer: dict[str, pl.Series] = {}
+        joined = profiles is not None and profiles.height > 0
+        if joined:
+            assert profiles is not None
+            # Each customer's profile: its row in `profiles` (none: nulls), looked up once
+            # per customer, not once per row.
+            at = self.names.replace_strict(
+                profiles.get_column("customer_id"),
+                pl.int_range(profiles.height, eager=True),
+                default=None,
+                return_dtype=pl.Int64,
+            )
+            for name in PROFILE_COLUMNS:
+                values = profiles.get_column(name)
+                if values.null_count() < len(values):
+                    self._per_customer[name] = values.cast(_timeline_type(name)).gather(at)
+        keys = ("customer_id", "at_us", "is_contact", "row" if self._numbered else "")
+        sources = [n for n in TIMELINE_COLUMNS if n not in keys and n not in self._per_customer]
+        if joined:
+            sources = [n for n in sources if n not in PROFILE_COLUMNS]
+        # Casting a file's column (text to a categorical: a visit's ids) runs on one
+        # thread: two columns at a time (Polars releases the GIL).
+        with ThreadPoolExecutor(2) as pool:
+            for name, got in zip(sources, pool.map(self._source, sources), strict=True):
+                if isinstance(got, tuple):
+                    self._one[name] = got
+                elif got is not None:
+                    self._many[name] = got
+
+    def _source(self, name: str) -> tuple[int, pl.Series] | pl.Series | None:
+        """Where `name`'s values come from: (file, its values) where one file fills it,
+        every file's values one after the other where several do, none where none do."""
+        dtype = _timeline_type(name)
+
+        def typed(f: pl.DataFrame) -> pl.Series:
+            """A file's column as the timeline holds it (the loader's columns of few values
+            are categoricals already); all null where the file has none."""
+            if name not in f.columns:
+                return _nulls(name, f.height, dtype)
+            column = f.get_column(name)
+            text = _TYPES[TIMELINE_COLUMNS[name]]
+            return column if column.dtype == dtype else column.cast(text).cast(dtype)
+
         filling = [
             j
-            for j, f in enumerate(frames)
+            for j, f in enumerate(self._frames)
             if name in f.columns and f.get_column(name).null_count() < f.height
         ]
         if not filling:
-            column = _nulls(name, n, dtype)
-        elif len(filling) == 1:
-            # A column only one file fills (most of them: the events' or the contacts'),
-            # gathered from that file alone: a third of the time for a text column.
-            j = filling[0]
-            column = typed(frames[j], name, dtype)
-            if column.dtype == pl.String:
-                placed = _nulls("placed", n, pl.UInt32).scatter(places[j], src[j])
-                column = column.gather(placed)
-            else:
-                column = _spread(column, places[j], src[j], n)
-        else:
-            # Categoricals cast first: gathering their 4-byte codes is quicker than text;
-            # and each file's rows on their own, so a column only contacts have is not
-            # cast over the events' nulls too.
-            column = pl.concat([typed(f, name, dtype) for f in frames]).gather(rows)
-        return column.fill_null(filled[name]) if name in filled else column
+            return None
+        if len(filling) == 1:
+            return filling[0], typed(self._frames[filling[0]])
+        # Categoricals cast first: gathering their 4-byte codes is quicker than text; and
+        # each file's rows on their own, so a column only contacts have is not cast over
+        # the events' nulls too.
+        return pl.concat([typed(f) for f in self._frames])
 
-    # The keys as the sort put them in order, not gathered again.
-    columns: dict[str, pl.Series] = {
-        "customer_id": names.gather(customer).alias("customer_id"),
-        "at_us": (instant // 2).alias("at_us"),
-        "is_contact": (instant % 2 == 1).alias("is_contact"),
-    }
-    if all(f.height == 0 or f.get_column("row")[-1] == f.height for f in frames):
-        # No bad row dropped (row numbers rise, so each file's are 1, 2, ...): each row's
-        # number is its place in its file, worked out from the order, not gathered.
-        columns["row"] = pl.Series("row", order - first[file] + 1)
-    gathered = [
-        name
-        for name in TIMELINE_COLUMNS
-        if name not in columns and not (joined and name in PROFILE_COLUMNS)
-    ]
-    # A gather runs on one thread: two columns at a time (Polars releases the GIL).
-    with ThreadPoolExecutor(2) as pool:
-        columns.update(zip(gathered, pool.map(ordered, gathered), strict=True))
-    if joined:
-        assert profiles is not None
-        # Each customer's profile: its row in `profiles` (none: nulls), looked up once per
-        # customer, not once per row.
-        ids = profiles.get_column("customer_id")
-        at = names.replace_strict(
-            ids, pl.int_range(len(ids), eager=True), default=None, return_dtype=pl.Int64
-        )
-        for name in PROFILE_COLUMNS:
-            values = profiles.get_column(name)
-            dtype = pl.Categorical if name in CATEGORICAL_COLUMNS else pl.String
-            if values.null_count() == len(values):
-                columns[name] = _nulls(name, n, dtype)
+    @property
+    def period_us(self) -> tuple[int, int] | None:
+        """The first and last instant of the log (epoch microseconds), if it has rows."""
+        if not self.height:
+            return None
+        return int(self._instant.min()) // 2, int(self._instant.max()) // 2  # type: ignore[arg-type]
+
+    def full(self) -> pl.DataFrame:
+        """The whole timeline (built once, then kept: the log's files are let go)."""
+        if self._whole is None:
+            self._whole = self._build(0, self.height, tuple(TIMELINE_COLUMNS), threads=2)
+            self._frames = []
+            self._one, self._many = {}, {}
+        return self._whole
+
+    def frame(
+        self, offset: int = 0, length: int | None = None, columns: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """`full().slice(offset, length).select(columns)`, built without the rest."""
+        columns = tuple(TIMELINE_COLUMNS) if columns is None else tuple(columns)
+        stop = self.height if length is None else min(self.height, offset + length)
+        if self._whole is not None:
+            return self._whole.slice(offset, stop - offset).select(columns)
+        return self._build(offset, stop, columns, threads=1)
+
+    def _build(self, lo: int, hi: int, columns: tuple[str, ...], threads: int) -> pl.DataFrame:
+        n = hi - lo
+        order = self._order[lo:hi]
+        file = self._file[lo:hi]
+        customer = self._customer.slice(lo, n)
+        instant = self._instant.slice(lo, n)
+        # Per file, the places its rows went (`at`) and each one's row in it (`src`), as
+        # Polars indices: made for the files a column is gathered from, once.
+        places: dict[int, tuple[pl.Series, pl.Series]] = {}
+
+        def place(j: int) -> tuple[pl.Series, pl.Series]:
+            if j not in places:
+                at = np.flatnonzero(file == j)
+                places[j] = (
+                    pl.Series(at, dtype=pl.UInt32),
+                    pl.Series(order[at] - self._first[j], dtype=pl.UInt32),
+                )
+            return places[j]
+
+        for name in columns:
+            if name in self._one:
+                place(self._one[name][0])
+
+        def ordered(name: str) -> pl.Series:
+            if name == "customer_id":
+                return self.names.gather(customer).alias(name)
+            # The keys as the sort put them in order, not gathered again.
+            if name == "at_us":
+                return (instant // 2).alias(name)
+            if name == "is_contact":
+                return (instant % 2 == 1).alias(name)
+            if name == "row" and self._numbered:
+                return pl.Series(name, order - self._first[file] + 1)
+            if name in self._per_customer:
+                return self._per_customer[name].gather(customer).alias(name)
+            if name in self._one:
+                # A column only one file fills (most of them: the events' or the
+                # contacts'), gathered from that file alone: a third of the time for text.
+                j, values = self._one[name]
+                at, src = places[j]
+                if values.dtype == pl.String:
+                    column = values.gather(_nulls("at", n, pl.UInt32).scatter(at, src))
+                else:
+                    column = _spread(values, at, src, n)
+            elif name in self._many:
+                column = self._many[name].gather(pl.Series(order))
             else:
-                columns[name] = values.cast(dtype).gather(at).gather(customer)
-    return pl.DataFrame([columns[name] for name in TIMELINE_COLUMNS])
+                column = _nulls(name, n, _timeline_type(name))
+            return column.fill_null(_FILLED[name]) if name in _FILLED else column
+
+        if threads > 1:
+            with ThreadPoolExecutor(threads) as pool:
+                built = list(pool.map(ordered, columns))
+        else:
+            built = [ordered(name) for name in columns]
+        return pl.DataFrame(built)

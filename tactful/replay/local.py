@@ -18,7 +18,6 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
-    Executor,
     Future,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
@@ -42,7 +41,7 @@ from rich.progress import (
 from rich.text import Text
 
 from tactful.policy.document import Policy
-from tactful.replay.io import customer_bounds
+from tactful.replay.io import TimelineBuilder, customer_bounds
 from tactful.replay.timeline import TIMELINE_COLUMNS, VERDICT_COLUMNS, fold_columns
 
 #: Rows per chunk sent to a worker process (whole customers, so a chunk may run a little
@@ -85,13 +84,18 @@ def policy_source(policy: Policy) -> PolicySource:
     return policy.text, policy.file
 
 
-def chunks(timeline: pl.DataFrame, rows: int = CHUNK_ROWS) -> Iterator[tuple[int, int]]:
+def chunks(
+    timeline: pl.DataFrame | TimelineBuilder, rows: int = CHUNK_ROWS
+) -> Iterator[tuple[int, int]]:
     """(offset, length) slices of about `rows` rows that never split a customer."""
     n = timeline.height
     if n == 0:
         return
     # Row indices where a new customer starts.
-    starts = customer_bounds(timeline.get_column("customer_id"))[:-1]
+    if isinstance(timeline, TimelineBuilder):
+        starts = timeline.starts[:-1]
+    else:
+        starts = customer_bounds(timeline.get_column("customer_id"))[:-1]
     cut_at = np.searchsorted(starts, np.arange(rows, n, rows))
     offset = 0
     for idx in dict.fromkeys(cut_at.tolist()):
@@ -177,20 +181,19 @@ def progress_bar(console: Console | None = None, *, disable: bool = False) -> Pr
 
 
 def _gather(
-    pool: Executor,
-    work: Callable[[pl.DataFrame], pl.DataFrame],
-    timeline: pl.DataFrame,
+    submit: Callable[[int, int], Future[pl.DataFrame]],
     slices: Sequence[tuple[int, int]],
     workers: int,
     results: list[pl.DataFrame],
     on_rows: Callable[[int], None] | None,
 ) -> None:
-    """`work` on each slice of `timeline` in `pool`, into `results` as they finish."""
+    """Each slice's (offset, length) `submit`ted to a pool, its verdicts into `results` as
+    they finish."""
     pending: dict[Future[pl.DataFrame], int] = {}
     todo = iter(slices)
     # A few chunks in flight per worker: busy workers, bounded memory.
     for offset, length in todo:
-        pending[pool.submit(work, timeline.slice(offset, length))] = length
+        pending[submit(offset, length)] = length
         if len(pending) >= 3 * workers:
             break
     while pending:
@@ -202,11 +205,11 @@ def _gather(
                 on_rows(length)
             nxt = next(todo, None)
             if nxt is not None:
-                pending[pool.submit(work, timeline.slice(*nxt))] = nxt[1]
+                pending[submit(*nxt)] = nxt[1]
 
 
 def replay_local(
-    timeline: pl.DataFrame,
+    timeline: pl.DataFrame | TimelineBuilder,
     policies: Sequence[Policy],
     *,
     workers: int | None = None,
@@ -223,29 +226,46 @@ def replay_local(
 
     workers = workers or os.cpu_count() or 1
     threads = all(native.enabled(p) for p in policies)
-    if threads:
-        # Only what the kernel reads is kept (not the events' properties, say).
-        timeline = timeline.select(native.columns_for(policies))
+    if not threads and isinstance(timeline, TimelineBuilder):
+        timeline = timeline.full()  # sent to worker processes a slice at a time
+    # Only what the kernel reads (not the events' properties, say); from a builder, each
+    # slice built as it is folded, so the whole timeline is never held.
+    read = native.columns_for(policies) if threads else tuple(TIMELINE_COLUMNS)
+    if isinstance(timeline, TimelineBuilder):
+        builder = timeline
+
+        def piece(offset: int, length: int) -> pl.DataFrame:
+            return builder.frame(offset, length, read)
+    else:
+        whole = timeline.select(read)
+
+        def piece(offset: int, length: int) -> pl.DataFrame:
+            return whole.slice(offset, length)
+
     slices = list(chunks(timeline, chunk_rows or (THREAD_CHUNK_ROWS if threads else CHUNK_ROWS)))
     results: list[pl.DataFrame] = []
     if workers <= 1 or len(slices) <= 1:
         with few_collections():
             for offset, length in slices:
-                results.append(fold_frame(timeline.slice(offset, length), policies))
+                results.append(fold_frame(piece(offset, length), policies))
                 if on_rows:
                     on_rows(length)
     elif threads:
         with few_collections(), ThreadPoolExecutor(workers) as pool:
-            _gather(pool, lambda frame: fold_frame(frame, policies), timeline, slices, workers,
-                    results, on_rows)  # fmt: skip
+
+            def fold(offset: int, length: int) -> pl.DataFrame:
+                return fold_frame(piece(offset, length), policies)
+
+            _gather(lambda *at: pool.submit(fold, *at), slices, workers, results, on_rows)
     else:
         sources = [policy_source(p) for p in policies]
         # Fresh interpreters: forking a process that runs Polars' thread pool can hang.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
             workers, mp_context=context, initializer=_init_worker, initargs=(sources,)
-        ) as pool:
-            _gather(pool, _work, timeline, slices, workers, results, on_rows)
+        ) as processes:
+            submit = processes.submit
+            _gather(lambda *at: submit(_work, piece(*at)), slices, workers, results, on_rows)
     merged = pl.concat(results, how="vertical") if results else pl.DataFrame(schema=CODED_SCHEMA)
     del results
     if len(policies) == 1:  # one copy of the verdicts, not two

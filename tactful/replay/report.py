@@ -138,8 +138,8 @@ def _by_rule(frame: pl.DataFrame) -> pl.DataFrame:
 def _customer_outcomes(result: ReplayResult) -> pl.DataFrame:
     """Per customer, from the log as it happened: contacts received, and whether they
     converted (completed an order), unsubscribed or opted out, or complained."""
-    # Only the columns read: filtering the whole timeline would copy all of them.
-    t = result.log.timeline.select("customer_id", "is_contact", "outcome", "event")
+    # Only the columns read, built for this (the replay never held the whole timeline).
+    t = result.log.source.frame(columns=("customer_id", "is_contact", "outcome", "event"))
     contacts = t.filter(pl.col("is_contact"))
     events = t.filter(~pl.col("is_contact"))
     received = contacts.group_by("customer_id").agg(
@@ -549,12 +549,10 @@ def render_report(result: ReplayResult, *, sources: Sequence[str] = ()) -> str:
         autoescape=jinja2.select_autoescape(default=True),
     )
     template = env.get_template("report.html")
-    t = result.log.timeline
     period = ""
-    if t.height:
-        lo, hi = t.select(pl.col("at_us").min().alias("lo"), pl.col("at_us").max().alias("hi")).row(
-            0
-        )
+    span = result.log.source.period_us
+    if span is not None:
+        lo, hi = span
         fmt = "%Y-%m-%d %H:%M UTC"
         period = (
             f"{datetime.fromtimestamp(lo / 1e6, UTC).strftime(fmt)} to "

@@ -36,7 +36,7 @@ class ReplayResult:
 
     @property
     def rows(self) -> int:
-        return self.log.timeline.height
+        return self.log.rows
 
     def counts(self, run: int = 0) -> dict[str, int]:
         frame = self.verdicts[run]
@@ -85,11 +85,11 @@ def run_engine(
 
         raw = replay_timeline(log.timeline, policies, master=spark_master)
         if on_rows:
-            on_rows(log.timeline.height)
+            on_rows(log.rows)
     else:
         from tactful.replay.local import replay_local
 
-        raw = replay_local(log.timeline, policies, workers=workers, on_rows=on_rows)
+        raw = replay_local(log.source, policies, workers=workers, on_rows=on_rows)
     return [verdict_frame(r, p) for r, p in zip(raw, policies, strict=True)]
 
 
