@@ -237,16 +237,21 @@ def _nulls(name: str, n: int, dtype: pl.DataType | type[pl.DataType]) -> pl.Seri
     return pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
 
 
-def _spread(column: pl.Series, at: pl.Series, src: pl.Series, n: int) -> pl.Series:
-    """A column of `n` rows of `column`'s fixed-width type (numbers, flags, categoricals'
-    codes) holding `column[src[k]]` at `at[k]`, null elsewhere: gathered and scattered by
-    Polars, with no null in either index (a gather by an index with nulls in it takes
-    half as long again)."""
-    physical = column.to_physical()
-    spread = _nulls(column.name, n, physical.dtype).scatter(at, physical.gather(src))
-    if column.dtype == pl.Categorical:
-        return spread.cat.to(pl.Categorical)
-    return spread.cast(column.dtype)
+def _spread(
+    values: pl.Series, at: pl.Series, src: pl.Series, n: int, given: np.ndarray | None = None
+) -> pl.Series:
+    """A column of `n` rows holding `values[src[k]]` at `at[k]`, null elsewhere. `given`:
+    where `values` is mostly null, which of its rows are not (only those are gathered:
+    an event's properties, say, 4x quicker)."""
+    if given is not None:
+        keep = pl.Series(given[src.to_numpy()])
+        at, src = at.filter(keep), src.filter(keep)
+    elif values.dtype == pl.String:
+        # Text: gathered by an index with nulls in it, twice as quick as scattered.
+        return values.gather(_nulls("at", n, pl.UInt32).scatter(at, src))
+    # Fixed width (numbers, flags, categoricals, which keep their codes): gathered by an
+    # index without nulls and scattered into place, 5x quicker for a categorical.
+    return _nulls(values.name, n, values.dtype).scatter(at, values.gather(src))
 
 
 def _blank(column: str) -> pl.Expr:
@@ -802,7 +807,7 @@ class TimelineBuilder:
         self._whole: pl.DataFrame | None = None
         # Each column's source: the one file that fills it, its values as the timeline
         # holds them; several files' values, one after the other; or each customer's.
-        self._one: dict[str, tuple[int, pl.Series]] = {}
+        self._one: dict[str, tuple[int, pl.Series, np.ndarray | None]] = {}
         self._many: dict[str, pl.Series] = {}
         self._per_customer: dict[str, pl.Series] = {}
         joined = profiles is not None and profiles.height > 0
@@ -833,9 +838,10 @@ class TimelineBuilder:
                 elif got is not None:
                     self._many[name] = got
 
-    def _source(self, name: str) -> tuple[int, pl.Series] | pl.Series | None:
-        """Where `name`'s values come from: (file, its values) where one file fills it,
-        every file's values one after the other where several do, none where none do."""
+    def _source(self, name: str) -> tuple[int, pl.Series, np.ndarray | None] | pl.Series | None:
+        """Where `name`'s values come from: (file, its values, which of them are not null
+        if most are) where one file fills it, every file's values one after the other
+        where several do, none where none do."""
         dtype = _timeline_type(name)
 
         def typed(f: pl.DataFrame) -> pl.Series:
@@ -855,7 +861,9 @@ class TimelineBuilder:
         if not filling:
             return None
         if len(filling) == 1:
-            return filling[0], typed(self._frames[filling[0]])
+            values = typed(self._frames[filling[0]])
+            sparse = 2 * values.null_count() > len(values)
+            return filling[0], values, values.is_not_null().to_numpy() if sparse else None
         # Categoricals cast first: gathering their 4-byte codes is quicker than text; and
         # each file's rows on their own, so a column only contacts have is not cast over
         # the events' nulls too.
@@ -924,12 +932,8 @@ class TimelineBuilder:
             if name in self._one:
                 # A column only one file fills (most of them: the events' or the
                 # contacts'), gathered from that file alone: a third of the time for text.
-                j, values = self._one[name]
-                at, src = places[j]
-                if values.dtype == pl.String:
-                    column = values.gather(_nulls("at", n, pl.UInt32).scatter(at, src))
-                else:
-                    column = _spread(values, at, src, n)
+                j, values, given = self._one[name]
+                column = _spread(values, *places[j], n, given)
             elif name in self._many:
                 column = self._many[name].gather(pl.Series(order))
             else:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from tactful.replay.io import InputError, Log, load_log, parse_mapping
+from tactful.replay.synthetic import write_log
 from tactful.replay.timeline import (
     CATEGORICAL_COLUMNS,
     TIMELINE_COLUMNS,
@@ -522,3 +525,33 @@ def test_per_value_gives_each_rows_result(values: list[str | None]) -> None:
         v.strip().lower() or None if v is not None else None for v in values
     ]
     assert got.get_column("blank").to_list() == [v is None or not v.strip() for v in values]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_slice_is_built_alone_as_the_whole_timeline_holds_it(tmp_path: Path, seed: int) -> None:
+    """A replay builds the timeline a slice at a time (`TimelineBuilder.frame`): each
+    slice, of any columns, equals that slice of the whole, with rows numbered from the
+    order or (bad rows left out) gathered, profiles joined, sparse and dense columns."""
+    files = write_log(tmp_path, customers=40, seed=seed)
+    contacts = pl.read_parquet(files.contacts)
+    if seed == 2:  # a bad row: row numbers are gathered, not worked out from the order
+        bad = pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("e-mail"))
+        contacts = contacts.with_columns(bad.otherwise("channel").alias("channel"))
+        contacts.write_parquet(files.contacts)
+    loaded = load_log(files.contacts, files.events, customers=files.customers)
+    builder = loaded.source
+    n = builder.height
+    assert n > 1000 and loaded.customers == len(builder.starts) - 1
+    every = tuple(TIMELINE_COLUMNS)
+    some = ("properties", "channel", "session_id", "customer_id", "row", "timezone", "priority")
+    cuts = [(0, n, every), (0, 1, every), (7, 500, some), (n - 300, 1000, every)]
+    bounds = builder.starts[5:10].tolist()
+    cuts += [(a, b - a, every) for a, b in pairwise(bounds)]
+    pieces = [builder.frame(offset, length, columns) for offset, length, columns in cuts]
+    whole = loaded.timeline  # built after the slices: they were made without it
+    assert whole.get_column("properties").null_count() > n // 2  # a sparse column
+    for (offset, length, columns), piece in zip(cuts, pieces, strict=True):
+        assert_frame_equal(piece, whole.slice(offset, length).select(columns))
+    assert (seed == 2) == bool(loaded.bad_rows)
+    # Once built, slices are cut from the whole.
+    assert_frame_equal(builder.frame(3, 9, some), whole.slice(3, 9).select(some))
