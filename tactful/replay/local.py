@@ -12,6 +12,7 @@ shows rows/s.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
@@ -65,17 +66,6 @@ _POLARS_TYPES: dict[str, pl.DataType] = {
     "float64": pl.Float64(),
 }
 VERDICT_SCHEMA = {name: _POLARS_TYPES[kind] for name, kind in VERDICT_COLUMNS.items()}
-#: The verdicts as workers hand them over: text of few values (channels, purposes, the
-#: verdict, ...) as categoricals, made text once the verdicts of every chunk are in row
-#: order. Putting 2.5M verdicts in order gathers 4-byte codes instead of text, ~0.5 s
-#: less; the copied columns are categoricals in the timeline already.
-CODED_COLUMNS = (
-    *("channel", "purpose", "source", "campaign", "trigger", "offer", "outcome"),
-    "verdict",
-)
-CODED_SCHEMA = {**VERDICT_SCHEMA, **{name: pl.Categorical() for name in CODED_COLUMNS}}
-#: What `CODED_COLUMNS` are made again once in row order: text.
-_TEXT_SCHEMA = pl.Schema({name: VERDICT_SCHEMA[name] for name in CODED_COLUMNS})
 
 PolicySource = tuple[str, str]  # (text, file) as Policy.from_text takes them
 
@@ -122,17 +112,13 @@ def few_collections() -> Iterator[None]:
 
 
 def fold_frame(frame: pl.DataFrame, policies: Sequence[Policy]) -> pl.DataFrame:
-    """Fold a timeline slice of whole customers; the verdicts as a frame of `CODED_SCHEMA`.
+    """Fold a timeline slice of whole customers; the verdicts as a frame of `VERDICT_SCHEMA`.
     A policy the replay kernel covers is folded by it (`tactful.replay.native`), any other
     by the engine."""
     from tactful.replay import native
 
     kernel = [native.enabled(p) for p in policies]
-    parts = [
-        native.fold_frame(frame, p, run, coded=True)
-        for run, p in enumerate(policies)
-        if kernel[run]
-    ]
+    parts = [native.fold_frame(frame, p, run) for run, p in enumerate(policies) if kernel[run]]
     runs = [run for run in range(len(policies)) if not kernel[run]]
     if runs:
         columns = {name: frame.get_column(name).to_list() for name in TIMELINE_COLUMNS}
@@ -141,7 +127,7 @@ def fold_frame(frame: pl.DataFrame, policies: Sequence[Policy]) -> pl.DataFrame:
         )
         if runs != list(range(len(runs))):
             folded = folded.with_columns(pl.col("run").replace_strict(list(range(len(runs))), runs))
-        parts.append(folded.cast(pl.Schema(CODED_SCHEMA)))
+        parts.append(folded)
     return parts[0] if len(parts) == 1 else pl.concat(parts)
 
 
@@ -180,32 +166,36 @@ def progress_bar(console: Console | None = None, *, disable: bool = False) -> Pr
     )
 
 
-def _gather(
+def _in_order(
     submit: Callable[[int, int], Future[pl.DataFrame]],
     slices: Sequence[tuple[int, int]],
     workers: int,
-    results: list[pl.DataFrame],
-    on_rows: Callable[[int], None] | None,
-) -> None:
-    """Each slice's (offset, length) `submit`ted to a pool, its verdicts into `results` as
-    they finish."""
+) -> Iterator[tuple[int, pl.DataFrame]]:
+    """Each slice's (offset, length) `submit`ted to a pool; (length, verdicts) of each, in
+    the order of the slices, as soon as the slices before it are in."""
     pending: dict[Future[pl.DataFrame], int] = {}
-    todo = iter(slices)
-    # A few chunks in flight per worker: busy workers, bounded memory.
-    for offset, length in todo:
-        pending[submit(offset, length)] = length
-        if len(pending) >= 3 * workers:
-            break
-    while pending:
-        done, _ = wait(pending, return_when=FIRST_COMPLETED)
-        for future in done:
-            length = pending.pop(future)
-            results.append(future.result())
-            if on_rows:
-                on_rows(length)
-            nxt = next(todo, None)
-            if nxt is not None:
-                pending[submit(*nxt)] = nxt[1]
+    finished: dict[int, pl.DataFrame] = {}
+    todo = enumerate(slices)
+    nxt = 0
+
+    def fill() -> None:
+        # A few chunks in flight or waiting per worker: busy workers, bounded memory.
+        while len(pending) + len(finished) < 3 * workers:
+            taken = next(todo, None)
+            if taken is None:
+                return
+            pending[submit(*taken[1])] = taken[0]
+
+    fill()
+    while pending or finished:
+        if nxt not in finished:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                finished[pending.pop(future)] = future.result()
+            continue
+        yield slices[nxt][1], finished.pop(nxt)
+        nxt += 1
+        fill()
 
 
 def replay_local(
@@ -215,13 +205,18 @@ def replay_local(
     workers: int | None = None,
     chunk_rows: int | None = None,
     on_rows: Callable[[int], None] | None = None,
+    on_verdicts: Callable[[list[pl.DataFrame]], None] | None = None,
 ) -> list[pl.DataFrame]:
-    """Verdicts of each policy (in order), one row per logged contact, sorted by row.
+    """Verdicts of each policy (in order), one row per logged contact, in timeline order:
+    customer by customer (in the order of their ids), each one's contacts in time order
+    (`row` is each contact's row in its file).
 
     `workers`: threads or processes to fold in (default: one per core; 1 folds in this
     thread). `chunk_rows`: rows per chunk (default `THREAD_CHUNK_ROWS` for threads,
     `CHUNK_ROWS` otherwise). `on_rows` is told how many timeline rows each finished
-    chunk held (for progress)."""
+    chunk held (for progress); `on_verdicts` is given each chunk's verdicts of every
+    policy, in timeline order, as soon as they are in (to write them while later chunks
+    fold)."""
     from tactful.replay import native
 
     workers = workers or os.cpu_count() or 1
@@ -242,35 +237,43 @@ def replay_local(
         def piece(offset: int, length: int) -> pl.DataFrame:
             return whole.slice(offset, length)
 
+    def fold(offset: int, length: int) -> pl.DataFrame:
+        return fold_frame(piece(offset, length), policies)
+
     slices = list(chunks(timeline, chunk_rows or (THREAD_CHUNK_ROWS if threads else CHUNK_ROWS)))
-    results: list[pl.DataFrame] = []
-    if workers <= 1 or len(slices) <= 1:
-        with few_collections():
-            for offset, length in slices:
-                results.append(fold_frame(piece(offset, length), policies))
-                if on_rows:
-                    on_rows(length)
-    elif threads:
-        with few_collections(), ThreadPoolExecutor(workers) as pool:
-
-            def fold(offset: int, length: int) -> pl.DataFrame:
-                return fold_frame(piece(offset, length), policies)
-
-            _gather(lambda *at: pool.submit(fold, *at), slices, workers, results, on_rows)
-    else:
-        sources = [policy_source(p) for p in policies]
-        # Fresh interpreters: forking a process that runs Polars' thread pool can hang.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_init_worker, initargs=(sources,)
-        ) as processes:
+    runs: list[list[pl.DataFrame]] = [[] for _ in policies]
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(few_collections())
+        if workers <= 1 or len(slices) <= 1:
+            folded: Iterator[tuple[int, pl.DataFrame]] = (
+                (length, fold(offset, length)) for offset, length in slices
+            )
+        elif threads:
+            pool = stack.enter_context(ThreadPoolExecutor(workers))
+            folded = _in_order(lambda *at: pool.submit(fold, *at), slices, workers)
+        else:
+            sources = [policy_source(p) for p in policies]
+            # Fresh interpreters: forking a process that runs Polars' thread pool can hang.
+            processes = stack.enter_context(
+                ProcessPoolExecutor(
+                    workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_init_worker,
+                    initargs=(sources,),
+                )
+            )
             submit = processes.submit
-            _gather(lambda *at: submit(_work, piece(*at)), slices, workers, results, on_rows)
-    merged = pl.concat(results, how="vertical") if results else pl.DataFrame(schema=CODED_SCHEMA)
-    del results
-    if len(policies) == 1:  # one copy of the verdicts, not two
-        return [merged.drop("run").sort("row").cast(_TEXT_SCHEMA)]
-    return [
-        merged.filter(pl.col("run") == run).drop("run").sort("row").cast(_TEXT_SCHEMA)
-        for run in range(len(policies))
-    ]
+            folded = _in_order(lambda *at: submit(_work, piece(*at)), slices, workers)
+        for length, both in folded:
+            chunk = [
+                (both if len(policies) == 1 else both.filter(pl.col("run") == run)).drop("run")
+                for run in range(len(policies))
+            ]
+            for run, frame in enumerate(chunk):
+                runs[run].append(frame)
+            if on_verdicts:
+                on_verdicts(chunk)
+            if on_rows:
+                on_rows(length)
+    empty = pl.DataFrame(schema=VERDICT_SCHEMA).drop("run")
+    return [pl.concat(frames) if frames else empty for frames in runs]

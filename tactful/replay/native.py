@@ -728,15 +728,12 @@ def fold_frame(
     run: int = 0,
     *,
     engine_folded: list[str] | None = None,
-    coded: bool = False,
 ) -> pl.DataFrame:
     """`timeline.fold_columns` of a slice of whole customers for one policy the kernel
-    covers, as a frame of `VERDICT_COLUMNS` (`coded`: of `local.CODED_SCHEMA`, few-valued
-    text as categoricals): customers the kernel hands back (ties it does not order, days
-    not laid out) folded by the engine, and named in `engine_folded` if given."""
-    from tactful.replay.local import CODED_SCHEMA, VERDICT_SCHEMA
-
-    schema = CODED_SCHEMA if coded else VERDICT_SCHEMA
+    covers, as a frame of `VERDICT_COLUMNS`: customers the kernel hands back (ties it
+    does not order, days not laid out) folded by the engine, and named in
+    `engine_folded` if given."""
+    from tactful.replay.local import VERDICT_SCHEMA
 
     n = frame.height
     ids = frame.get_column("customer_id")
@@ -860,7 +857,7 @@ def fold_frame(
         "verdict": pl.Series(np.maximum(verdict, 0)).replace_strict(
             [kernel.ALLOW, kernel.DEFERRED, kernel.DENIED],
             _VERDICTS,
-            return_dtype=schema["verdict"],
+            return_dtype=pl.String,
         ),
         "not_before_us": pl.Series(not_before).replace(-1, None),
         "rules": held,
@@ -878,7 +875,7 @@ def fold_frame(
             column = column.cast(pl.String).replace("", None)
         out[name] = column
     folded = pl.DataFrame(
-        [pl.Series(name, out[name]).cast(dtype) for name, dtype in schema.items()]
+        [pl.Series(name, out[name]).cast(dtype) for name, dtype in VERDICT_SCHEMA.items()]
     )
     at = np.flatnonzero(verdict < 0)
     if not len(at):
@@ -892,7 +889,7 @@ def fold_frame(
     rest = original.filter(pl.Series(np.repeat(handed, np.diff(starts))))
     columns = {name: rest.get_column(name).to_list() for name in TIMELINE_COLUMNS}
     engine = pl.DataFrame(fold_columns(columns, [policy]), schema=VERDICT_SCHEMA)
-    engine = engine.with_columns(pl.lit(run, dtype=pl.Int64).alias("run")).cast(pl.Schema(schema))
+    engine = engine.with_columns(pl.lit(run, dtype=pl.Int64).alias("run"))
     kept = np.flatnonzero(verdict >= 0)
     order = np.argsort(np.concatenate([kept, at]), kind="stable")
     return pl.concat([folded[kept], engine]).select(pl.all().gather(order))

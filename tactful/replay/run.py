@@ -3,18 +3,21 @@
     result = replay("contacts.parquet", "events.parquet", policy=Policy.load("courtesy"),
                     out="replay-out")
 
-Writes to `out`: `verdicts.parquet` and `verdicts.csv` (one row per logged contact),
-`verdicts-compare.*` with a second policy, `bad-rows.csv` when rows were left out, and
-`report.html`.
+Writes to `out`: `verdicts.parquet` and `verdicts.csv` (one row per logged contact, in
+timeline order: customer by customer, each one's contacts in time order; `row` is the
+contact's row in its file), `verdicts-compare.*` with a second policy, `bad-rows.csv`
+when rows were left out, and `report.html`. The local engine's CSV is written while the
+replay folds, under a `.partial` name until the replay is done.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 import polars as pl
 
@@ -71,6 +74,63 @@ def verdict_frame(raw: pl.DataFrame, policy: Policy) -> pl.DataFrame:
     )
 
 
+class VerdictFiles:
+    """Each policy's verdicts as Parquet and CSV in a folder (`verdicts.*`, then
+    `verdicts-compare.*`). `add` writes a chunk's verdicts to the CSV as a replay folds
+    (10M rows: ~1.4 s less than writing them after; the Parquet is written whole, by
+    `finish`); files stay under a `.partial` name until `finish`, and a replay that
+    stops removes them (`discard`)."""
+
+    def __init__(self, out: Path, policies: Sequence[Policy]) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        self.policies = list(policies)
+        self.stems = [out / ("verdicts" if run == 0 else "verdicts-compare") for run in
+                      range(len(policies))]  # fmt: skip
+        self._csv: list[IO[bytes]] = []
+
+    @staticmethod
+    def _partial(path: Path) -> Path:
+        return path.with_name(path.name + ".partial")
+
+    def add(self, chunk: Sequence[pl.DataFrame]) -> None:
+        """The next verdicts (as the engine gives them, `VERDICT_COLUMNS`) of each policy."""
+        first = not self._csv
+        if first:
+            self._csv = [self._partial(s.with_suffix(".csv")).open("wb") for s in self.stems]
+        for run, raw in enumerate(chunk):
+            frame = verdict_frame(raw, self.policies[run])
+            frame.write_csv(self._csv[run], include_header=first, datetime_format=ISO_UTC)
+
+    def finish(self, verdicts: Sequence[pl.DataFrame]) -> dict[str, Path]:
+        """Every policy's verdicts (`verdict_frame`s, all of them): the CSV written if
+        `add` was never called, the Parquet, both under their own names."""
+        files: dict[str, Path] = {}
+        for run, frame in enumerate(verdicts):
+            stem = self.stems[run]
+            csv, parquet = stem.with_suffix(".csv"), stem.with_suffix(".parquet")
+            if self._csv:
+                self._csv[run].close()
+            else:
+                frame.write_csv(self._partial(csv), datetime_format=ISO_UTC)
+            # zstd's quickest level: 2.5M verdicts in 0.9 s instead of 1.3 s, 2% larger.
+            frame.write_parquet(self._partial(parquet), compression="zstd", compression_level=1)
+            self._partial(csv).replace(csv)
+            self._partial(parquet).replace(parquet)
+            files[stem.name] = parquet
+        self._csv = []
+        return files
+
+    def discard(self) -> None:
+        """Close and remove what was written."""
+        for handle in self._csv:
+            handle.close()
+        self._csv = []
+        for stem in self.stems:
+            for suffix in (".csv", ".parquet"):
+                with suppress(FileNotFoundError):
+                    self._partial(stem.with_suffix(suffix)).unlink()
+
+
 def run_engine(
     log: Log,
     policies: Sequence[Policy],
@@ -79,7 +139,10 @@ def run_engine(
     workers: int | None = None,
     on_rows: Callable[[int], None] | None = None,
     spark_master: str | None = None,
+    files: VerdictFiles | None = None,
 ) -> list[pl.DataFrame]:
+    """Each policy's verdicts (`verdict_frame`), in timeline order; the local engine's
+    written to `files` as it folds (`VerdictFiles.finish` completes them)."""
     if engine == "spark":
         from tactful.replay.spark import replay_timeline
 
@@ -89,7 +152,13 @@ def run_engine(
     else:
         from tactful.replay.local import replay_local
 
-        raw = replay_local(log.source, policies, workers=workers, on_rows=on_rows)
+        raw = replay_local(
+            log.source,
+            policies,
+            workers=workers,
+            on_rows=on_rows,
+            on_verdicts=files.add if files is not None else None,
+        )
     return [verdict_frame(r, p) for r, p in zip(raw, policies, strict=True)]
 
 
@@ -114,11 +183,20 @@ def replay(
     if on_loaded:
         on_loaded(log)
     policies = [policy] if compare is None else [policy, compare]
+    files = VerdictFiles(Path(out), policies) if out is not None else None
     started = time.perf_counter()
-    verdicts = run_engine(log, policies, engine, workers=workers, on_rows=on_rows)
+    try:
+        verdicts = run_engine(log, policies, engine, workers=workers, on_rows=on_rows,
+                              files=files)  # fmt: skip
+    except BaseException:
+        if files is not None:
+            files.discard()
+        raise
     result = ReplayResult(log, policies, verdicts, time.perf_counter() - started, engine)
     if out is not None:
-        write_results(result, Path(out), sources=(contacts, events, customers), report=report)
+        write_results(
+            result, Path(out), sources=(contacts, events, customers), report=report, files=files
+        )
     return result
 
 
@@ -128,14 +206,11 @@ def write_results(
     *,
     sources: Sequence[str | Path | None] = (),
     report: bool = True,
+    files: VerdictFiles | None = None,
 ) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    for run, frame in enumerate(result.verdicts):
-        stem = "verdicts" if run == 0 else "verdicts-compare"
-        # zstd's quickest level: 2.5M verdicts in 0.9 s instead of 1.3 s, 2% larger.
-        frame.write_parquet(out / f"{stem}.parquet", compression="zstd", compression_level=1)
-        frame.write_csv(out / f"{stem}.csv", datetime_format=ISO_UTC)
-        result.files[stem] = out / f"{stem}.parquet"
+    """The verdicts (completing what `files` began, if given), bad rows and report."""
+    files = files or VerdictFiles(out, result.policies)
+    result.files.update(files.finish(result.verdicts))
     if result.log.bad_rows:
         result.log.bad_rows_frame().write_csv(out / "bad-rows.csv")
         result.files["bad-rows"] = out / "bad-rows.csv"

@@ -122,8 +122,8 @@ def replay_timeline(
     master: str | None = None,
     spark: SparkSession | None = None,
 ) -> list[pl.DataFrame]:
-    """Replay a timeline held here on Spark; verdicts per policy, sorted by row, exactly as
-    `replay_local` returns them."""
+    """Replay a timeline held here on Spark; verdicts per policy in timeline order, exactly
+    as `replay_local` returns them."""
     spark = spark or session(master)
     with tempfile.TemporaryDirectory(prefix="tactful-spark-") as tmp:
         source = Path(tmp) / "timeline.parquet"
@@ -141,5 +141,5 @@ def replay_timeline(
             )
         else:
             merged = pl.DataFrame(schema=VERDICT_SCHEMA)
-    merged = merged.sort(["run", "row"])
+    merged = merged.sort(["run", "customer_id", "at_us", "row"])
     return [merged.filter(pl.col("run") == run).drop("run") for run in range(len(policies))]

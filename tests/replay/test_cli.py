@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from tactful.cli import app
@@ -129,3 +131,38 @@ def test_the_summary_says_how_each_policy_was_folded(tmp_path: Path) -> None:
         "us-tcpa v2026-11: folded by the engine; the replay kernel does not cover rule "
         "'us-tcpa.calling-window': regions" in result.output
     )
+
+
+def test_a_replay_that_stops_leaves_no_verdict_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CSV is written as chunks are folded, under a `.partial` name: a replay that
+    stops part way removes it, and a finished one holds every chunk's verdicts."""
+    from tactful.policy.document import Policy
+    from tactful.replay import local
+    from tactful.replay.run import replay
+    from tactful.replay.synthetic import write_log
+
+    files = write_log(tmp_path / "log", customers=30, seed=4)
+    fold, calls = local.fold_frame, []
+
+    def failing(*args: Any, **kwargs: Any) -> pl.DataFrame:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("a chunk fails")
+        return fold(*args, **kwargs)
+
+    monkeypatch.setattr(local, "CHUNK_ROWS", 400)
+    monkeypatch.setattr(local, "THREAD_CHUNK_ROWS", 400)
+    monkeypatch.setattr(local, "fold_frame", failing)
+    out = tmp_path / "out"
+    courtesy = Policy.load("courtesy")
+    with pytest.raises(RuntimeError, match="a chunk fails"):
+        replay(files.contacts, files.events, courtesy, out=out, workers=1, report=False)
+    assert list(out.iterdir()) == []
+    monkeypatch.setattr(local, "fold_frame", fold)
+    done = replay(files.contacts, files.events, courtesy, out=out, workers=1, report=False)
+    assert sorted(p.name for p in out.iterdir()) == ["verdicts.csv", "verdicts.parquet"]
+    written = pl.read_parquet(out / "verdicts.parquet")
+    assert written.height == done.verdicts[0].height > 100
+    assert pl.read_csv(out / "verdicts.csv", schema=written.schema).equals(written)
