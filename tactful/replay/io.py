@@ -876,6 +876,21 @@ class TimelineBuilder:
             return None
         return int(self._instant.min()) // 2, int(self._instant.max()) // 2  # type: ignore[arg-type]
 
+    def stacked(self, columns: Sequence[str]) -> pl.DataFrame:
+        """These columns (of the files, not the profiles) of every row, each file's rows
+        after the other's, not in timeline order: for what the order does not change,
+        counts per customer, say, without building the timeline's."""
+        if self._whole is not None:
+            return self._whole.select(columns)
+        parts = [
+            f.select(
+                pl.col(c) if c in f.columns else _nulls(c, f.height, _timeline_type(c))
+                for c in columns
+            )
+            for f in self._frames
+        ]
+        return pl.concat(parts, how="vertical_relaxed")
+
     def full(self) -> pl.DataFrame:
         """The whole timeline (built once, then kept: the log's files are let go)."""
         if self._whole is None:

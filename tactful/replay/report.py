@@ -138,8 +138,9 @@ def _by_rule(frame: pl.DataFrame) -> pl.DataFrame:
 def _customer_outcomes(result: ReplayResult) -> pl.DataFrame:
     """Per customer, from the log as it happened: contacts received, and whether they
     converted (completed an order), unsubscribed or opted out, or complained."""
-    # Only the columns read, built for this (the replay never held the whole timeline).
-    t = result.log.source.frame(columns=("customer_id", "is_contact", "outcome", "event"))
+    # Only the columns read, in the files' order: the replay never held the whole timeline,
+    # and what happened to each customer does not depend on the order.
+    t = result.log.source.stacked(("customer_id", "is_contact", "outcome", "event"))
     contacts = t.filter(pl.col("is_contact"))
     events = t.filter(~pl.col("is_contact"))
     received = contacts.group_by("customer_id").agg(
@@ -155,7 +156,7 @@ def _customer_outcomes(result: ReplayResult) -> pl.DataFrame:
     )
     joined = received.join(signals, on="customer_id", how="full", coalesce=True)
     return joined.select(
-        "customer_id",
+        pl.col("customer_id").cast(pl.String),
         pl.col("received").fill_null(0),
         pl.col("converted").fill_null(False),
         (pl.col("u1").fill_null(False) | pl.col("u2").fill_null(False)).alias("unsubscribed"),
