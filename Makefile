@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 $(COMPILED): tactful/engine.py $(STAMP)
 	-$(BIN)/python tools/compile.py
 
-$(KERNEL): tactful/replay/kernel.py tactful/replay/order.py $(STAMP)
+$(KERNEL): tactful/replay/kernel.py tactful/replay/order.py tactful/replay/texts.py $(STAMP)
 	-$(BIN)/python -m tactful.replay.native && touch $(KERNEL)
 
 compiled: $(COMPILED) $(KERNEL)

@@ -48,7 +48,7 @@ from tactful.model import (
     outcome_signal,
 )
 from tactful.policy.document import Policy
-from tactful.replay import kernel
+from tactful.replay import kernel, texts
 from tactful.replay.fold import DEFAULT_HALF_LIFE, DEFAULT_UNANSWERED_FACTOR
 from tactful.replay.io import PROFILE_COLUMNS, customer_bounds
 from tactful.replay.timeline import (
@@ -1144,7 +1144,6 @@ def _reasons(
         for i, k in zip(ids, kinds, strict=True)
     ]
     parts = [_message_parts(r) for r in rules] + [[_escaped(p.horizon_message)]]
-    frame = pl.DataFrame({"code": codes, "until": kernel.micros_all(r_until[:n])})
     # What a reason shows (`_shower`), where its message shows something.
     values = r_value[:n]
     shown = pl.repeat(None, n, dtype=pl.String, eager=True)
@@ -1171,53 +1170,51 @@ def _reasons(
             words = [show(value, 0.0) for value in distinct.tolist()]
         worded = pl.Series(words, dtype=pl.String).gather(which.reshape(-1))
         shown = shown.scatter(at, worded)
-    frame = frame.with_columns(shown=shown)
-    code = pl.col("code")
-    every = list(range(len(parts)))
-    # The message: its pieces looked up by code, what it shows between them.
-    text = [code.replace_strict(every, [x[0] for x in parts], return_dtype=pl.String)]
-    for q in range(1, max(len(x) for x in parts)):
-        more = code.replace_strict(every, [len(x) > q for x in parts], return_dtype=pl.Boolean)
-        text.append(pl.when(more).then(pl.col("shown")).otherwise(pl.lit("")))
-        piece = [x[q] if len(x) > q else "" for x in parts]
-        text.append(code.replace_strict(every, piece, return_dtype=pl.String))
-    message = pl.concat_str(text)
-    # `until` as `Reason.as_dict` writes it, worded once per distinct instant (reasons
-    # share them: in the synthetic log, 74,601 distinct among 270,561).
-    instants = frame.get_column("until").unique()
-    stamp = instants.cast(pl.Datetime("us", "UTC"))
-    fraction = (instants % 1_000_000).cast(pl.String).str.zfill(6)
-    iso = pl.select(
-        pl.when(instants >= 0)
-        .then(
-            pl.concat_str(
-                pl.lit('"'),
-                stamp.dt.strftime("%Y-%m-%dT%H:%M:%S"),
-                pl.when(instants % 1_000_000 != 0).then("." + fraction).otherwise(pl.lit("")),
-                pl.lit('+00:00"'),
-            )
-        )
-        .otherwise(pl.lit("null"))
-    ).to_series()
-    until = pl.col("until").replace_strict(instants, iso, return_dtype=pl.String)
-    entries = frame.select(
-        pl.concat_str(
-            [
-                code.replace_strict(list(range(len(heads))), heads, return_dtype=pl.String),
-                message,
-                pl.lit('", "until": '),
-                until,
-                pl.lit("}"),
-            ]
-        ),
-        code.replace_strict(list(range(len(ids))), ids, return_dtype=pl.String).alias("id"),
-    )
     offsets = r_off.astype(np.int64)
-    texts = _lists(offsets, entries.to_series(0), ", ")
-    texts = pl.select(
-        pl.when(texts.is_not_null()).then(pl.concat_str([pl.lit("["), texts, pl.lit("]")]))
-    ).to_series()
-    return _lists(offsets, entries.to_series(1), ";"), texts
+    # Each reason's JSON: its code's head and message pieces, what it shows between them,
+    # and its `until`, written by `texts.reason_lists`.
+    pieces = [piece.encode() for x in parts for piece in x]
+    first_piece = np.concatenate([[0], np.cumsum([len(x) for x in parts])]).astype(np.int64)
+    shown_text = shown.fill_null("").to_arrow(compat_level=pl.CompatLevel.oldest())
+    shown_offsets, shown_bytes = _arrow_text(shown_text)
+    ends, data = texts.reason_lists(
+        offsets,
+        codes,
+        kernel.micros_all(r_until[:n]),
+        shown_offsets,
+        shown_bytes,
+        *_packed([h.encode() for h in heads]),
+        first_piece,
+        *_packed(pieces),
+    )
+    held = np.diff(offsets) > 0
+    lists = pa.LargeStringArray.from_buffers(
+        len(held),
+        pa.py_buffer(ends),
+        pa.py_buffer(data),
+        pa.py_buffer(np.packbits(held, bitorder="little")),
+    )
+    reasons = pl.from_arrow(lists)
+    assert isinstance(reasons, pl.Series)
+    rules_held = pl.Series(ids, dtype=pl.String).gather(codes)
+    return _lists(offsets, rules_held, ";"), reasons.alias("reasons")
+
+
+def _packed(items: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Texts as Arrow lays them out: offsets, and their bytes one after the other."""
+    offsets = np.concatenate([[0], np.cumsum([len(t) for t in items])]).astype(np.int64)
+    return offsets, np.frombuffer(b"".join(items), dtype=np.uint8)
+
+
+def _arrow_text(array: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """A text Arrow array's offsets and bytes, as numpy arrays."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if array.type != pa.large_string():
+        array = array.cast(pa.large_string())
+    _, offsets, data = array.buffers()
+    at = np.frombuffer(offsets, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    return at, np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
 
 
 def _flags(p: Prepared, f_off: np.ndarray, f_rule: np.ndarray) -> pl.Series:
