@@ -785,12 +785,39 @@ class TimelineBuilder:
     16 even when null, and a column no row fills is nulls that take no memory at all."""
 
     def __init__(self, frames: Sequence[pl.DataFrame], profiles: pl.DataFrame | None) -> None:
-        ids = pl.concat([f.get_column("customer_id").cast(pl.Categorical) for f in frames])
-        instants = pl.concat(
-            [f.select(pl.col("at_us") * 2 + pl.col("is_contact").cast(pl.Int64)) for f in frames]
-        ).to_series()
-        rows, customer, self.names, self._instant = sort_keys(ids, instants)
-        del ids, instants
+        self._frames = list(frames)
+        # No bad row dropped (row numbers rise, so each file's are 1, 2, ...): each row's
+        # number is its place in its file, worked out from the order, not gathered.
+        self._numbered = all(f.height == 0 or f.get_column("row")[-1] == f.height for f in frames)
+        self._whole: pl.DataFrame | None = None
+        joined = profiles is not None and profiles.height > 0
+        keys = ("customer_id", "at_us", "is_contact", "row" if self._numbered else "")
+        sources = [n for n in TIMELINE_COLUMNS if n not in keys]
+        if joined:
+            sources = [n for n in sources if n not in PROFILE_COLUMNS]
+        with ThreadPoolExecutor(2) as pool:
+            # Each column's source (`_source`) found while the rows are sorted: casting a
+            # file's column (a visit's ids, text, to a categorical) runs on one thread,
+            # beside the sort on another (Polars and the sort release the GIL).
+            found = pool.map(self._source, sources)
+            ids = pl.concat([f.get_column("customer_id").cast(pl.Categorical) for f in frames])
+            instants = pl.concat(
+                [
+                    f.select(pl.col("at_us") * 2 + pl.col("is_contact").cast(pl.Int64))
+                    for f in frames
+                ]
+            ).to_series()
+            rows, customer, self.names, self._instant = sort_keys(ids, instants)
+            del ids, instants
+            # Each column's source: the one file that fills it, its values as the timeline
+            # holds them; several files' values, one after the other.
+            self._one: dict[str, tuple[int, pl.Series, np.ndarray | None]] = {}
+            self._many: dict[str, pl.Series] = {}
+            for name, got in zip(sources, found, strict=True):
+                if isinstance(got, tuple):
+                    self._one[name] = got
+                elif got is not None:
+                    self._many[name] = got
         self.height = len(rows)
         self._customer = customer
         #: Where each customer's rows begin, and where the last one's end: customer i's
@@ -800,21 +827,11 @@ class TimelineBuilder:
         self._first = np.cumsum([0] + [f.height for f in frames])
         # Each place's file, as one byte (a log has two files, or one).
         self._file = np.searchsorted(self._first[1:], self._order, side="right").astype(np.uint8)
-        self._frames = list(frames)
-        # No bad row dropped (row numbers rise, so each file's are 1, 2, ...): each row's
-        # number is its place in its file, worked out from the order, not gathered.
-        self._numbered = all(f.height == 0 or f.get_column("row")[-1] == f.height for f in frames)
-        self._whole: pl.DataFrame | None = None
-        # Each column's source: the one file that fills it, its values as the timeline
-        # holds them; several files' values, one after the other; or each customer's.
-        self._one: dict[str, tuple[int, pl.Series, np.ndarray | None]] = {}
-        self._many: dict[str, pl.Series] = {}
+        # Each customer's profile: its row in `profiles` (none: nulls), looked up once per
+        # customer, not once per row.
         self._per_customer: dict[str, pl.Series] = {}
-        joined = profiles is not None and profiles.height > 0
         if joined:
             assert profiles is not None
-            # Each customer's profile: its row in `profiles` (none: nulls), looked up once
-            # per customer, not once per row.
             at = self.names.replace_strict(
                 profiles.get_column("customer_id"),
                 pl.int_range(profiles.height, eager=True),
@@ -825,18 +842,6 @@ class TimelineBuilder:
                 values = profiles.get_column(name)
                 if values.null_count() < len(values):
                     self._per_customer[name] = values.cast(_timeline_type(name)).gather(at)
-        keys = ("customer_id", "at_us", "is_contact", "row" if self._numbered else "")
-        sources = [n for n in TIMELINE_COLUMNS if n not in keys and n not in self._per_customer]
-        if joined:
-            sources = [n for n in sources if n not in PROFILE_COLUMNS]
-        # Casting a file's column (text to a categorical: a visit's ids) runs on one
-        # thread: two columns at a time (Polars releases the GIL).
-        with ThreadPoolExecutor(2) as pool:
-            for name, got in zip(sources, pool.map(self._source, sources), strict=True):
-                if isinstance(got, tuple):
-                    self._one[name] = got
-                elif got is not None:
-                    self._many[name] = got
 
     def _source(self, name: str) -> tuple[int, pl.Series, np.ndarray | None] | pl.Series | None:
         """Where `name`'s values come from: (file, its values, which of them are not null

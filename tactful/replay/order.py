@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _merge(key: np.ndarray, idx: np.ndarray, lo: int, mid: int, hi: int, tk: np.ndarray,
            ti: np.ndarray) -> None:  # fmt: skip
     """Merge the sorted runs `lo:mid` and `mid:hi` of `key` (and `idx` alongside), the
@@ -43,7 +43,7 @@ def _merge(key: np.ndarray, idx: np.ndarray, lo: int, mid: int, hi: int, tk: np.
     idx[lo:hi] = ti[:n]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sort_runs(key: np.ndarray, idx: np.ndarray, lo: int, hi: int, runs: np.ndarray,
                tk: np.ndarray, ti: np.ndarray) -> None:  # fmt: skip
     """Stable sort of `key[lo:hi]` (and `idx` alongside) by merging its runs of rising
@@ -71,7 +71,7 @@ def _sort_runs(key: np.ndarray, idx: np.ndarray, lo: int, hi: int, runs: np.ndar
         r = j
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def timeline_order(code: np.ndarray, instants: np.ndarray, customers: int) -> tuple[
         np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """The rows' order by `code` (each row's customer, 0 to `customers` - 1), then by
