@@ -487,13 +487,18 @@ def _contacts(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
         cols.append(per.get_column("value").alias("outcome"))
     else:
         cols.append(_text(df, "outcome"))
-    if "priority" in df.columns:
+    if "priority" in df.columns and df.schema["priority"].is_integer():
+        # Typed (Parquet): nothing to read, nothing to check.
+        cols.append(pl.col("priority").cast(pl.Int64).fill_null(0))
+    elif "priority" in df.columns:
         number = pl.col("priority").cast(pl.String).str.strip_chars().cast(pl.Int64, strict=False)
         chk.flag(~_blank("priority") & number.is_null(), "priority", "is not a whole number")
         cols.append(number.fill_null(0).alias("priority"))
     else:
         cols.append(pl.lit(0, dtype=pl.Int64).alias("priority"))
-    if "discount" in df.columns:
+    if "discount" in df.columns and df.schema["discount"] == pl.Boolean:
+        cols.append(pl.col("discount").fill_null(False))
+    elif "discount" in df.columns:
         flag = pl.col("discount").cast(pl.String).str.strip_chars().str.to_lowercase()
         chk.flag(
             ~_blank("discount") & ~flag.is_in(TRUE + FALSE),

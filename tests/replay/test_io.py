@@ -91,12 +91,12 @@ def test_customer_ids_are_read_without_the_spaces_around_them(log: LogBuilder) -
 def test_reads_typed_parquet(tmp_path: Path) -> None:
     contacts = pl.DataFrame(
         {
-            "customer_id": ["a"],
-            "at": pl.Series([datetime(2026, 3, 2, 10)]).dt.replace_time_zone("Europe/Paris"),
-            "channel": ["email"],
-            "purpose": ["marketing"],
-            "priority": [3],
-            "discount": [True],
+            "customer_id": ["a", "b"],
+            "at": pl.Series([datetime(2026, 3, 2, 10)] * 2).dt.replace_time_zone("Europe/Paris"),
+            "channel": ["email", "sms"],
+            "purpose": ["marketing", "service"],
+            "priority": pl.Series([3, None], dtype=pl.UInt8),  # typed: taken as it is
+            "discount": [True, None],
         }
     )
     events = pl.DataFrame(
@@ -108,6 +108,8 @@ def test_reads_typed_parquet(tmp_path: Path) -> None:
     contact = t.filter(pl.col("is_contact")).row(0, named=True)
     assert to_datetime(contact["at_us"]) == datetime(2026, 3, 2, 9, tzinfo=UTC)
     assert (contact["priority"], contact["discount"]) == (3, True)
+    second = t.filter(pl.col("customer_id") == "b").row(0, named=True)
+    assert (second["priority"], second["discount"]) == (0, False)
     event = t.filter(~pl.col("is_contact")).row(0, named=True)
     assert to_datetime(event["at_us"]) == datetime.fromtimestamp(1_772_442_000, UTC)
     assert event["properties"] == '{"n":2}'
