@@ -105,18 +105,24 @@ class VerdictFiles:
         """Every policy's verdicts (`verdict_frame`s, all of them): the CSV written if
         `add` was never called, the Parquet, both under their own names."""
         files: dict[str, Path] = {}
-        for run, frame in enumerate(verdicts):
-            stem = self.stems[run]
-            csv, parquet = stem.with_suffix(".csv"), stem.with_suffix(".parquet")
-            if self._csv:
-                self._csv[run].close()
-            else:
-                frame.write_csv(self._partial(csv), datetime_format=ISO_UTC)
-            # zstd's quickest level: 2.5M verdicts in 0.9 s instead of 1.3 s, 2% larger.
-            frame.write_parquet(self._partial(parquet), compression="zstd", compression_level=1)
-            self._partial(csv).replace(csv)
-            self._partial(parquet).replace(parquet)
-            files[stem.name] = parquet
+        try:
+            for run, frame in enumerate(verdicts):
+                stem = self.stems[run]
+                csv, parquet = stem.with_suffix(".csv"), stem.with_suffix(".parquet")
+                if self._csv:
+                    self._csv[run].close()
+                else:
+                    frame.write_csv(self._partial(csv), datetime_format=ISO_UTC)
+                # zstd's quickest level: 2.5M verdicts in 0.9 s instead of 1.3 s, 2% larger.
+                frame.write_parquet(self._partial(parquet), compression="zstd", compression_level=1)
+                files[stem.name] = parquet
+        except BaseException:
+            self.discard()
+            raise
+        # Under their own names once every file is whole.
+        for stem in self.stems:
+            for suffix in (".csv", ".parquet"):
+                self._partial(stem.with_suffix(suffix)).replace(stem.with_suffix(suffix))
         self._csv = []
         return files
 

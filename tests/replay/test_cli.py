@@ -182,3 +182,24 @@ def test_the_cli_starts_without_loading_the_service() -> None:
     )
     assert loaded.stdout.strip() == "False"
     assert runner.invoke(app, ["--help"]).exit_code == 0
+
+
+def test_verdicts_that_cannot_be_written_leave_no_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Parquet fails (a full disk, say) after the CSV was written: neither is left,
+    under its own name or a `.partial` one."""
+    from tactful.policy.document import Policy
+    from tactful.replay.run import replay
+    from tactful.replay.synthetic import write_log
+
+    files = write_log(tmp_path / "log", customers=5, seed=4)
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", full)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="No space left"):
+        replay(files.contacts, files.events, Policy.load("courtesy"), out=out, report=False)
+    assert list(out.iterdir()) == []
