@@ -116,6 +116,7 @@ class Log:
 
     @property
     def customers(self) -> int:
+        """How many customers the timeline holds (counted by the sort)."""
         return len(self.source.starts) - 1
 
     def bad_rows_frame(self) -> pl.DataFrame:
@@ -928,19 +929,12 @@ class TimelineBuilder:
         # Per file, the places its rows went (`at`) and each one's row in it (`src`), as
         # Polars indices: made for the files a column is gathered from, once.
         places: dict[int, tuple[pl.Series, pl.Series]] = {}
-
-        def place(j: int) -> tuple[pl.Series, pl.Series]:
-            if j not in places:
-                at = np.flatnonzero(file == j)
-                places[j] = (
-                    pl.Series(at, dtype=pl.UInt32),
-                    pl.Series(order[at] - self._first[j], dtype=pl.UInt32),
-                )
-            return places[j]
-
-        for name in columns:
-            if name in self._one:
-                place(self._one[name][0])
+        for j in {self._one[name][0] for name in columns if name in self._one}:
+            at = np.flatnonzero(file == j)
+            places[j] = (
+                pl.Series(at, dtype=pl.UInt32),
+                pl.Series(order[at] - self._first[j], dtype=pl.UInt32),
+            )
 
         def ordered(name: str) -> pl.Series:
             if name == "customer_id":

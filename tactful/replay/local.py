@@ -1,11 +1,13 @@
 """Replay on this machine: the timeline cut into chunks of whole customers, folded by
-several workers at once (one per core by default), verdicts gathered in row order.
+several workers at once (one per core by default), verdicts handed on in timeline order
+as the chunks come in (to be written while later chunks fold).
 
 Where the replay kernel folds every policy (`tactful.replay.native`), the workers are
 threads: the kernel runs without the interpreter's lock and Polars does its own work
-outside it, so threads share the timeline instead of each worker being sent its chunks.
-Otherwise they are processes, each compiling the policies once from their text, since
-the engine is Python and would hold the lock. A customer never spans two chunks, so no
+outside it, so each thread builds the slice of the timeline it folds (`io.
+TimelineBuilder`) and the whole timeline is never held. Otherwise they are processes,
+each compiling the policies once from their text, since the engine is Python and would
+hold the lock. A customer never spans two chunks, so no
 state crosses a worker and nothing is cached across customers. A Rich progress bar
 shows rows/s.
 """
