@@ -82,7 +82,7 @@ class VerdictFiles:
     stops removes them (`discard`)."""
 
     def __init__(self, out: Path, policies: Sequence[Policy]) -> None:
-        out.mkdir(parents=True, exist_ok=True)
+        self.out = out  # made when the first file is written
         self.policies = list(policies)
         self.stems = [out / ("verdicts" if run == 0 else "verdicts-compare") for run in
                       range(len(policies))]  # fmt: skip
@@ -96,6 +96,7 @@ class VerdictFiles:
         """The next verdicts (as the engine gives them, `VERDICT_COLUMNS`) of each policy."""
         first = not self._csv
         if first:
+            self.out.mkdir(parents=True, exist_ok=True)
             self._csv = [self._partial(s.with_suffix(".csv")).open("wb") for s in self.stems]
         for run, raw in enumerate(chunk):
             frame = verdict_frame(raw, self.policies[run])
@@ -105,6 +106,7 @@ class VerdictFiles:
         """Every policy's verdicts (`verdict_frame`s, all of them): the CSV written if
         `add` was never called, the Parquet, both under their own names."""
         files: dict[str, Path] = {}
+        self.out.mkdir(parents=True, exist_ok=True)
         try:
             for run, frame in enumerate(verdicts):
                 stem = self.stems[run]
