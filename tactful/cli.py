@@ -470,7 +470,12 @@ def replay(
         ),
     ] = None,
     out_dir: Annotated[
-        Path, typer.Option("--out", help="Folder for verdicts (Parquet, CSV) and report.html.")
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder for verdicts (Parquet, CSV; customer by customer, each one's contacts"
+            " in time order, `row` their row in the log) and report.html.",
+        ),
     ] = Path("replay-out"),
     engine: Annotated[
         str, typer.Option(help="local (processes on this machine) or spark (PySpark).")
