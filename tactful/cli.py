@@ -534,6 +534,7 @@ def replay(
                 workers=workers,
                 on_loaded=lambda log: bar.update(task, total=log.rows),
                 on_rows=lambda n: bar.advance(task, n),
+                report=report,
             )
     except InputError as exc:
         for line in str(exc).splitlines():

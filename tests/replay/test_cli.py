@@ -203,3 +203,16 @@ def test_verdicts_that_cannot_be_written_leave_no_files(
     with pytest.raises(OSError, match="No space left"):
         replay(files.contacts, files.events, Policy.load("courtesy"), out=out, report=False)
     assert list(out.iterdir()) == []
+
+
+def test_no_report_writes_the_verdicts_alone(tmp_path: Path) -> None:
+    from tactful.replay.synthetic import write_log
+
+    files = write_log(tmp_path / "log", customers=3, seed=1)
+    out = tmp_path / "out"
+    args = ["replay", "--contacts", str(files.contacts), "--events", str(files.events),
+            "--policy", "courtesy", "--out", str(out), "--no-report"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["verdicts.csv", "verdicts.parquet"]
+    assert "report:" not in result.output
