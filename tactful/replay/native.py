@@ -723,16 +723,12 @@ class _Distinct:
 
 
 def fold_frame(
-    frame: pl.DataFrame,
-    policy: Policy,
-    run: int = 0,
-    *,
-    engine_folded: list[str] | None = None,
+    frame: pl.DataFrame, policy: Policy, run: int = 0, *, engine_folded: list[str] | None = None
 ) -> pl.DataFrame:
     """`timeline.fold_columns` of a slice of whole customers for one policy the kernel
-    covers, as a frame of `VERDICT_COLUMNS`: customers the kernel hands back (ties it
-    does not order, days not laid out) folded by the engine, and named in
-    `engine_folded` if given."""
+    covers, as a frame of `VERDICT_COLUMNS`: customers the kernel hands back (ties it does
+    not order, days not laid out) folded by the engine, and named in `engine_folded` if
+    given."""
     from tactful.replay.local import VERDICT_SCHEMA
 
     n = frame.height
@@ -855,9 +851,7 @@ def fold_frame(
     out: dict[str, Any] = {
         "run": pl.repeat(run, nc, dtype=pl.Int64, eager=True),
         "verdict": pl.Series(np.maximum(verdict, 0)).replace_strict(
-            [kernel.ALLOW, kernel.DEFERRED, kernel.DENIED],
-            _VERDICTS,
-            return_dtype=pl.String,
+            [kernel.ALLOW, kernel.DEFERRED, kernel.DENIED], _VERDICTS, return_dtype=pl.String
         ),
         "not_before_us": pl.Series(not_before).replace(-1, None),
         "rules": held,

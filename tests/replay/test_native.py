@@ -573,7 +573,7 @@ def test_the_local_engine_folds_each_policy_its_own_way(
     monkeypatch.setenv(native.NATIVE_ENV, "0")
     assert not native.enabled(FREQUENCY)
     engine = replay_local(synthetic, policies, workers=1, chunk_rows=3000)
-    # Few-valued text travels from the workers as categoricals and comes back as text.
+    # Few-valued text (channels, purposes, verdicts) comes back as text, either way.
     text = pl.Schema({k: v for k, v in VERDICT_SCHEMA.items() if k != "run"})
     for a, b in zip(both, engine, strict=True):
         assert a.equals(b)
@@ -627,7 +627,6 @@ def test_a_columns_values_are_read_once_per_distinct_value(dtype: pl.DataType) -
     )
 )
 def test_pressures_are_shown_to_a_tenth_as_python_formats_them(values: list[float]) -> None:
-
     got = native.tenths(np.array(values, dtype=np.float64)).to_list()
     assert got == [f"{v:.1f}" for v in values]
 
