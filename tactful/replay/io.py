@@ -893,14 +893,37 @@ class TimelineBuilder:
         counts per customer, say, without building the timeline's."""
         if self._whole is not None:
             return self._whole.select(columns)
-        parts = [
+        return pl.concat(self.parts(columns), how="vertical_relaxed")
+
+    @property
+    def has_files(self) -> bool:
+        """Whether the files' rows are still held (`parts`, `add`): until `full`."""
+        return self._whole is None
+
+    def parts(self, columns: Sequence[str]) -> list[pl.DataFrame]:
+        """These columns of each file's rows (nulls where a file has no such column), in
+        the files' order and their own, as `add` takes a column."""
+        if not self.has_files:
+            raise ValueError("TimelineBuilder.parts: the files were let go (full)")
+        return [
             f.select(
                 pl.col(c) if c in f.columns else _nulls(c, f.height, _timeline_type(c))
                 for c in columns
             )
             for f in self._frames
         ]
-        return pl.concat(parts, how="vertical_relaxed")
+
+    def add(self, name: str, values: pl.Series) -> None:
+        """A column of the files' rows (one after the other, as `parts` gives them) that
+        slices (`frame`) may ask for by `name` beside the timeline's own: what is worked
+        out once per log, not per slice."""
+        if not self.has_files:
+            raise ValueError("TimelineBuilder.add: the files were let go (full)")
+        if len(values) != self._first[-1]:
+            raise ValueError(
+                f"TimelineBuilder.add: {len(values)} values for {self._first[-1]} rows"
+            )
+        self._many[name] = values.alias(name)
 
     def full(self) -> pl.DataFrame:
         """The whole timeline (built once, then kept: the log's files are let go)."""

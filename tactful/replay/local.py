@@ -27,6 +27,7 @@ from concurrent.futures import (
     wait,
 )
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -46,6 +47,9 @@ from rich.text import Text
 from tactful.policy.document import Policy
 from tactful.replay.io import TimelineBuilder, customer_bounds
 from tactful.replay.timeline import TIMELINE_COLUMNS, VERDICT_COLUMNS, fold_columns
+
+if TYPE_CHECKING:
+    from tactful.replay import native
 
 #: Rows per chunk sent to a worker process (whole customers, so a chunk may run a little
 #: over).
@@ -113,14 +117,25 @@ def few_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def fold_frame(frame: pl.DataFrame, policies: Sequence[Policy]) -> pl.DataFrame:
+def fold_frame(
+    frame: pl.DataFrame,
+    policies: Sequence[Policy],
+    *,
+    codes: native.LogCodes | None = None,
+    whole: Callable[[], pl.DataFrame] | None = None,
+) -> pl.DataFrame:
     """Fold a timeline slice of whole customers; the verdicts as a frame of `VERDICT_SCHEMA`.
     A policy the replay kernel covers is folded by it (`tactful.replay.native`), any other
-    by the engine."""
+    by the engine. With `codes` (the kernel's policies only), the slice is coded
+    (`native.fold_frame`)."""
     from tactful.replay import native
 
     kernel = [native.enabled(p) for p in policies]
-    parts = [native.fold_frame(frame, p, run) for run, p in enumerate(policies) if kernel[run]]
+    parts = [
+        native.fold_frame(frame, p, run, codes=codes, whole=whole)
+        for run, p in enumerate(policies)
+        if kernel[run]
+    ]
     runs = [run for run in range(len(policies)) if not kernel[run]]
     if runs:
         columns = {name: frame.get_column(name).to_list() for name in TIMELINE_COLUMNS}
@@ -226,21 +241,38 @@ def replay_local(
     if not threads and isinstance(timeline, TimelineBuilder):
         timeline = timeline.full()  # sent to worker processes a slice at a time
     # Only what the kernel reads (not the events' properties, say); from a builder, each
-    # slice built as it is folded, so the whole timeline is never held.
-    read = native.columns_for(policies) if threads else tuple(TIMELINE_COLUMNS)
+    # slice built as it is folded, so the whole timeline is never held, and its contacts'
+    # shapes, event kinds, ... numbered once for the whole log (`native.LogCodes`).
+    codes = None
+    if threads and isinstance(timeline, TimelineBuilder) and timeline.has_files:
+        content = "_content" in native.columns_for(policies, coded=True)
+        codes = native.LogCodes(timeline, content=content)
+    read = (
+        native.columns_for(policies, coded=codes is not None)
+        if threads
+        else tuple(TIMELINE_COLUMNS)
+    )
     if isinstance(timeline, TimelineBuilder):
         builder = timeline
 
         def piece(offset: int, length: int) -> pl.DataFrame:
             return builder.frame(offset, length, read)
+
+        def fold(offset: int, length: int) -> pl.DataFrame:
+            return fold_frame(
+                piece(offset, length),
+                policies,
+                codes=codes,
+                whole=lambda: builder.frame(offset, length),
+            )
     else:
         whole = timeline.select(read)
 
         def piece(offset: int, length: int) -> pl.DataFrame:
             return whole.slice(offset, length)
 
-    def fold(offset: int, length: int) -> pl.DataFrame:
-        return fold_frame(piece(offset, length), policies)
+        def fold(offset: int, length: int) -> pl.DataFrame:
+            return fold_frame(piece(offset, length), policies)
 
     slices = list(chunks(timeline, chunk_rows or (THREAD_CHUNK_ROWS if threads else CHUNK_ROWS)))
     runs: list[list[pl.DataFrame]] = [[] for _ in policies]

@@ -16,7 +16,7 @@ from tactful import engine
 from tactful.model import from_ts
 from tactful.policy.document import Policy
 from tactful.replay import kernel, local, native
-from tactful.replay.io import load_log
+from tactful.replay.io import TimelineBuilder, load_log
 from tactful.replay.local import VERDICT_SCHEMA, replay_local
 from tactful.replay.synthetic import write_log
 from tactful.replay.timeline import TIMELINE_COLUMNS, fold_columns, to_us
@@ -97,19 +97,32 @@ def python_fold(timeline: pl.DataFrame, policies: list[Policy]) -> pl.DataFrame:
     return pl.DataFrame(fold_columns(columns, policies), schema=VERDICT_SCHEMA)
 
 
+def coded_fold(timeline: pl.DataFrame, policy: Policy, chunk_rows: int = 50) -> pl.DataFrame:
+    """The kernel's verdicts of the slices a replay of the log's files folds: coded
+    (`native.LogCodes`), from a builder of the timeline's contacts and events as the two
+    files they came from."""
+    files = [timeline.filter(pl.col("is_contact") == c).sort("row") for c in (True, False)]
+    assert TimelineBuilder(files, None).full().equals(timeline)
+    return replay_local(TimelineBuilder(files, None), [policy], workers=1, chunk_rows=chunk_rows)[0]
+
+
 def assert_same(
     timeline: pl.DataFrame, policy: Policy, engine_folded: list[str] | None = None
 ) -> pl.DataFrame:
-    """The kernel's verdicts equal the engine's; `engine_folded`, if given, must name the
-    customers the kernel handed to the engine."""
+    """The kernel's verdicts equal the engine's, the slices of a replay's files coded
+    (`coded_fold`) or not; `engine_folded`, if given, must name the customers the kernel
+    handed to the engine."""
     assert native.unsupported(policy) == []
     handed: list[str] = []
     got = native.fold_frame(timeline, policy, engine_folded=handed)
     if engine_folded is not None:
         assert handed == engine_folded
     want = python_fold(timeline, [policy])
+    coded = coded_fold(timeline, policy)
     for name in want.columns:
         assert got.get_column(name).to_list() == want.get_column(name).to_list(), name
+        if name != "run":
+            assert coded.get_column(name).to_list() == want.get_column(name).to_list(), name
     assert got.schema == want.schema
     return got
 
