@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -181,23 +181,34 @@ def _apply_mapping(df: pl.DataFrame, kind: str, mapping: Mapping_, file: str) ->
 # -- reading -----------------------------------------------------------------------------------
 
 
-def read_table(path: str | Path) -> pl.DataFrame:
-    """A CSV file (every column read as text) or a Parquet file or folder of Parquet files."""
+def read_table(path: str | Path, categorical: Collection[str] = ()) -> pl.DataFrame:
+    """A CSV file (every column read as text) or a Parquet file or folder of Parquet files.
+    `categorical`: columns of few values, read from Parquet as categoricals where they
+    are text (decoded straight into codes, the text of each row never made: 10M rows of
+    a log ~0.3 CPU-seconds quicker)."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
     try:
         if p.is_dir():
-            return pl.read_parquet(p / "**" / "*.parquet")
+            return _parquet(pl.scan_parquet(p / "**" / "*.parquet"), categorical)
         suffixes = "".join(p.suffixes).lower()
         if ".parquet" in suffixes or suffixes.endswith(".pq"):
-            return pl.read_parquet(p)
+            return _parquet(pl.scan_parquet(p), categorical)
         if ".csv" in suffixes or ".tsv" in suffixes or suffixes.endswith(".txt"):
             sep = "\t" if ".tsv" in suffixes else ","
             return pl.read_csv(p, infer_schema=False, separator=sep)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise InputError(f"{p}: cannot read: {exc}") from exc
     raise InputError(f"{p}: unknown format (expected .csv, .tsv or .parquet)")
+
+
+def _parquet(scan: pl.LazyFrame, categorical: Collection[str]) -> pl.DataFrame:
+    schema = scan.collect_schema()
+    cast = [c for c in categorical if schema.get(c) == pl.String]
+    return (
+        scan.with_columns(pl.col(cast).cast(pl.Categorical)).collect() if cast else scan.collect()
+    )
 
 
 def _require(df: pl.DataFrame, required: Sequence[str], file: str, kind: str) -> None:
@@ -373,7 +384,9 @@ def _per_value(df: pl.DataFrame, column: str, **exprs: pl.Expr) -> pl.DataFrame:
         return df.select(**exprs).with_columns(pl.col(pl.String).cast(pl.Categorical))
     # Each row's value numbered (a categorical's codes), the distinct values' results
     # looked up by number: 1.5x quicker than finding the distinct text and joining on it.
-    coded = df.get_column(column).cast(pl.String).cast(pl.Categorical)
+    coded = df.get_column(column)
+    if coded.dtype != pl.Categorical:
+        coded = coded.cast(pl.Categorical)
     distinct = coded.unique()
     table = pl.DataFrame({column: distinct.cast(pl.String)}).with_columns(**exprs)
     out: dict[str, pl.Series] = {}
@@ -666,6 +679,17 @@ def _drop_bad(df: pl.DataFrame, bad: Sequence[BadRow]) -> pl.DataFrame:
 Checked = tuple[pl.DataFrame, list[BadRow]]
 
 
+#: Each log's columns of few values, which its checks read once per distinct value
+#: (`_per_value`) and the timeline holds as categoricals.
+FEW_VALUES = {
+    "contacts": (
+        "customer_id", "channel", "purpose", "trigger", "offer", "campaign", "source", "outcome",
+        "flags",
+    ),
+    "events": ("customer_id", "event"),
+}  # fmt: skip
+
+
 def _load(
     path: str | Path,
     kind: str,
@@ -676,7 +700,9 @@ def _load(
     """One log's good rows, checked by `check` (`_contacts`, `_events`, `_profiles`), its
     bad rows, and how many rows it had."""
     file = str(path)
-    df = _apply_mapping(read_table(path), kind, mapping, file)
+    names = {**mapping.get("*", {}), **mapping.get(kind, {})}
+    few = [names.get(c, c) for c in FEW_VALUES.get(kind, ())]
+    df = _apply_mapping(read_table(path, few), kind, mapping, file)
     _require(df, required, file, kind)
     rows, bad = check(df, file)
     return _drop_bad(rows, bad), bad, df.height

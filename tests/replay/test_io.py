@@ -115,6 +115,40 @@ def test_reads_typed_parquet(tmp_path: Path) -> None:
     assert event["properties"] == '{"n":2}'
 
 
+def test_parquet_reads_as_csv_does_its_few_valued_columns_decoded_to_codes(
+    log: LogBuilder, tmp_path: Path
+) -> None:
+    # Text to strip and lowercase, blanks and bad names: Parquet's few-valued columns
+    # (`FEW_VALUES`), read as categoricals, are checked and cleaned as CSV's text is, a
+    # mapped name included.
+    log.contact(" a ", "2026-03-02T10:00:00Z", " Email ", "marketing", campaign=" spring")
+    log.contact("", "2026-03-02T10:00:00Z", "email", "marketing", outcome="bounced")
+    log.contact("b", "2026-03-02T11:00:00Z", "e mail", "marketing", outcome="Replied ")
+    log.contact("b", "2026-03-02T12:00:00Z", "sms", "sales", outcome="lost", flags="x;y")
+    log.event(" a", "2026-03-02T09:00:00Z", "page_viewed", session_id="s1")
+    log.event("b", "2026-03-02T09:00:00Z", " ")
+    log.event("", "2026-03-02T09:30:00Z", "Signed_In")
+    csv_contacts, csv_events, _ = log.write()
+    files = {}
+    for kind, path in (("contacts", csv_contacts), ("events", csv_events)):
+        frame = pl.read_csv(path, infer_schema=False).rename({"customer_id": "user"})
+        files[kind] = (
+            write_csv(tmp_path / f"{kind}.csv", frame.columns, frame.to_dicts()),
+            tmp_path / f"{kind}.parquet",
+        )
+        frame.write_parquet(files[kind][1])
+    mapping = parse_mapping(["customer_id=user"])
+    text = load_log(files["contacts"][0], files["events"][0], mapping=mapping)
+    coded = load_log(files["contacts"][1], files["events"][1], mapping=mapping)
+    assert pl.read_parquet_schema(files["contacts"][1])["channel"] == pl.String
+    assert_frame_equal(text.timeline, coded.timeline)
+    shown = [str(b).replace(".csv", ".parquet") for b in text.bad_rows]
+    assert shown == [str(b) for b in coded.bad_rows]
+    assert {(b.row, b.column) for b in coded.bad_rows} == {
+        (2, "customer_id"), (3, "channel"), (4, "outcome"), (2, "event"), (3, "customer_id")
+    }  # fmt: skip
+
+
 def test_column_mapping(tmp_path: Path) -> None:
     contacts = write_csv(
         tmp_path / "c.csv",
