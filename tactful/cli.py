@@ -542,10 +542,13 @@ def replay(
             err.print(f"[red]{line}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     log = result.log
-    rate = result.rows / result.seconds if result.seconds else 0.0
+    total = result.total_seconds
+    rate = result.rows / total if total else 0.0
     out.print(
         f"Replayed {result.rows:,} rows ({log.contacts:,} contacts, {log.events:,} events) for "
-        f"{log.customers:,} customers in {result.seconds:.1f} s ({rate:,.0f} rows/s, {engine})."
+        f"{log.customers:,} customers in {total:.1f} s ({rate:,.0f} rows/s, {engine}: read "
+        f"{result.read_seconds:.1f} s, fold {result.seconds:.1f} s, write "
+        f"{result.write_seconds:.1f} s)."
     )
     if log.bad_rows:
         err.print(

@@ -47,6 +47,16 @@ def test_demo_log_then_replay_with_compare(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert re.search(r"courtesy v1 .* \d", result.output)
+    # The time shown is the whole replay's, reading and writing included, and its parts.
+    said = " ".join(result.output.split())
+    timed = re.search(
+        r"in ([\d.]+) s \(([\d,]+) rows/s, local: read ([\d.]+) s, fold ([\d.]+) s, "
+        r"write ([\d.]+) s\)",
+        said,
+    )
+    assert timed, said
+    total, read, fold, write = (float(timed.group(i)) for i in (1, 3, 4, 5))
+    assert abs(total - (read + fold + write)) <= 0.15
     for name in ("verdicts.parquet", "verdicts.csv", "verdicts-compare.parquet", "report.html"):
         assert (out / name).exists()
     verdicts = pl.read_parquet(out / "verdicts.parquet")
