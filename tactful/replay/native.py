@@ -928,11 +928,13 @@ def fold_frame(
     contact = pl.col("is_contact")
     has_content = any(isinstance(r, ContentRule) for r in policy.rules)
     if codes is not None:
-        shape = frame.get_column("_shape").to_numpy()
+        # Writable, as `_coded` makes them: a read-only array is another type to numba,
+        # which would compile the kernel again for it (~10 s).
+        shape = frame.get_column("_shape").to_numpy(writable=True)
         events = _Distinct.of(codes.kinds, frame.get_column("_event").to_numpy())
         kinds = codes.kinds
         if has_content:
-            content = frame.get_column("_content").to_numpy()
+            content = frame.get_column("_content").to_numpy(writable=True)
         else:
             content = np.full(n, -1, dtype=np.int32)
         outcome = _Distinct.of(codes.outcomes, frame.get_column("_outcome").to_numpy())
@@ -1445,12 +1447,15 @@ def warm() -> None:
     import tempfile
 
     from tactful.replay.io import load_log
+    from tactful.replay.local import replay_local
     from tactful.replay.synthetic import write_log
 
     with tempfile.TemporaryDirectory(prefix="tactful-kernel-") as folder:
         files = write_log(folder, customers=3, seed=1)
-        timeline = load_log(files.contacts, files.events, customers=files.customers).timeline
-        fold_frame(timeline, Policy.load("courtesy"))
+        log = load_log(files.contacts, files.events, customers=files.customers)
+        courtesy = Policy.load("courtesy")
+        replay_local(log.source, [courtesy], workers=1)  # slices coded, as a replay folds
+        fold_frame(log.timeline, courtesy)  # a timeline as it is
 
 
 if __name__ == "__main__":

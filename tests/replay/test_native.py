@@ -666,3 +666,23 @@ def test_visits_started_at_one_instant_fold_in_the_ledgers_order(log: LogBuilder
     assert timeline.get_column("properties").to_list() == [None] * 4
     got = assert_same(timeline, COURTESY, engine_folded=[])
     assert got.get_column("verdict").to_list() == ["allow"]
+
+
+def test_coded_slices_hand_the_kernel_what_a_timeline_does(
+    synthetic: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Arrays of other types (read-only ones, say) would have numba compile the kernel a
+    # second time (~10 s) in every replay whose cache holds only the other's.
+    import numba
+
+    seen: list[tuple[object, ...]] = []
+    fold = kernel.fold
+
+    def recorded(*args: object) -> None:
+        seen.append(tuple(numba.typeof(a) for a in args))
+        fold(*args)
+
+    monkeypatch.setattr(kernel, "fold", recorded)
+    native.fold_frame(synthetic, COURTESY)
+    coded_fold(synthetic, COURTESY, chunk_rows=10**6)
+    assert len(seen) == 2 and seen[0] == seen[1]
