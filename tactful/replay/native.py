@@ -10,7 +10,9 @@ hands back.
 Here the slice becomes arrays: each contact's shape (the fields a rule's scope and `per`
 keys read) as a code, and per shape the rules of its plan, the customer having asked for
 the contact or not. Scopes, plans and keys are worked out by the policy's own code, once per
-shape. After the kernel, the reasons are worded here, by each rule's message.
+shape. After the kernel, the reasons are worded here, by each rule's message. A replay of
+a log's files numbers its shapes, contents, event kinds and outcomes once for all of its
+slices (`LogCodes`), which then carry those numbers instead of the text.
 """
 
 from __future__ import annotations
