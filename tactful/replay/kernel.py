@@ -1126,6 +1126,36 @@ def fold(
                 l_row[at] = row[i]
                 m += 1
                 version += 1
+                if at == m - 1:
+                    # Taken in last, as most are: what a rule drew from the ledger for the
+                    # version before is what it would draw again, this contact added at
+                    # the end (if it counts, and for the `per` key drawn for: the one of
+                    # this contact, which the rule was just asked about). 10M rows of
+                    # courtesy: the kernel ~11% quicker.
+                    for r in range(n_rules):
+                        if held_version[r] != version - 1:
+                            continue
+                        if rule_kind[r] == CAP or rule_kind[r] == GAP:
+                            if counts[r, s] and keys[r, s] == held_key[r]:
+                                held_ts[r, held_n[r]] = t
+                                held_n[r] += 1
+                            held_version[r] = version
+                        elif rule_kind[r] == PRESSURE:
+                            # `terms` of the longer ledger; the sum worked out again whole,
+                            # as the engine does, to the last bit.
+                            if not shape_asked[s]:
+                                weighed = shape_weight[s]
+                                if unanswered[i]:
+                                    weighed = weighed * rule_f[r, F_FACTOR]
+                                if weighed > 0:
+                                    held_ts[r, held_n[r]] = t
+                                    held_w[r, held_n[r]] = weighed
+                                    held_n[r] += 1
+                            if held_n[r]:
+                                held_total[r] = summed(
+                                    held_ts[r], held_w[r], held_n[r], rule_f[r, F_HALF_LIFE]
+                                )
+                            held_version[r] = version
                 if engaged[i]:
                     facts[LAST_ENGAGEMENT] = max(facts[LAST_ENGAGEMENT], t)
                 # The signal its outcome also is (`model.outcome_signal`), at its time.
