@@ -795,13 +795,19 @@ def sort_keys(
     )
 
 
-_TYPES: dict[str, Any] = {"string": pl.String, "int64": pl.Int64, "bool": pl.Boolean}
+#: The Polars type of each of `timeline`'s type names (the timeline's and the verdicts').
+POLARS_TYPES: dict[str, pl.DataType] = {
+    "string": pl.String(),
+    "int64": pl.Int64(),
+    "bool": pl.Boolean(),
+    "float64": pl.Float64(),
+}
 #: What the timeline holds where a contact gives no value.
 _FILLED = {"discount": False, "priority": 0}
 
 
 def _timeline_type(name: str) -> Any:
-    return pl.Categorical if name in CATEGORICAL_COLUMNS else _TYPES[TIMELINE_COLUMNS[name]]
+    return pl.Categorical if name in CATEGORICAL_COLUMNS else POLARS_TYPES[TIMELINE_COLUMNS[name]]
 
 
 class TimelineBuilder:
@@ -887,7 +893,7 @@ class TimelineBuilder:
             if name not in f.columns:
                 return _nulls(name, f.height, dtype)
             column = f.get_column(name)
-            text = _TYPES[TIMELINE_COLUMNS[name]]
+            text = POLARS_TYPES[TIMELINE_COLUMNS[name]]
             return column if column.dtype == dtype else column.cast(text).cast(dtype)
 
         filling = [

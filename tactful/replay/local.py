@@ -45,7 +45,7 @@ from rich.progress import (
 from rich.text import Text
 
 from tactful.policy.document import Policy
-from tactful.replay.io import TimelineBuilder, customer_bounds
+from tactful.replay.io import POLARS_TYPES, TimelineBuilder, customer_bounds
 from tactful.replay.timeline import TIMELINE_COLUMNS, VERDICT_COLUMNS, fold_columns
 
 if TYPE_CHECKING:
@@ -65,13 +65,7 @@ THREAD_CHUNK_ROWS = 500_000
 #: customer's history, and few cycles; collecting them every 700 cost about 8% of the
 #: fold's time (`bench/bench_replay.py`).
 FOLD_GC_THRESHOLD = 100_000
-_POLARS_TYPES: dict[str, pl.DataType] = {
-    "string": pl.String(),
-    "int64": pl.Int64(),
-    "bool": pl.Boolean(),
-    "float64": pl.Float64(),
-}
-VERDICT_SCHEMA = {name: _POLARS_TYPES[kind] for name, kind in VERDICT_COLUMNS.items()}
+VERDICT_SCHEMA = {name: POLARS_TYPES[kind] for name, kind in VERDICT_COLUMNS.items()}
 
 PolicySource = tuple[str, str]  # (text, file) as Policy.from_text takes them
 
@@ -257,22 +251,16 @@ def replay_local(
 
         def piece(offset: int, length: int) -> pl.DataFrame:
             return builder.frame(offset, length, read)
-
-        def fold(offset: int, length: int) -> pl.DataFrame:
-            return fold_frame(
-                piece(offset, length),
-                policies,
-                codes=codes,
-                whole=lambda: builder.frame(offset, length),
-            )
     else:
-        whole = timeline.select(read)
+        kept = timeline.select(read)
 
         def piece(offset: int, length: int) -> pl.DataFrame:
-            return whole.slice(offset, length)
+            return kept.slice(offset, length)
 
-        def fold(offset: int, length: int) -> pl.DataFrame:
-            return fold_frame(piece(offset, length), policies)
+    def fold(offset: int, length: int) -> pl.DataFrame:
+        # A coded slice's customers handed to the engine read every column: built again.
+        whole = None if codes is None else (lambda: builder.frame(offset, length))
+        return fold_frame(piece(offset, length), policies, codes=codes, whole=whole)
 
     slices = list(chunks(timeline, chunk_rows or (THREAD_CHUNK_ROWS if threads else CHUNK_ROWS)))
     runs: list[list[pl.DataFrame]] = [[] for _ in policies]

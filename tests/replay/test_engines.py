@@ -91,11 +91,11 @@ def test_the_fold_collects_young_objects_less_often_and_restores_the_setting(
     seen: list[int] = []
     fold = local.fold_frame
 
-    def watching(frame: pl.DataFrame, policies: Any) -> pl.DataFrame:
+    def watching(frame: pl.DataFrame, policies: Any, **given: Any) -> pl.DataFrame:
         seen.append(gc.get_threshold()[0])
         if len(seen) == 2:
             raise RuntimeError("a chunk fails")
-        return fold(frame, policies)
+        return fold(frame, policies, **given)
 
     monkeypatch.setattr(local, "fold_frame", watching)
     with pytest.raises(RuntimeError, match="a chunk fails"):
