@@ -804,6 +804,10 @@ POLARS_TYPES: dict[str, pl.DataType] = {
 }
 #: What the timeline holds where a contact gives no value.
 _FILLED = {"discount": False, "priority": 0}
+#: What a slice (`TimelineBuilder.frame`) may hold beside the timeline's columns: each
+#: row's customer as its place among the log's ids (`TimelineBuilder.names`), a number
+#: that tells customers apart where their ids' text is not needed.
+CUSTOMER_CODE = "_customer"
 
 
 def _timeline_type(name: str) -> Any:
@@ -968,11 +972,17 @@ class TimelineBuilder:
     def frame(
         self, offset: int = 0, length: int | None = None, columns: Sequence[str] | None = None
     ) -> pl.DataFrame:
-        """`full().slice(offset, length).select(columns)`, built without the rest."""
+        """`full().slice(offset, length).select(columns)`, built without the rest; the
+        columns may also name `CUSTOMER_CODE` and what `add` added (while the files are
+        held)."""
         columns = tuple(TIMELINE_COLUMNS) if columns is None else tuple(columns)
         stop = self.height if length is None else min(self.height, offset + length)
         if self._whole is not None:
-            return self._whole.slice(offset, stop - offset).select(columns)
+            whole = self._whole.slice(offset, stop - offset)
+            if CUSTOMER_CODE in columns:
+                code = self._customer.slice(offset, stop - offset).alias(CUSTOMER_CODE)
+                whole = whole.with_columns(code)
+            return whole.select(columns)
         return self._build(offset, stop, columns, threads=1)
 
     def _build(self, lo: int, hi: int, columns: tuple[str, ...], threads: int) -> pl.DataFrame:
@@ -994,6 +1004,8 @@ class TimelineBuilder:
         def ordered(name: str) -> pl.Series:
             if name == "customer_id":
                 return self.names.gather(customer).alias(name)
+            if name == CUSTOMER_CODE:
+                return customer.alias(name)
             # The keys as the sort put them in order, not gathered again.
             if name == "at_us":
                 return (instant // 2).alias(name)

@@ -55,7 +55,7 @@ from tactful.model import (
 from tactful.policy.document import Policy
 from tactful.replay import kernel, texts
 from tactful.replay.fold import DEFAULT_HALF_LIFE, DEFAULT_UNANSWERED_FACTOR
-from tactful.replay.io import PROFILE_COLUMNS, TimelineBuilder, customer_bounds
+from tactful.replay.io import CUSTOMER_CODE, PROFILE_COLUMNS, TimelineBuilder, customer_bounds
 from tactful.replay.timeline import (
     COPIED_COLUMNS,
     TIMELINE_COLUMNS,
@@ -199,7 +199,7 @@ def columns_for(policies: Sequence[Policy], *, coded: bool = False) -> tuple[str
     columns the engine reads from `whole()`."""
     contained = all(self_contained(p) for p in policies)
     if coded:
-        read: tuple[str, ...] = ("customer_id", "at_us", "is_contact", "row", "event_id")
+        read: tuple[str, ...] = (CUSTOMER_CODE, "at_us", "is_contact", "row", "event_id")
         if not contained:
             read += ("trigger_at_us", "properties", "session_id", *PROFILE_COLUMNS)
         if not any(isinstance(r, ContentRule) for p in policies for r in p.rules):
@@ -835,6 +835,9 @@ class LogCodes:
 
     def __init__(self, builder: TimelineBuilder, *, content: bool = True) -> None:
         """`content`: whether to number the contents too (a policy with a content rule)."""
+        #: The log's customer ids, sorted: a slice's `CUSTOMER_CODE` is each row's place
+        #: among them.
+        self.customers = builder.names
         read = [*SHAPE_COLUMNS, "outcome", "is_contact", *(CONTENT_COLUMNS if content else ())]
         contact_parts = builder.parts(read)
         event_parts = builder.parts(["event"])
@@ -918,7 +921,10 @@ def fold_frame(
     from tactful.replay.local import VERDICT_SCHEMA
 
     n = frame.height
-    ids = frame.get_column("customer_id")
+    # Each row's customer, as what tells customers apart: a coded slice's numbers (the
+    # ids' text is made only for the verdicts, one per contact, not one per row).
+    who = "customer_id" if codes is None else CUSTOMER_CODE
+    ids = frame.get_column(who)
     starts = customer_bounds(ids)
     is_contact = frame.get_column("is_contact").to_numpy()
     contact = pl.col("is_contact")
@@ -955,8 +961,7 @@ def fold_frame(
     if frame.get_column("event_id").null_count() < n:
         repeated = (
             frame.select(
-                pl.col("event_id").is_not_null()
-                & ~pl.struct("customer_id", "event_id").is_first_distinct()
+                pl.col("event_id").is_not_null() & ~pl.struct(who, "event_id").is_first_distinct()
             )
             .to_series()
             .to_numpy()
@@ -967,7 +972,7 @@ def fold_frame(
     # among themselves: the columns that differ between them (kind, session, properties,
     # row, whether seen before) are read in that order; instants, the contacts' columns
     # and the profile are the same in either.
-    order = None if self_contained(policy) else ledger_order(frame, is_contact, starts, events)
+    order = None if self_contained(policy) else ledger_order(frame, ids, is_contact, starts, events)
     moved = np.arange(n) if order is None else order
     if order is not None:
         repeated = repeated[order]
@@ -1051,8 +1056,10 @@ def fold_frame(
     )
     copied = {name: contacts.get_column(name) for name in contacts.columns}
     if codes is not None:
-        # The shape's and the outcome's columns, from the log's lists of them.
+        # The shape's and the outcome's columns, from the log's lists of them, and the
+        # customer's id from the log's.
         on = np.flatnonzero(is_contact)
+        copied["customer_id"] = codes.customers.gather(ids.gather(on)).alias("customer_id")
         shaped = codes.shape_frame.gather(shape[on])
         copied |= {
             name: shaped.get_column(name) for name in COPIED_COLUMNS if name in shaped.columns
@@ -1088,7 +1095,8 @@ def fold_frame(
     handed = np.zeros(len(starts) - 1, dtype=np.bool_)
     handed[np.repeat(np.arange(len(starts) - 1), per_customer)[at]] = True
     if engine_folded is not None:
-        engine_folded += ids.gather(starts[:-1][handed]).to_list()
+        named = ids.gather(starts[:-1][handed])
+        engine_folded += (named if codes is None else codes.customers.gather(named)).to_list()
     if codes is not None:
         assert whole is not None, "fold_frame: a coded slice needs `whole` for the engine"
         original = whole()
@@ -1183,12 +1191,17 @@ def _properties(frame: pl.DataFrame, rows: np.ndarray) -> list[dict[str, Any]]:
 
 
 def ledger_order(
-    frame: pl.DataFrame, is_contact: np.ndarray, starts: np.ndarray, kind: _Distinct
+    frame: pl.DataFrame,
+    ids: pl.Series,
+    is_contact: np.ndarray,
+    starts: np.ndarray,
+    kind: _Distinct,
 ) -> np.ndarray | None:
     """A permutation of the rows that puts each customer's events at one instant in the
     ledger's order (`state._event_order`, ties in log order), or None where that is the
     order they are in. Contacts keep their places.
 
+    `ids`: each row's customer (its id, or any number that tells customers apart);
     `starts`: where each customer's rows begin (and the end); `kind`: each row's event kind.
     In the timeline's order a customer's events at one instant are next to one another
     (its contacts then)."""
@@ -1203,7 +1216,7 @@ def ledger_order(
     rows = np.flatnonzero(tied)
     if not len(rows):
         return None
-    at_us, ids = frame.get_column("at_us"), frame.get_column("customer_id")
+    at_us = frame.get_column("at_us")
     kinds = [kind.names[k] for k in kind.index[rows].tolist()]
     event_ids = frame.get_column("event_id").gather(rows).to_list()
     keys = [

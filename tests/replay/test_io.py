@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from tactful.replay.io import InputError, Log, load_log, parse_mapping
+from tactful.replay.io import CUSTOMER_CODE, InputError, Log, load_log, parse_mapping
 from tactful.replay.synthetic import write_log
 from tactful.replay.timeline import (
     CATEGORICAL_COLUMNS,
@@ -584,6 +584,8 @@ def test_a_slice_is_built_alone_as_the_whole_timeline_holds_it(tmp_path: Path, s
     bounds = builder.starts[5:10].tolist()
     cuts += [(a, b - a, every) for a, b in pairwise(bounds)]
     pieces = [builder.frame(offset, length, columns) for offset, length, columns in cuts]
+    # Each row's customer as a number: its place among the log's ids.
+    numbered = builder.frame(7, 500, (CUSTOMER_CODE, "customer_id"))
     whole = loaded.timeline  # built after the slices: they were made without it
     assert whole.get_column("properties").null_count() > n // 2  # a sparse column
     for (offset, length, columns), piece in zip(cuts, pieces, strict=True):
@@ -591,3 +593,7 @@ def test_a_slice_is_built_alone_as_the_whole_timeline_holds_it(tmp_path: Path, s
     assert (seed == 2) == bool(loaded.bad_rows)
     # Once built, slices are cut from the whole.
     assert_frame_equal(builder.frame(3, 9, some), whole.slice(3, 9).select(some))
+    names = builder.names.gather(numbered.get_column(CUSTOMER_CODE))
+    assert names.to_list() == numbered.get_column("customer_id").to_list()
+    assert numbered.get_column(CUSTOMER_CODE).n_unique() > 1
+    assert_frame_equal(builder.frame(7, 500, (CUSTOMER_CODE, "customer_id")), numbered)

@@ -97,13 +97,31 @@ def python_fold(timeline: pl.DataFrame, policies: list[Policy]) -> pl.DataFrame:
     return pl.DataFrame(fold_columns(columns, policies), schema=VERDICT_SCHEMA)
 
 
-def coded_fold(timeline: pl.DataFrame, policy: Policy, chunk_rows: int = 50) -> pl.DataFrame:
-    """The kernel's verdicts of the slices a replay of the log's files folds: coded
-    (`native.LogCodes`), from a builder of the timeline's contacts and events as the two
-    files they came from."""
+def files_of(timeline: pl.DataFrame) -> TimelineBuilder:
+    """A builder of the timeline's contacts and events as the two files they came from."""
     files = [timeline.filter(pl.col("is_contact") == c).sort("row") for c in (True, False)]
     assert TimelineBuilder(files, None).full().equals(timeline)
-    return replay_local(TimelineBuilder(files, None), [policy], workers=1, chunk_rows=chunk_rows)[0]
+    return TimelineBuilder(files, None)
+
+
+def coded_fold(timeline: pl.DataFrame, policy: Policy, chunk_rows: int = 50) -> pl.DataFrame:
+    """The kernel's verdicts of the slices a replay of the log's files folds: coded
+    (`native.LogCodes`), from a builder of the timeline's files."""
+    return replay_local(files_of(timeline), [policy], workers=1, chunk_rows=chunk_rows)[0]
+
+
+def coded_handed(timeline: pl.DataFrame, policy: Policy) -> list[str]:
+    """The customers the kernel hands to the engine when it folds the timeline's files
+    coded, as one slice."""
+    builder = files_of(timeline)
+    codes = native.LogCodes(builder)
+    read = native.columns_for([policy], coded=True)
+    handed: list[str] = []
+    native.fold_frame(
+        builder.frame(0, None, read), policy, codes=codes, whole=builder.frame,
+        engine_folded=handed,
+    )  # fmt: skip
+    return handed
 
 
 def assert_same(
@@ -117,6 +135,7 @@ def assert_same(
     got = native.fold_frame(timeline, policy, engine_folded=handed)
     if engine_folded is not None:
         assert handed == engine_folded
+        assert coded_handed(timeline, policy) == engine_folded
     want = python_fold(timeline, [policy])
     coded = coded_fold(timeline, policy)
     for name in want.columns:
