@@ -14,7 +14,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from tactful.replay.io import CUSTOMER_CODE, InputError, Log, load_log, parse_mapping
+from tactful.replay.io import (
+    APART_ROW,
+    CUSTOMER_CODE,
+    READ_WHOLE,
+    InputError,
+    Log,
+    load_log,
+    parse_mapping,
+    read_apart,
+)
 from tactful.replay.synthetic import write_log
 from tactful.replay.timeline import (
     CATEGORICAL_COLUMNS,
@@ -147,6 +156,70 @@ def test_parquet_reads_as_csv_does_its_few_valued_columns_decoded_to_codes(
     assert {(b.row, b.column) for b in coded.bad_rows} == {
         (2, "customer_id"), (3, "channel"), (4, "outcome"), (2, "event"), (3, "customer_id")
     }  # fmt: skip
+
+
+def _events_frame(n: int, properties: bool) -> pl.DataFrame:
+    """Events with a visit's id on most, a property on half (`plan`, not sparse) and
+    properties few have (`offer`, an escaped `note`, a number `until_days`)."""
+    rows = []
+    for i in range(n):
+        row: dict[str, object] = {
+            "customer_id": f"c{i % 7}",
+            "at": f"2026-03-02T{9 + i // 60:02d}:{i % 60:02d}:00Z",
+            "event": "offer_declined" if i % 11 == 0 else "page_viewed",
+            "session_id": f"s{i // 5}" if i % 13 else None,
+            "plan": "gold" if i % 2 else None,
+            "offer": "premium" if i % 11 == 0 else None,
+            "note": 'said "no"\n' if i % 17 == 0 else None,
+            "until_days": i if i % 19 == 0 else None,
+        }
+        if properties:
+            row["properties"] = '{"size": 3}' if i % 23 == 0 else None
+        rows.append(row)
+    return pl.DataFrame(rows, schema_overrides={"until_days": pl.Int64})
+
+
+@pytest.mark.parametrize(
+    "properties, mapped", [(False, False), (True, False), (False, True)],
+    ids=["apart", "with-json-properties", "mapped"],
+)  # fmt: skip
+def test_properties_few_events_have_are_read_apart_as_a_whole_read_gives_them(
+    tmp_path: Path, properties: bool, mapped: bool
+) -> None:
+    """An event log's Parquet columns that its statistics show mostly null are read only
+    where they have values (`read_apart`); the timeline is the one read from the same
+    file without statistics, every column whole: JSON properties merged in, a mapped
+    name (read whole) as well."""
+    frame = _events_frame(300, properties)
+    if mapped:
+        frame = frame.rename({"offer": "their_offer"})
+    contacts = write_csv(
+        tmp_path / "c.csv",
+        ["customer_id", "at", "channel", "purpose"],
+        [{"customer_id": "c1", "at": "2026-03-02T12:00:00Z", "channel": "email",
+          "purpose": "marketing"}],
+    )  # fmt: skip
+    whole, apart = tmp_path / "whole.parquet", tmp_path / "apart.parquet"
+    frame.write_parquet(whole, statistics=False, row_group_size=64)
+    frame.write_parquet(apart, row_group_size=64)
+    assert read_apart(whole, whole=READ_WHOLE)[1] is None  # no null counts to go by
+    side = read_apart(apart, whole=READ_WHOLE)[1]
+    assert side is not None
+    assert set(side.columns) == {APART_ROW, "note", "until_days", "their_offer" if mapped
+                                 else "offer"}  # fmt: skip
+    some = pl.any_horizontal(pl.col(c).is_not_null() for c in side.columns[1:])
+    assert side.height == frame.select(some).to_series().sum() < len(frame) // 4
+    mapping = parse_mapping(["events.offer=their_offer"] if mapped else [])
+    want = load_log(contacts, whole, mapping=mapping)
+    got = load_log(contacts, apart, mapping=mapping)
+    assert_frame_equal(got.timeline, want.timeline)
+    assert got.bad_rows == [] and want.bad_rows == []
+    props = [json.loads(p) for p in got.timeline.get_column("properties").drop_nulls()]
+    first = {"offer": "premium", "note": 'said "no"\n', "until_days": 0}
+    assert (first | {"size": 3} if properties else first) in props
+    assert {"session_id": "s3", "plan": "gold", "until_days": 19} in props
+    if properties:
+        assert {"session_id": "s50", "offer": "premium", "size": 3, "plan": "gold"} in props
 
 
 def test_column_mapping(tmp_path: Path) -> None:
