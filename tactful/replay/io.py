@@ -939,6 +939,8 @@ class TimelineBuilder:
             # holds them; several files' values, one after the other.
             self._one: dict[str, tuple[int, pl.Series, np.ndarray | None]] = {}
             self._many: dict[str, pl.Series] = {}
+            #: What `add`ed columns hold where their values do not reach.
+            self._fill: dict[str, Any] = {}
             for name, got in zip(sources, found, strict=True):
                 if isinstance(got, tuple):
                     self._one[name] = got
@@ -1016,6 +1018,11 @@ class TimelineBuilder:
         return pl.concat(self.parts(columns), how="vertical_relaxed")
 
     @property
+    def heights(self) -> list[int]:
+        """Each file's rows."""
+        return [int(h) for h in np.diff(self._first)]
+
+    @property
     def has_files(self) -> bool:
         """Whether the files' rows are still held (`parts`, `add`): until `full`."""
         return self._whole is None
@@ -1033,17 +1040,24 @@ class TimelineBuilder:
             for f in self._frames
         ]
 
-    def add(self, name: str, values: pl.Series) -> None:
+    def add(
+        self, name: str, values: pl.Series, *, file: int | None = None, fill: Any = None
+    ) -> None:
         """A column of the files' rows (one after the other, as `parts` gives them) that
         slices (`frame`) may ask for by `name` beside the timeline's own: what is worked
-        out once per log, not per slice."""
+        out once per log, not per slice. With `file`, `values` are that file's rows
+        alone, and the other files' rows hold `fill` (a slice gathers only that file's:
+        a contact's shape, say, is not gathered for every event)."""
         if not self.has_files:
             raise ValueError("TimelineBuilder.add: the files were let go (full)")
-        if len(values) != self._first[-1]:
-            raise ValueError(
-                f"TimelineBuilder.add: {len(values)} values for {self._first[-1]} rows"
-            )
-        self._many[name] = values.alias(name)
+        rows = self._first[-1] if file is None else self._frames[file].height
+        if len(values) != rows:
+            raise ValueError(f"TimelineBuilder.add: {len(values)} values for {rows} rows")
+        self._fill[name] = fill
+        if file is None:
+            self._many[name] = values.alias(name)
+        else:
+            self._one[name] = (file, values.alias(name), None)
 
     def full(self) -> pl.DataFrame:
         """The whole timeline (built once, then kept: the log's files are let go)."""
@@ -1108,6 +1122,8 @@ class TimelineBuilder:
                 column = self._many[name].gather(pl.Series(order))
             else:
                 column = _nulls(name, n, _timeline_type(name))
+            if self._fill.get(name) is not None:
+                return column.fill_null(self._fill[name])
             return column.fill_null(_FILLED[name]) if name in _FILLED else column
 
         if threads > 1:

@@ -239,6 +239,12 @@ def _coded(
     inside = frame.with_columns(rows.alias("_in")).get_column("_in").to_numpy()
     picked = np.flatnonzero(inside)
     chosen = frame.select(columns) if len(picked) == frame.height else frame.filter(inside)
+    text = [c for c in columns if chosen.schema[c] == pl.String]
+    if text:
+        # Text (a content's subject and body) numbered as a categorical of its own, which
+        # is let go with it: 2.5M contents of 10M rows in 0.22 CPU-seconds instead of
+        # 0.48 joined. Few values, as the policy's tables of them assume.
+        chosen = chosen.with_columns(pl.col(text).cast(pl.Categorical(pl.Categories.random())))
     numbered = [_numbered(chosen.get_column(c)) for c in columns]
     if all(x is not None for x in numbered):
         # Categoricals and booleans: each row's values as digits of one number (~3x
@@ -787,20 +793,15 @@ class _Distinct:
         )
 
     @classmethod
-    def stacked(cls, parts: Sequence[pl.Series]) -> _Distinct:
-        """Of `parts` one after the other; those all null (a column only another file
-        has) are not read."""
+    def stacked(cls, parts: Sequence[pl.Series]) -> tuple[_Distinct, list[np.ndarray | None]]:
+        """Of `parts` one after the other, those all null (a column only another file
+        has) not read: the distinct values, and each part's rows' places among them
+        (None for a part all null)."""
         given = [p.null_count() < len(p) for p in parts]
         read = [p for p, g in zip(parts, given, strict=True) if g]
         distinct = cls(pl.concat(read) if read else parts[0].clear())
         pieces = iter(np.split(distinct.index, np.cumsum([len(p) for p in read])[:-1]))
-        distinct.index = np.concatenate(
-            [
-                next(pieces) if g else np.full(len(p), -1, np.int32)
-                for p, g in zip(parts, given, strict=True)
-            ]
-        )
-        return distinct
+        return distinct, [next(pieces) if g else None for g in given]
 
     @classmethod
     def of(cls, names: list[str], index: np.ndarray) -> _Distinct:
@@ -849,20 +850,20 @@ class LogCodes:
                 text = text | (pl.col("body").is_not_null() & (pl.col("body") != ""))
                 given = pl.col("is_contact") & (text | pl.col("discount").fill_null(False))
                 contents = pool.submit(_coded_parts, contact_parts, CONTENT_COLUMNS, given)
-            events = _Distinct.stacked([f.get_column("event") for f in event_parts])
-            outcomes = _Distinct.stacked([f.get_column("outcome") for f in contact_parts])
+            events, kind = _Distinct.stacked([f.get_column("event") for f in event_parts])
+            outcomes, outcome = _Distinct.stacked([f.get_column("outcome") for f in contact_parts])
             shape, self.shapes = shaped.result()
             self.contents: list[dict[str, Any]] = []
             if contents is not None:
                 numbers, self.contents = contents.result()
-                builder.add("_content", pl.Series(numbers))
+                _add_parts(builder, "_content", numbers)
         #: Event kinds in the order of their names, as `fold_frame` numbers them.
         self.kinds = sorted(events.names)
         renumbered = np.array([self.kinds.index(k) for k in events.names] + [-1], np.int32)
         self.outcomes = outcomes.names
-        builder.add("_shape", pl.Series(shape))
-        builder.add("_event", pl.Series(renumbered[events.index]))
-        builder.add("_outcome", pl.Series(outcomes.index))
+        _add_parts(builder, "_shape", shape)
+        _add_parts(builder, "_event", [None if k is None else renumbered[k] for k in kind])
+        _add_parts(builder, "_outcome", outcome)
         #: The shapes' copied columns, to gather the verdicts' from.
         self.shape_frame = (
             pl.DataFrame(self.shapes, schema={c: pl.String for c in SHAPE_COLUMNS}, orient="row")
@@ -887,18 +888,35 @@ class LogCodes:
 
 def _coded_parts(
     parts: Sequence[pl.DataFrame], columns: Sequence[str], rows: pl.Expr
-) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """`_coded` of the files' rows one after the other: of the one file with such rows
-    alone where only one has them (the contacts'), the others' rows -1."""
+) -> tuple[list[np.ndarray | None], list[dict[str, Any]]]:
+    """`_coded` of the files' rows one after the other, each file's codes apart (None
+    for a file with no such rows): of the one file with such rows alone where only one
+    has them (the contacts')."""
     having = [j for j, f in enumerate(parts) if f.select(rows.any()).item()]
+    codes: list[np.ndarray | None] = [None] * len(parts)
+    distinct: list[dict[str, Any]] = []
     if len(having) > 1:
         both = pl.concat([f.select(*columns, rows.alias("_in")) for f in parts])
-        return _coded(both, columns, pl.col("_in"))
-    codes = [np.full(f.height, -1, dtype=np.int32) for f in parts]
-    distinct: list[dict[str, Any]] = []
-    for j in having:
+        stacked, distinct = _coded(both, columns, pl.col("_in"))
+        codes = list(np.split(stacked, np.cumsum([f.height for f in parts])[:-1]))
+    for j in having if len(having) == 1 else ():
         codes[j], distinct = _coded(parts[j], columns, rows)
-    return (np.concatenate(codes) if codes else np.zeros(0, np.int32)), distinct
+    return codes, distinct
+
+
+def _add_parts(builder: TimelineBuilder, name: str, codes: Sequence[np.ndarray | None]) -> None:
+    """Codes of each file's rows (None: -1 for all) as a column that slices can ask for:
+    only the file that has them gathered, where one does."""
+    having = [j for j, c in enumerate(codes) if c is not None]
+    if len(having) == 1:
+        builder.add(name, pl.Series(codes[having[0]]), file=having[0], fill=-1)
+        return
+    heights = builder.heights
+    whole = [
+        c if c is not None else np.full(h, -1, np.int32)
+        for c, h in zip(codes, heights, strict=True)
+    ]
+    builder.add(name, pl.Series(np.concatenate(whole) if whole else np.zeros(0, np.int32)))
 
 
 def fold_frame(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -659,6 +660,17 @@ def test_a_slice_is_built_alone_as_the_whole_timeline_holds_it(tmp_path: Path, s
     pieces = [builder.frame(offset, length, columns) for offset, length, columns in cuts]
     # Each row's customer as a number: its place among the log's ids.
     numbered = builder.frame(7, 500, (CUSTOMER_CODE, "customer_id"))
+    # A column added for one file's rows, the others' filled, as one given for all rows.
+    heights = builder.heights
+    assert len(heights) == 2 and sum(heights) == n
+    builder.add("_all", pl.Series(np.r_[np.arange(heights[0]), np.full(heights[1], -1)]))
+    builder.add("_first", pl.Series(np.arange(heights[0])), file=0, fill=-1)
+    added = [builder.frame(a, b, ("_all", "_first")) for a, b, _ in cuts]
+    assert all(f.get_column("_first").null_count() == 0 for f in added)
+    assert all(f.get_column("_first").equals(f.get_column("_all"), check_names=False)
+               for f in added)  # fmt: skip
+    with pytest.raises(ValueError, match="5 values for"):
+        builder.add("_bad", pl.Series(np.arange(5)), file=1)
     whole = loaded.timeline  # built after the slices: they were made without it
     assert whole.get_column("properties").null_count() > n // 2  # a sparse column
     for (offset, length, columns), piece in zip(cuts, pieces, strict=True):
