@@ -498,12 +498,13 @@ def hours_check(t: float, h: int, place: int, hours: tuple) -> float:  # type: i
     return NEVER
 
 
-# `ev_signal[i, 0]`: what an event (or, in `signal`, a contact's outcome) does to opt-outs
-# and declines; then the scope's channel and purpose, and the opt-out's kind (an index in
-# `OPT_OUT_KINDS`) or the declined offer.
+# `signals[g, 0]`: what an event (the g-th of a slice's that do something, `ev_signal[i]`
+# = g) or, in `signal`, a contact's outcome does to opt-outs and declines; then the
+# scope's channel and purpose, and the opt-out's kind (an index in `OPT_OUT_KINDS`) or the
+# declined offer.
 SUPPRESSION, RESUBSCRIPTION, DECLINED, UNSUBSCRIBED, COMPLAINED = 1, 2, 3, 4, 5
-# ... or to its snooze and call-back (the instant in `ev_time`; a call-back's channel in
-# `ev_signal[i, 1]`, -1: a call).
+# ... or to its snooze and call-back (the instant in `signal_time[g]`; a call-back's
+# channel in `signals[g, 1]`, -1: a call).
 SNOOZED, UNSNOOZED, CALL_BACK, NO_CALL_BACK = 6, 7, 8, 9
 OPT_OUT_KINDS = ("opted_out", "unsubscribed", "complained")
 # A customer's opt-outs (`Derived.optouts`, in the dict's order) and declines, as
@@ -703,12 +704,13 @@ def fold(
     engaged: np.ndarray,
     row: np.ndarray,
     ev_kind: np.ndarray,
-    ev_activity: np.ndarray,
-    ev_engagement: np.ndarray,
+    kind_activity: np.ndarray,
+    kind_engagement: np.ndarray,
     ev_sid: np.ndarray,
-    ev_visit_engages: np.ndarray,
+    kind_visit_engages: np.ndarray,
     ev_signal: np.ndarray,
-    ev_time: np.ndarray,
+    signals: np.ndarray,
+    signal_time: np.ndarray,
     signal: np.ndarray,
     trigger_at: np.ndarray,
     content: np.ndarray,
@@ -746,7 +748,9 @@ def fold(
     `skip` (their contacts get verdict -1).
 
     Rows `starts[i]:starts[i + 1]` are customer i's, in time order; an event row has its
-    kind's code in `ev_kind` (-1: an event the ledger would not keep, a repeated id). For
+    kind's code in `ev_kind` (-1: an event the ledger would not keep, a repeated id), what
+    a kind is in `kind_activity`, ... (per kind code), and its place in `signals` in
+    `ev_signal` (-1: none). For
     the j-th contact of the slice: its verdict, `not_before` (microseconds, -1 for none),
     the pressures logged and replayed; its reasons `r_off[j]:r_off[j + 1]` (rule index or
     `HORIZON`, what the reason shows, until: inf for none) and flags `f_off[j]:f_off[j +
@@ -947,41 +951,42 @@ def fold(
                 k = ev_kind[i]
                 if k >= 0:
                     last_time[k] = ts[i]
-                    if ev_activity[i]:
+                    if kind_activity[k]:
                         facts[LAST_ACTIVITY] = ts[i]
-                    if ev_engagement[i]:
+                    if kind_engagement[k]:
                         facts[LAST_ENGAGEMENT] = ts[i]
                     if k == checkout_kind:
                         facts[LAST_CHECKOUT] = ts[i]
                     elif k == order_kind:
                         facts[LAST_ORDER] = ts[i]
-                    what = ev_signal[i, 0]
+                    g = ev_signal[i]
+                    what = signals[g, 0] if g >= 0 else 0
                     if what in (SUPPRESSION, RESUBSCRIPTION):
                         last_optout = ts[i]
                         if what == SUPPRESSION:
-                            no = opt_out(optouts, no, ev_signal[i, 1], ev_signal[i, 2],
-                                         ev_signal[i, 3], ts[i])  # fmt: skip
+                            no = opt_out(optouts, no, signals[g, 1], signals[g, 2],
+                                         signals[g, 3], ts[i])  # fmt: skip
                         else:
-                            no = opt_in(optouts, no, ev_signal[i, 1], ev_signal[i, 2])
+                            no = opt_in(optouts, no, signals[g, 1], signals[g, 2])
                     elif what == SNOOZED:
-                        facts[SNOOZE_UNTIL] = ev_time[i]
+                        facts[SNOOZE_UNTIL] = signal_time[g]
                     elif what == UNSNOOZED:
                         facts[SNOOZE_UNTIL] = math.nan
                     elif what == CALL_BACK:
                         facts[CALLBACK_ASKED] = ts[i]
-                        facts[CALLBACK_AT] = ev_time[i]
-                        facts[CALLBACK_CHANNEL] = ev_signal[i, 1]
+                        facts[CALLBACK_AT] = signal_time[g]
+                        facts[CALLBACK_CHANNEL] = signals[g, 1]
                     elif what == NO_CALL_BACK:
                         facts[CALLBACK_ASKED:] = math.nan
                     elif what == DECLINED:
                         last_decline = ts[i]
                         declines[nd, D_TS] = ts[i]
-                        declines[nd, D_OFFER] = ev_signal[i, 3]
+                        declines[nd, D_OFFER] = signals[g, 3]
                         nd += 1
-                    if track_visits and (ev_activity[i] or k == ended_kind):
+                    if track_visits and (kind_activity[k] or k == ended_kind):
                         ns, current = sessionize(
                             visits, visit_keys, ns, current, ts[i], ev_sid[i], k == started_kind,
-                            k == ended_kind, ev_visit_engages[i], k == dismissed_kind,
+                            k == ended_kind, kind_visit_engages[k], k == dismissed_kind,
                             k == checkout_kind, k == order_kind,
                         )  # fmt: skip
                 continue

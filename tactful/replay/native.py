@@ -997,10 +997,11 @@ def fold_frame(
         events.index = events.index[order]
     ev_kind = events.mapped(kinds.index, -1).astype(np.int32)
     ev_kind[repeated | is_contact] = -1
-    ev_activity = events.among({str(k) for k in ACTIVITY_EVENTS})
-    ev_engagement = events.among({str(k) for k in ENGAGEMENT_EVENTS})
-    ev_visit_engages = events.among(_SESSION_ENGAGEMENTS)  # as `_sessionize` reads them
-    ev_signal, ev_time, signal = _signals(p, frame, moved, events, outcome, repeated)
+    # What each kind is, by its code in `ev_kind` (read only where it is one).
+    kind_activity = np.array([k in _ACTIVITY for k in kinds] + [False])
+    kind_engagement = np.array([k in _ENGAGEMENT for k in kinds] + [False])
+    kind_visit_engages = np.array([k in _SESSION_ENGAGEMENTS for k in kinds] + [False])
+    ev_signal, signals, signal_time, signal = _signals(p, frame, moved, events, outcome, repeated)
     ev_sid = np.full(n, -1, dtype=np.int64)
     visits = any(_visits(r) for r in policy.rules)
     if visits:
@@ -1058,8 +1059,9 @@ def fold_frame(
     f_rule = np.empty(max(nc * n_rules, 1), dtype=np.int32)
     kernel.fold(
         starts, skip, ts, is_contact, shape, unanswered, known, engaged, rows, ev_kind,
-        ev_activity, ev_engagement,
-        ev_sid, ev_visit_engages, ev_signal, ev_time, signal, trigger_at, content, len(kinds),
+        kind_activity, kind_engagement,
+        ev_sid, kind_visit_engages, ev_signal, signals, signal_time, signal, trigger_at, content,
+        len(kinds),
         _index(kinds, EventKind.CHECKOUT_STARTED), _index(kinds, EventKind.ORDER_COMPLETED),
         _index(kinds, EventKind.SESSION_STARTED), _index(kinds, EventKind.SESSION_ENDED),
         _index(kinds, EventKind.CHAT_DISMISSED), visits, p.shape_trigger,
@@ -1141,6 +1143,8 @@ def _named(names: list[str], index: np.ndarray) -> pl.Series:
     )
 
 
+_ACTIVITY = {str(k) for k in ACTIVITY_EVENTS}
+_ENGAGEMENT = {str(k) for k in ENGAGEMENT_EVENTS}
 _OUTCOME_SIGNAL = {"declined": kernel.DECLINED, "unsubscribed": kernel.UNSUBSCRIBED}
 _OUTCOME_SIGNAL["complained"] = kernel.COMPLAINED
 
@@ -1152,14 +1156,17 @@ def _signals(
     events: _Distinct,
     outcome: _Distinct,
     repeated: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row, what an event does to the customer's opt-outs, declines, snooze and
-    call-back (`kernel`'s `ev_signal` and `ev_time`), as `CustomerState._fold` reads its
-    properties; and the signal a contact's outcome also is. Nothing where no rule reads
-    them. Rows in the ledger's order: `moved[i]`, the row of `frame` at place i."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What events do to the customer's opt-outs, declines, snooze and call-back, as
+    `CustomerState._fold` reads their properties: per row, its place among the events
+    that may (`kernel`'s `ev_signal`, -1: none), and what each of those does (`signals`,
+    `signal_time`); and per row the signal a contact's outcome also is. Nothing where no
+    rule reads them. Rows in the ledger's order: `moved[i]`, the row of `frame` at place
+    i. A slice has a few thousand such events among its 500,000 rows."""
     n = frame.height
-    ev_signal = np.zeros((n, 4), dtype=np.int64)
-    ev_time = np.full(n, math.nan)
+    ev_signal = np.full(n, -1, dtype=np.int32)
+    signals = np.zeros((1, 4), dtype=np.int64)
+    signal_time = np.full(1, math.nan)
     signal = np.zeros(n, dtype=np.int8)
     read: set[str] = set()
     if any(isinstance(r, ConsentRule | DeclineRule) for r in p.rules):
@@ -1171,27 +1178,30 @@ def _signals(
     if any(isinstance(r, CallbackRule) for r in p.rules):
         read.add("callback_requested")
     if not read:
-        return ev_signal, ev_time, signal
+        return ev_signal, signals, signal_time, signal
     at = np.flatnonzero(events.among(read) & ~repeated)
+    ev_signal[at] = np.arange(len(at), dtype=np.int32)
+    signals = np.zeros((max(len(at), 1), 4), dtype=np.int64)
+    signal_time = np.full(max(len(at), 1), math.nan)
     stamps = frame.get_column("at_us").gather(at).to_list()
     kinds = [events.names[k] for k in events.index[at].tolist()]
-    rows = zip(at.tolist(), kinds, _properties(frame, moved[at]), stamps, strict=True)
-    for i, kind, props, us in rows:
+    rows = zip(kinds, _properties(frame, moved[at]), stamps, strict=True)
+    for i, (kind, props, us) in enumerate(rows):
         if kind == "snooze_requested":
             until = _snooze_until(us / 1_000_000, props)
-            ev_signal[i, 0] = kernel.UNSNOOZED if until is None else kernel.SNOOZED
-            ev_time[i] = math.nan if until is None else until
+            signals[i, 0] = kernel.UNSNOOZED if until is None else kernel.SNOOZED
+            signal_time[i] = math.nan if until is None else until
         elif kind == "callback_requested":
             when = props.get("at") or props.get("callback_at")
             if when:
                 channel = props.get("channel")
-                ev_signal[i, :2] = (kernel.CALL_BACK, p.word(str(channel) if channel else None))
-                ev_time[i] = parse_datetime(when).timestamp()
+                signals[i, :2] = (kernel.CALL_BACK, p.word(str(channel) if channel else None))
+                signal_time[i] = parse_datetime(when).timestamp()
             elif props.get("cancelled"):
-                ev_signal[i, 0] = kernel.NO_CALL_BACK
+                signals[i, 0] = kernel.NO_CALL_BACK
         elif kind in _DECLINE_KINDS:
             offer = props.get("offer")
-            ev_signal[i] = (kernel.DECLINED, 0, 0, p.word(str(offer) if offer else None))
+            signals[i] = (kernel.DECLINED, 0, 0, p.word(str(offer) if offer else None))
         else:
             scope = _scope_of(props)
             if kind == "complained" and scope == (None, None):
@@ -1200,8 +1210,8 @@ def _signals(
                 scope = (None, None)
             what = kernel.SUPPRESSION if kind in _SUPPRESSIONS else kernel.RESUBSCRIPTION
             how = kernel.OPT_OUT_KINDS.index(kind) if kind in _SUPPRESSIONS else 0
-            ev_signal[i] = (what, p.word(scope[0]), p.word(scope[1]), how)
-    return ev_signal, ev_time, signal
+            signals[i] = (what, p.word(scope[0]), p.word(scope[1]), how)
+    return ev_signal, signals, signal_time, signal
 
 
 def _properties(frame: pl.DataFrame, rows: np.ndarray) -> list[dict[str, Any]]:
