@@ -1017,6 +1017,14 @@ class TimelineBuilder:
             return self._whole.select(columns)
         return pl.concat(self.parts(columns), how="vertical_relaxed")
 
+    def profiles(self, customers: pl.Series) -> pl.DataFrame:
+        """The `PROFILE_COLUMNS` of `customers` (their places among `names`), as the
+        timeline holds them on each one's first row (and every other)."""
+        first = self.starts[customers.to_numpy()]
+        if self._whole is not None:
+            return self._whole.select(pl.col(PROFILE_COLUMNS).gather(first))
+        return self._build(0, 0, tuple(PROFILE_COLUMNS), threads=1, at=first)
+
     @property
     def heights(self) -> list[int]:
         """Each file's rows."""
@@ -1083,12 +1091,20 @@ class TimelineBuilder:
             return whole.select(columns)
         return self._build(offset, stop, columns, threads=1)
 
-    def _build(self, lo: int, hi: int, columns: tuple[str, ...], threads: int) -> pl.DataFrame:
-        n = hi - lo
-        order = self._order[lo:hi]
-        file = self._file[lo:hi]
-        customer = self._customer.slice(lo, n)
-        instant = self._instant.slice(lo, n)
+    def _build(
+        self, lo: int, hi: int, columns: tuple[str, ...], threads: int, at: np.ndarray | None = None
+    ) -> pl.DataFrame:
+        """Rows `lo:hi` of the timeline, or the rows at places `at` (lo and hi unread)."""
+        if at is None:
+            n = hi - lo
+            order = self._order[lo:hi]
+            file = self._file[lo:hi]
+            customer = self._customer.slice(lo, n)
+            instant = self._instant.slice(lo, n)
+        else:
+            n = len(at)
+            order, file = self._order[at], self._file[at]
+            customer, instant = self._customer.gather(at), self._instant.gather(at)
         # Per file, the places its rows went (`at`) and each one's row in it (`src`), as
         # Polars indices: made for the files a column is gathered from, once.
         places: dict[int, tuple[pl.Series, pl.Series]] = {}

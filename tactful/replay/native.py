@@ -201,7 +201,8 @@ def columns_for(policies: Sequence[Policy], *, coded: bool = False) -> tuple[str
     if coded:
         read: tuple[str, ...] = (CUSTOMER_CODE, "at_us", "is_contact", "row", "event_id")
         if not contained:
-            read += ("trigger_at_us", "properties", "session_id", *PROFILE_COLUMNS)
+            # Profiles come per customer (`LogCodes.profiles`), not per row.
+            read += ("trigger_at_us", "properties", "session_id")
         if not any(isinstance(r, ContentRule) for p in policies for r in p.rules):
             return read + tuple(c for c in CODE_COLUMNS if c != "_content")
         return read + CODE_COLUMNS
@@ -601,15 +602,20 @@ class Place:
 
 class Hours:
     """The slice's customers' places, and each hours rule's days in each of their zones,
-    as the kernel's `hours` tables."""
+    as the kernel's `hours` tables. `profiles()`: each customer's `PROFILE_COLUMNS`, one
+    row per customer in the slice's order (asked for where the policy has hours rules);
+    `ts`: the slice's instants (epoch seconds)."""
 
     def __init__(
-        self, policy: Policy, frame: pl.DataFrame, starts: np.ndarray, ts: np.ndarray
+        self,
+        policy: Policy,
+        n_customers: int,
+        profiles: Callable[[], pl.DataFrame],
+        ts: np.ndarray,
     ) -> None:
         rules = [r for r in policy.rules if isinstance(r, HoursRule)]
         #: Each hours rule's index in the tables, by `id`.
         self.index = {id(r): h for h, r in enumerate(rules)}
-        n_customers = len(starts) - 1
         self.places: list[Place] = []
         self.cust_place = np.zeros(max(n_customers, 1), dtype=np.int32)
         #: Customers whose days could not be laid out exactly: the engine's.
@@ -620,7 +626,7 @@ class Hours:
         if not rules or not n_customers:
             self.tables = tables
             return
-        firsts = frame.select(PROFILE_COLUMNS).gather(starts[:-1]).rows()
+        firsts = profiles().select(PROFILE_COLUMNS).rows()
         codes: dict[tuple[Any, ...], int] = {}
         for c, (timezone, country, subdivision, phones) in enumerate(firsts):
             key = (timezone, country, subdivision, phones)
@@ -839,6 +845,8 @@ class LogCodes:
         #: The log's customer ids, sorted: a slice's `CUSTOMER_CODE` is each row's place
         #: among them.
         self.customers = builder.names
+        #: The `PROFILE_COLUMNS` of customers (by their places among `customers`).
+        self.profiles = builder.profiles
         read = [*SHAPE_COLUMNS, "outcome", "is_contact", *(CONTENT_COLUMNS if content else ())]
         contact_parts = builder.parts(read)
         event_parts = builder.parts(["event"])
@@ -1035,7 +1043,14 @@ def fold_frame(
     else:
         trigger_at = np.full(n, math.nan)
     ts = frame.get_column("at_us").to_numpy() / 1e6
-    hours = Hours(policy, frame, starts, ts)
+    hours = Hours(
+        policy,
+        len(starts) - 1,
+        (lambda: frame.select(PROFILE_COLUMNS).gather(starts[:-1]))
+        if codes is None
+        else (lambda: codes.profiles(ids.gather(starts[:-1]))),
+        ts,
+    )
     skip |= hours.inexact
     rows = frame.get_column("row").to_numpy().astype(np.int64)
     rows = rows if order is None else rows[order]

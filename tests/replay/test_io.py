@@ -18,6 +18,7 @@ from polars.testing import assert_frame_equal
 from tactful.replay.io import (
     APART_ROW,
     CUSTOMER_CODE,
+    PROFILE_COLUMNS,
     READ_WHOLE,
     InputError,
     Log,
@@ -660,6 +661,9 @@ def test_a_slice_is_built_alone_as_the_whole_timeline_holds_it(tmp_path: Path, s
     pieces = [builder.frame(offset, length, columns) for offset, length, columns in cuts]
     # Each row's customer as a number: its place among the log's ids.
     numbered = builder.frame(7, 500, (CUSTOMER_CODE, "customer_id"))
+    # Customers' profiles, as the timeline holds them on their rows.
+    some_customers = pl.Series([3, 0, 7, 3], dtype=pl.UInt32)
+    profiles = builder.profiles(some_customers)
     # A column added for one file's rows, the others' filled, as one given for all rows.
     heights = builder.heights
     assert len(heights) == 2 and sum(heights) == n
@@ -682,3 +686,8 @@ def test_a_slice_is_built_alone_as_the_whole_timeline_holds_it(tmp_path: Path, s
     assert names.to_list() == numbered.get_column("customer_id").to_list()
     assert numbered.get_column(CUSTOMER_CODE).n_unique() > 1
     assert_frame_equal(builder.frame(7, 500, (CUSTOMER_CODE, "customer_id")), numbered)
+    first = builder.starts[some_customers.to_numpy()]
+    want = whole.select(pl.col(PROFILE_COLUMNS).gather(first))
+    assert_frame_equal(profiles, want)
+    assert_frame_equal(builder.profiles(some_customers), want)  # from the whole
+    assert profiles.get_column("timezone").null_count() < len(profiles)

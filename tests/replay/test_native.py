@@ -322,7 +322,7 @@ def test_local_times_are_worded_column_by_column_as_one_by_one(log: LogBuilder) 
     (worded one by one), on holidays, for each rule and each place."""
     import json
 
-    from tactful.replay.io import customer_bounds
+    from tactful.replay.io import PROFILE_COLUMNS, customer_bounds
     from tactful.rules.hours import HoursRule
 
     log.profile("ny", timezone="America/New_York", country="US", subdivision="NY")
@@ -334,7 +334,8 @@ def test_local_times_are_worded_column_by_column_as_one_by_one(log: LogBuilder) 
     timeline = timeline_of(log)
     starts = customer_bounds(timeline.get_column("customer_id"))
     ts = timeline.get_column("at_us").to_numpy() / 1e6
-    hours = native.Hours(HOURS, timeline, starts, ts)
+    profiles = timeline.select(PROFILE_COLUMNS).gather(starts[:-1])
+    hours = native.Hours(HOURS, len(starts) - 1, lambda: profiles, ts)
     # Every 37 minutes and 13.25 seconds from late February past the laid-out days' end:
     # the clock changes of New York (8 March) and Paris (29 March), Easter Monday in
     # France, and instants no day laid out holds.
