@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tactful.model import Outcome
-from tactful.replay.order import timeline_order
+from tactful.replay.order import some_rows, timeline_order
 from tactful.replay.timeline import CATEGORICAL_COLUMNS, TIMELINE_COLUMNS
 
 ROW = "__row"
@@ -860,8 +860,7 @@ def sort_keys(
     # read off one of its rows, then renumbered in the order of the ids.
     ids = ids.cast(pl.Categorical)
     codes = ids.to_physical().to_numpy()
-    some = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype=np.int64)
-    some[codes] = np.arange(len(codes))
+    some = some_rows(codes, int(codes.max()) + 1 if len(codes) else 0)
     used = np.flatnonzero(some >= 0)
     distinct = ids.gather(some[used]).cast(pl.String)
     by_id = distinct.arg_sort().to_numpy()
@@ -953,8 +952,11 @@ class TimelineBuilder:
         self.starts = np.searchsorted(customer.to_numpy(), np.arange(len(self.names) + 1))
         self._order = rows.to_numpy()
         self._first = np.cumsum([0] + [f.height for f in frames])
-        # Each place's file, as one byte (a log has two files, or one).
-        self._file = np.searchsorted(self._first[1:], self._order, side="right").astype(np.uint8)
+        # Each place's file, as one byte (a log has two files, or one): how many files'
+        # rows come before its row.
+        self._file = np.zeros(len(self._order), dtype=np.uint8)
+        for first in self._first[1:-1]:
+            self._file += self._order >= first
         # Each customer's profile: its row in `profiles` (none: nulls), looked up once per
         # customer, not once per row.
         self._per_customer: dict[str, pl.Series] = {}

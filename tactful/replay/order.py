@@ -72,6 +72,16 @@ def _sort_runs(key: np.ndarray, idx: np.ndarray, lo: int, hi: int, runs: np.ndar
 
 
 @njit(cache=True, nogil=True)
+def some_rows(code: np.ndarray, size: int) -> np.ndarray:
+    """For each code below `size`, a row that has it (-1: none), without the row numbers
+    of every row that `some[code] = np.arange(n)` would make first (10M rows: 80 MB)."""
+    some = np.full(size, -1, dtype=np.int64)
+    for i in range(len(code)):
+        some[code[i]] = i
+    return some
+
+
+@njit(cache=True, nogil=True)
 def timeline_order(code: np.ndarray, instants: np.ndarray, customers: int) -> tuple[
         np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """The rows' order by `code` (each row's customer, 0 to `customers` - 1), then by
