@@ -20,6 +20,7 @@ import errno
 import fcntl
 import mmap
 import os
+from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
 
@@ -36,7 +37,8 @@ class DirectFile:
     """A new file (truncated if it exists) written through `O_DIRECT` where the system
     allows it. `direct` tells which way it is written."""
 
-    def __init__(self, path: str | Path, buffer_bytes: int = BUFFER_BYTES) -> None:
+    def __init__(self, path: str | Path, buffer_bytes: int | None = None) -> None:
+        buffer_bytes = BUFFER_BYTES if buffer_bytes is None else buffer_bytes
         if buffer_bytes <= 0 or buffer_bytes % ALIGN:
             raise ValueError(f"buffer_bytes must be a positive multiple of {ALIGN}")
         self.path = Path(path)
@@ -107,8 +109,20 @@ class DirectFile:
                 self._buffered()  # the last, partial block
                 self._drain(self._used)
         finally:
-            self.closed = True
-            os.close(self._fd)
+            self._shut()
+
+    def abandon(self) -> None:
+        """Close the file without writing what is still gathered (a replay that stops:
+        the file is removed, and a full device must not fail the removal)."""
+        if not self.closed:
+            self._shut()
+
+    def _shut(self) -> None:
+        self.closed = True
+        os.close(self._fd)
+        # A write that failed may leave a slice of the buffer held by its traceback: the
+        # buffer is then let go with it.
+        with suppress(BufferError):
             self._view.release()
             self._buffer.close()
 

@@ -152,7 +152,7 @@ class VerdictFiles:
     def discard(self) -> None:
         """Close and remove what was written."""
         for handle in self._csv:
-            handle.close()
+            handle.abandon()
         self._csv = []
         for partial, _ in self._paths():
             with suppress(FileNotFoundError):

@@ -226,3 +226,36 @@ def test_no_report_writes_the_verdicts_alone(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["verdicts.csv", "verdicts.parquet"]
     assert "report:" not in result.output
+
+
+def test_a_device_that_fills_while_the_csv_is_written_leaves_no_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes to the verdicts' CSV fail part way, as chunks come (`DirectFile`): the
+    error is the one raised, and no file is left, though bytes were still waiting to be
+    written (they are not tried again)."""
+    import errno
+
+    from tactful.policy.document import Policy
+    from tactful.replay import direct, local
+    from tactful.replay.run import replay
+    from tactful.replay.synthetic import write_log
+
+    files = write_log(tmp_path / "log", customers=30, seed=4)
+    real_write, calls = direct.os.write, []
+
+    def filling(fd: int, data: Any) -> int:
+        calls.append(len(data))
+        if len(calls) > 1:  # the first block written, the second refused
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(local, "THREAD_CHUNK_ROWS", 400)
+    monkeypatch.setattr(direct, "BUFFER_BYTES", direct.ALIGN)  # a block at a time
+    monkeypatch.setattr(direct.os, "write", filling)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="No space left"):
+        replay(files.contacts, files.events, Policy.load("courtesy"), out=out, workers=1,
+               report=False)  # fmt: skip
+    assert len(calls) == 2
+    assert list(out.iterdir()) == []
