@@ -67,3 +67,50 @@ def test_histograms_count_every_value_in_shared_bins() -> None:
     assert edges.tolist() == [3.0, 3.5, 4.0] and one.tolist() == [2, 0]
     edges, (none,) = histograms([pl.Series([], dtype=pl.Float64)], bins=2)
     assert len(edges) == 3 and none.tolist() == [0, 0]
+
+
+def test_the_tables_count_what_the_verdicts_hold() -> None:
+    """The per-value, per-rule and per-customer counts (worked out from counts of pairs
+    and on the ids' codes) against a count of each row."""
+    from collections import Counter
+
+    import polars as pl
+
+    from tactful.replay.report import TOP, _by, _by_rule, _per_customer
+
+    rows = [
+        ("a", "email", "allow", None, 1.0, 1.0),
+        ("a", "email", "defer", "gap;cap", 2.0, 1.5),
+        ("b", None, "deny", "consent", 0.5, 0.5),
+        ("b", "sms", "defer", "cap", 3.0, 2.0),
+        ("c", "sms", "deny", "cap;consent", 1.0, 0.0),
+        ("c", "call", "allow", None, None, None),
+        ("b", "email", "deny", "consent;gap;cap", 4.0, 1.0),
+    ]
+    frame = pl.DataFrame(
+        rows,
+        schema=["customer_id", "channel", "verdict", "rules", "pressure_logged",
+                "pressure_replayed"],
+        orient="row",
+    )  # fmt: skip
+    by = _by(frame, "channel")
+    want = Counter((ch or "(none)", v) for _, ch, v, *_ in rows)
+    got = {(r["channel"], v): r[v] for r in by.to_dicts() for v in ("allow", "defer", "deny")}
+    assert {k: n for k, n in got.items() if n} == dict(want)
+    assert by.get_column("total").to_list() == [3, 2, 1, 1]  # busiest first, then by name
+    assert by.get_column("channel").to_list() == ["email", "sms", "(none)", "call"][:TOP]
+    assert by.schema["allow"] == pl.UInt32
+
+    held = Counter((rule, v) for _, _, v, rules, *_ in rows if rules for rule in rules.split(";"))
+    per_rule = {r["rule"]: (r["defer"], r["deny"]) for r in _by_rule(frame).to_dicts()}
+    assert per_rule == {rule: (held[(rule, "defer")], held[(rule, "deny")]) for rule, _ in held}
+    assert _by_rule(frame).get_column("rule").to_list() == ["cap", "consent", "gap"]
+    assert _by_rule(frame.head(1)).height == 0
+
+    customers = {r["customer_id"]: r for r in _per_customer(frame).to_dicts()}
+    assert customers["b"] == {
+        "customer_id": "b", "contacts": 3, "allowed": 0, "stopped": 3, "denied": 2,
+        "logged": 4.0, "replayed": 2.0,
+    }  # fmt: skip
+    assert customers["c"]["allowed"] == 1 and customers["c"]["logged"] == 1.0
+    assert sorted(customers) == ["a", "b", "c"]
