@@ -17,7 +17,6 @@ systems) the file is written the usual way throughout; the bytes are the same.
 from __future__ import annotations
 
 import errno
-import fcntl
 import mmap
 import os
 from contextlib import suppress
@@ -90,8 +89,12 @@ class DirectFile:
         self._used = rest
 
     def _buffered(self) -> None:
+        """Go on the usual way (only a system with `O_DIRECT` is ever direct)."""
         if self.direct:
-            fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~_O_DIRECT)
+            import fcntl
+
+            flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+            fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~_O_DIRECT)
             self.direct = False
 
     def flush(self) -> None:

@@ -907,8 +907,8 @@ def _coded_parts(
         both = pl.concat([f.select(*columns, rows.alias("_in")) for f in parts])
         stacked, distinct = _coded(both, columns, pl.col("_in"))
         codes = list(np.split(stacked, np.cumsum([f.height for f in parts])[:-1]))
-    for j in having if len(having) == 1 else ():
-        codes[j], distinct = _coded(parts[j], columns, rows)
+    elif having:
+        codes[having[0]], distinct = _coded(parts[having[0]], columns, rows)
     return codes, distinct
 
 
