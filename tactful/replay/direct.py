@@ -76,7 +76,15 @@ class DirectFile:
         file; what follows them moved to the buffer's start."""
         out = 0
         while out < size:
-            written = os.write(self._fd, self._view[out:size])
+            try:
+                written = os.write(self._fd, self._view[out:size])
+            except OSError as error:
+                if not self.direct or error.errno != errno.EINVAL:
+                    raise
+                # Opened, but the device wants larger blocks than ALIGN: nothing was
+                # written; the same bytes again, the usual way.
+                self._buffered()
+                continue
             if written <= 0:  # pragma: no cover - os.write raises rather than return 0
                 raise OSError(errno.EIO, f"{self.path}: nothing written")
             out += written

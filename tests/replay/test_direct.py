@@ -125,3 +125,26 @@ def test_polars_writes_csv_and_parquet_into_it_as_into_a_file(tmp_path: Path) ->
     with DirectFile(tmp_path / "direct.parquet") as out:
         frame.write_parquet(out)
     assert pl.read_parquet(tmp_path / "direct.parquet").equals(frame)
+
+
+def test_a_device_that_refuses_the_blocks_is_written_the_usual_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`O_DIRECT` taken at open, but the writes refused (a device of larger blocks than
+    4 KiB): the same bytes go the usual way."""
+    real_write = os.write
+    refused = []
+
+    def large_blocks(fd: int, data: memoryview) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            refused.append(len(data))
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(direct.os, "write", large_blocks)
+    data = os.urandom(3 * ALIGN + 5)
+    with DirectFile(tmp_path / "out.bin", buffer_bytes=ALIGN) as out:
+        out.write(data)
+        assert not out.direct or not _takes_o_direct(tmp_path)
+    assert (tmp_path / "out.bin").read_bytes() == data
+    assert len(refused) == (1 if _takes_o_direct(tmp_path) else 0)
