@@ -181,6 +181,12 @@ def _apply_mapping(df: pl.DataFrame, kind: str, mapping: Mapping_, file: str) ->
 # -- reading -----------------------------------------------------------------------------------
 
 
+def _parquet_file(p: Path) -> bool:
+    """Whether `p`, by its name, is a Parquet file."""
+    suffixes = "".join(p.suffixes).lower()
+    return ".parquet" in suffixes or suffixes.endswith(".pq")
+
+
 def read_table(path: str | Path, categorical: Collection[str] = ()) -> pl.DataFrame:
     """A CSV file (every column read as text) or a Parquet file or folder of Parquet files.
     `categorical`: columns of few values, read from Parquet as categoricals where they
@@ -192,9 +198,9 @@ def read_table(path: str | Path, categorical: Collection[str] = ()) -> pl.DataFr
     try:
         if p.is_dir():
             return _parquet(pl.scan_parquet(p / "**" / "*.parquet"), categorical)
-        suffixes = "".join(p.suffixes).lower()
-        if ".parquet" in suffixes or suffixes.endswith(".pq"):
+        if _parquet_file(p):
             return _parquet(pl.scan_parquet(p), categorical)
+        suffixes = "".join(p.suffixes).lower()
         if ".csv" in suffixes or ".tsv" in suffixes or suffixes.endswith(".txt"):
             sep = "\t" if ".tsv" in suffixes else ","
             return pl.read_csv(p, infer_schema=False, separator=sep)
@@ -249,8 +255,7 @@ def read_apart(
     instead of 0.86-0.88, touching 78K pages of fresh memory instead of 223-226K; and
     the replay holds 600 MB less."""
     p = Path(path)
-    suffixes = "".join(p.suffixes).lower()
-    parquet = p.is_file() and (".parquet" in suffixes or suffixes.endswith(".pq"))
+    parquet = p.is_file() and _parquet_file(p)
     apart = [c for c in _mostly_null(p) if c not in whole] if parquet else []
     if not apart:
         return read_table(p, categorical), None
@@ -754,11 +759,11 @@ def _drop_bad(df: pl.DataFrame, bad: Sequence[BadRow]) -> pl.DataFrame:
 Checked = tuple[pl.DataFrame, list[BadRow]]
 
 
-#: Each log's columns of few values, which its checks read once per distinct value
-#: (`_per_value`) and the timeline holds as categoricals.
 #: An event log's columns never read apart (`read_apart`): what every event has, a JSON
 #: object of properties, and a visit's id (which the timeline holds as a column).
 READ_WHOLE = ("customer_id", "at", "event", "event_id", "messageId", "properties", "session_id")
+#: Each log's columns of few values, which its checks read once per distinct value
+#: (`_per_value`) and the timeline holds as categoricals.
 FEW_VALUES = {
     "contacts": (
         "customer_id", "channel", "purpose", "trigger", "offer", "campaign", "source", "outcome",
@@ -938,8 +943,9 @@ class TimelineBuilder:
             # holds them; several files' values, one after the other.
             self._one: dict[str, tuple[int, pl.Series, np.ndarray | None]] = {}
             self._many: dict[str, pl.Series] = {}
-            #: What `add`ed columns hold where their values do not reach.
-            self._fill: dict[str, Any] = {}
+            #: What a column holds where its values do not reach (a contact's, an `add`ed
+            #: column's).
+            self._fill: dict[str, Any] = dict(_FILLED)
             for name, got in zip(sources, found, strict=True):
                 if isinstance(got, tuple):
                     self._one[name] = got
@@ -1025,7 +1031,7 @@ class TimelineBuilder:
         first = self.starts[customers.to_numpy()]
         if self._whole is not None:
             return self._whole.select(pl.col(PROFILE_COLUMNS).gather(first))
-        return self._build(0, 0, tuple(PROFILE_COLUMNS), threads=1, at=first)
+        return self._build(first, tuple(PROFILE_COLUMNS), threads=1)
 
     @property
     def heights(self) -> list[int]:
@@ -1072,7 +1078,7 @@ class TimelineBuilder:
     def full(self) -> pl.DataFrame:
         """The whole timeline (built once, then kept: the log's files are let go)."""
         if self._whole is None:
-            self._whole = self._build(0, self.height, tuple(TIMELINE_COLUMNS), threads=2)
+            self._whole = self._build(slice(0, self.height), tuple(TIMELINE_COLUMNS), threads=2)
             self._frames = []
             self._one, self._many = {}, {}
         return self._whole
@@ -1091,22 +1097,19 @@ class TimelineBuilder:
                 code = self._customer.slice(offset, stop - offset).alias(CUSTOMER_CODE)
                 whole = whole.with_columns(code)
             return whole.select(columns)
-        return self._build(offset, stop, columns, threads=1)
+        return self._build(slice(offset, stop), columns, threads=1)
 
     def _build(
-        self, lo: int, hi: int, columns: tuple[str, ...], threads: int, at: np.ndarray | None = None
+        self, rows: slice | np.ndarray, columns: tuple[str, ...], threads: int
     ) -> pl.DataFrame:
-        """Rows `lo:hi` of the timeline, or the rows at places `at` (lo and hi unread)."""
-        if at is None:
-            n = hi - lo
-            order = self._order[lo:hi]
-            file = self._file[lo:hi]
-            customer = self._customer.slice(lo, n)
-            instant = self._instant.slice(lo, n)
+        """The timeline's rows at `rows`: a slice of its places, or places."""
+        order, file = self._order[rows], self._file[rows]
+        n = len(order)
+        if isinstance(rows, slice):
+            customer = self._customer.slice(rows.start, n)
+            instant = self._instant.slice(rows.start, n)
         else:
-            n = len(at)
-            order, file = self._order[at], self._file[at]
-            customer, instant = self._customer.gather(at), self._instant.gather(at)
+            customer, instant = self._customer.gather(rows), self._instant.gather(rows)
         # Per file, the places its rows went (`at`) and each one's row in it (`src`), as
         # Polars indices: made for the files a column is gathered from, once.
         places: dict[int, tuple[pl.Series, pl.Series]] = {}
@@ -1140,9 +1143,8 @@ class TimelineBuilder:
                 column = self._many[name].gather(pl.Series(order))
             else:
                 column = _nulls(name, n, _timeline_type(name))
-            if self._fill.get(name) is not None:
-                return column.fill_null(self._fill[name])
-            return column.fill_null(_FILLED[name]) if name in _FILLED else column
+            fill = self._fill.get(name)
+            return column if fill is None else column.fill_null(fill)
 
         if threads > 1:
             with ThreadPoolExecutor(threads) as pool:

@@ -237,15 +237,12 @@ def replay_local(
     # Only what the kernel reads (not the events' properties, say); from a builder, each
     # slice built as it is folded, so the whole timeline is never held, and its contacts'
     # shapes, event kinds, ... numbered once for the whole log (`native.LogCodes`).
+    coded = threads and isinstance(timeline, TimelineBuilder) and timeline.has_files
+    read = native.columns_for(policies, coded=coded) if threads else tuple(TIMELINE_COLUMNS)
     codes = None
-    if threads and isinstance(timeline, TimelineBuilder) and timeline.has_files:
-        content = "_content" in native.columns_for(policies, coded=True)
-        codes = native.LogCodes(timeline, content=content)
-    read = (
-        native.columns_for(policies, coded=codes is not None)
-        if threads
-        else tuple(TIMELINE_COLUMNS)
-    )
+    if coded:
+        assert isinstance(timeline, TimelineBuilder)
+        codes = native.LogCodes(timeline, content="_content" in read)
     if isinstance(timeline, TimelineBuilder):
         builder = timeline
 

@@ -264,10 +264,10 @@ def _coded(
         out = np.full(frame.height, -1, dtype=np.int32)
         out[picked] = code
         return out, chosen.select(columns).gather(first).to_dicts()
-    picked_frame = frame.select(*columns, rows.alias("_in")).with_row_index("_i")
-    picked_frame = picked_frame.filter(pl.col("_in")).drop("_in")
-    distinct = picked_frame.select(columns).unique(maintain_order=True)
-    coded = picked_frame.join(
+    # Codes too many to tally: the distinct values joined back to the rows.
+    values = chosen.select(columns)
+    distinct = values.unique(maintain_order=True)
+    coded = values.join(
         distinct.with_row_index("_code"),
         on=list(columns),
         how="left",
@@ -275,7 +275,7 @@ def _coded(
         maintain_order="left",
     )
     out = np.full(frame.height, -1, dtype=np.int32)
-    out[coded.get_column("_i").to_numpy()] = coded.get_column("_code").to_numpy()
+    out[picked] = coded.get_column("_code").to_numpy()
     return out, distinct.to_dicts()
 
 
@@ -1103,7 +1103,7 @@ def fold_frame(
         copied |= {
             name: shaped.get_column(name) for name in COPIED_COLUMNS if name in shaped.columns
         }
-        copied["outcome"] = _named(codes.outcomes, outcome.index[on])
+        copied["outcome"] = _taken(pl.Series(codes.outcomes, dtype=pl.String), outcome.index[on])
     out: dict[str, Any] = {
         "run": pl.repeat(run, nc, dtype=pl.Int64, eager=True),
         "verdict": pl.Series(np.maximum(verdict, 0)).replace_strict(
@@ -1148,14 +1148,10 @@ def fold_frame(
     return pl.concat([folded[kept], engine]).select(pl.all().gather(order))
 
 
-def _named(names: list[str], index: np.ndarray) -> pl.Series:
-    """Per row, `names[index]` (null where the index is -1)."""
-    if not names:
-        return pl.repeat(None, len(index), dtype=pl.String, eager=True)
+def _taken(values: pl.Series, index: np.ndarray) -> pl.Series:
+    """Per row, `values[index]` (null where the index is -1)."""
     at = pl.Series(index)
-    return pl.Series(names, dtype=pl.String).gather(
-        pl.select(pl.when(at >= 0).then(at)).to_series()
-    )
+    return values.gather(pl.select(pl.when(at >= 0).then(at)).to_series())
 
 
 _ACTIVITY = {str(k) for k in ACTIVITY_EVENTS}
@@ -1394,8 +1390,7 @@ def _lists(offsets: np.ndarray, values: pl.Series, sep: str) -> pl.Series:
         assert isinstance(lists, pl.Series)
         at[many] = len(values) + np.arange(len(many))
         values = pl.concat([values, lists.list.join(sep)])
-    index = pl.Series(at)
-    return values.gather(pl.select(pl.when(index >= 0).then(index)).to_series())
+    return _taken(values, at)
 
 
 def _reasons(

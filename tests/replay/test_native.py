@@ -706,3 +706,21 @@ def test_coded_slices_hand_the_kernel_what_a_timeline_does(
     native.fold_frame(synthetic, COURTESY)
     coded_fold(synthetic, COURTESY, chunk_rows=10**6)
     assert len(seen) == 2 and seen[0] == seen[1]
+
+
+@pytest.mark.parametrize("tallied", [True, False], ids=["tallied", "joined"])
+def test_shapes_are_numbered_alike_by_their_codes_or_joined(
+    synthetic: pl.DataFrame, monkeypatch: pytest.MonkeyPatch, tallied: bool
+) -> None:
+    """`_coded` numbers each row's values (categorical codes as digits of one number, or,
+    with codes too many to tally, the distinct values joined back): the same rows share a
+    code, each code's values are its rows', and rows left out get -1."""
+    if not tallied:
+        monkeypatch.setattr(native, "_TALLIED", 0)
+    contact = pl.col("is_contact")
+    shown = synthetic.filter(contact).select(native.SHAPE_COLUMNS).to_dicts()
+    code, distinct = native._coded(synthetic, native.SHAPE_COLUMNS, contact)
+    is_contact = synthetic.get_column("is_contact").to_numpy()
+    assert (code[~is_contact] == -1).all()
+    assert [distinct[c] for c in code[is_contact]] == shown
+    assert len(distinct) == len({tuple(d.values()) for d in shown})
