@@ -46,7 +46,12 @@ from rich.text import Text
 
 from tactful.policy.document import Policy
 from tactful.replay.io import POLARS_TYPES, TimelineBuilder, customer_bounds
-from tactful.replay.timeline import TIMELINE_COLUMNS, VERDICT_COLUMNS, fold_columns
+from tactful.replay.timeline import (
+    TIMELINE_COLUMNS,
+    VERDICT_CATEGORICAL,
+    VERDICT_COLUMNS,
+    fold_columns,
+)
 
 if TYPE_CHECKING:
     from tactful.replay import native
@@ -65,7 +70,10 @@ THREAD_CHUNK_ROWS = 500_000
 #: customer's history, and few cycles; collecting them every 700 cost about 8% of the
 #: fold's time (`bench/bench_replay.py`).
 FOLD_GC_THRESHOLD = 100_000
-VERDICT_SCHEMA = {name: POLARS_TYPES[kind] for name, kind in VERDICT_COLUMNS.items()}
+VERDICT_SCHEMA = {
+    name: pl.Categorical() if name in VERDICT_CATEGORICAL else POLARS_TYPES[kind]
+    for name, kind in VERDICT_COLUMNS.items()
+}
 
 PolicySource = tuple[str, str]  # (text, file) as Policy.from_text takes them
 

@@ -110,7 +110,16 @@ KINDS: dict[type[Rule], int] = {
     SessionRule: kernel.SESSION,
 }
 _MODES = {"defer": kernel.DEFER, "deny": kernel.DENY, "flag": kernel.FLAG}
-_VERDICTS = ["allow", "defer", "deny"]
+#: Each verdict's name at its code (`kernel.ALLOW`, `DEFERRED`, `DENIED`).
+_VERDICT_NAMES = pl.Series(
+    [
+        v
+        for _, v in sorted(
+            {kernel.ALLOW: "allow", kernel.DEFERRED: "defer", kernel.DENIED: "deny"}.items()
+        )
+    ],  # fmt: skip
+    dtype=pl.Categorical,
+)
 #: A contact's shape: what scopes, plans and `per` keys read.
 SHAPE_COLUMNS = ("channel", "purpose", "source", "campaign", "trigger", "flags", "offer")
 #: What a content rule reads.
@@ -872,12 +881,15 @@ class LogCodes:
         _add_parts(builder, "_shape", shape)
         _add_parts(builder, "_event", [None if k is None else renumbered[k] for k in kind])
         _add_parts(builder, "_outcome", outcome)
-        #: The shapes' copied columns, to gather the verdicts' from.
+        #: The shapes' copied columns, the customers' ids and the outcomes, to gather the
+        #: verdicts' from (as the verdicts hold them: categoricals).
         self.shape_frame = (
             pl.DataFrame(self.shapes, schema={c: pl.String for c in SHAPE_COLUMNS}, orient="row")
             if self.shapes
             else pl.DataFrame(schema={c: pl.String for c in SHAPE_COLUMNS})
-        )
+        ).cast(pl.Categorical)
+        self.customer_ids = self.customers.cast(pl.Categorical)
+        self.outcome_names = pl.Series(self.outcomes, dtype=pl.String).cast(pl.Categorical)
         self._prepared: dict[int, tuple[Policy, Prepared]] = {}
         self._lock = threading.Lock()
 
@@ -1098,17 +1110,15 @@ def fold_frame(
         # The shape's and the outcome's columns, from the log's lists of them, and the
         # customer's id from the log's.
         on = np.flatnonzero(is_contact)
-        copied["customer_id"] = codes.customers.gather(ids.gather(on)).alias("customer_id")
+        copied["customer_id"] = codes.customer_ids.gather(ids.gather(on)).alias("customer_id")
         shaped = codes.shape_frame.gather(shape[on])
         copied |= {
             name: shaped.get_column(name) for name in COPIED_COLUMNS if name in shaped.columns
         }
-        copied["outcome"] = _taken(pl.Series(codes.outcomes, dtype=pl.String), outcome.index[on])
+        copied["outcome"] = _taken(codes.outcome_names, outcome.index[on])
     out: dict[str, Any] = {
         "run": pl.repeat(run, nc, dtype=pl.Int64, eager=True),
-        "verdict": pl.Series(np.maximum(verdict, 0)).replace_strict(
-            [kernel.ALLOW, kernel.DEFERRED, kernel.DENIED], _VERDICTS, return_dtype=pl.String
-        ),
+        "verdict": _VERDICT_NAMES.gather(np.maximum(verdict, 0)),
         "not_before_us": pl.Series(not_before).replace(-1, None),
         "rules": held,
         "reasons": reasons,

@@ -58,7 +58,8 @@ class ReplayResult:
 
 
 def verdict_frame(raw: pl.DataFrame, policy: Policy) -> pl.DataFrame:
-    """Engine output as users read it: instants as UTC datetimes, the policy named."""
+    """Engine output as users read it: instants as UTC datetimes, the policy named (few-valued
+    text as categoricals, `VERDICT_CATEGORICAL`)."""
     stamp = pl.Datetime("us", "UTC")
     return raw.select(
         "row",
@@ -79,8 +80,8 @@ def verdict_frame(raw: pl.DataFrame, policy: Policy) -> pl.DataFrame:
         "outcome_observed",
         "pressure_logged",
         "pressure_replayed",
-        pl.lit(policy.name).alias("policy"),
-        pl.lit(policy.version).alias("policy_version"),
+        pl.lit(policy.name).cast(pl.Categorical).alias("policy"),
+        pl.lit(policy.version).cast(pl.Categorical).alias("policy_version"),
     )
 
 

@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 from tactful.cli import app
+from tactful.replay.timeline import VERDICT_CATEGORICAL
 from tests.replay.conftest import LogBuilder
 
 runner = CliRunner()
@@ -67,6 +70,12 @@ def test_demo_log_then_replay_with_compare(tmp_path: Path) -> None:
     }
     csv = pl.read_csv(out / "verdicts.csv")
     assert csv.height == verdicts.height
+    # Few-valued text as dictionaries, the reasons as text, and the CSV of the same values.
+    schema = pq.read_schema(out / "verdicts.parquet")
+    for name in VERDICT_CATEGORICAL | {"policy", "policy_version"}:
+        assert pa.types.is_dictionary(schema.field(name).type), name
+    assert pa.types.is_large_string(schema.field("reasons").type)
+    assert pl.read_csv(out / "verdicts.csv", schema=verdicts.schema).equals(verdicts)
 
 
 def test_bad_rows_are_listed_and_strict_fails(log: LogBuilder, tmp_path: Path) -> None:
