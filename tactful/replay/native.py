@@ -111,15 +111,8 @@ KINDS: dict[type[Rule], int] = {
 }
 _MODES = {"defer": kernel.DEFER, "deny": kernel.DENY, "flag": kernel.FLAG}
 #: Each verdict's name at its code (`kernel.ALLOW`, `DEFERRED`, `DENIED`).
-_VERDICT_NAMES = pl.Series(
-    [
-        v
-        for _, v in sorted(
-            {kernel.ALLOW: "allow", kernel.DEFERRED: "defer", kernel.DENIED: "deny"}.items()
-        )
-    ],  # fmt: skip
-    dtype=pl.Categorical,
-)
+_NAMED = {kernel.ALLOW: "allow", kernel.DEFERRED: "defer", kernel.DENIED: "deny"}
+_VERDICT_NAMES = pl.Series([_NAMED[code] for code in sorted(_NAMED)], dtype=pl.Categorical)
 #: A contact's shape: what scopes, plans and `per` keys read.
 SHAPE_COLUMNS = ("channel", "purpose", "source", "campaign", "trigger", "flags", "offer")
 #: What a content rule reads.
