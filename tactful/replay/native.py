@@ -1024,7 +1024,8 @@ def fold_frame(
         # Codes equal where the ids are: the categorical's own (the timeline holds the
         # column as one), or else ranks, which sort the text (~5x slower).
         visit = sid.to_physical() if sid.dtype == pl.Categorical else sid.rank("dense")
-        ev_sid = visit.cast(pl.Int64).fill_null(-1).to_numpy()
+        # Writable, as where `order` copies it: a read-only array is another type to numba.
+        ev_sid = visit.cast(pl.Int64).fill_null(-1).to_numpy(writable=True)
         ev_sid = ev_sid if order is None else ev_sid[order]
         named = ev_sid >= 0
     unanswered = outcome.among(_UNANSWERED)

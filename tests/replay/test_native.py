@@ -4,6 +4,7 @@ kinds it covers (searches, the horizon, flags, requests, contacts at one instant
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -705,7 +706,15 @@ def test_coded_slices_hand_the_kernel_what_a_timeline_does(
     monkeypatch.setattr(kernel, "fold", recorded)
     native.fold_frame(synthetic, COURTESY)
     coded_fold(synthetic, COURTESY, chunk_rows=10**6)
-    assert len(seen) == 2 and seen[0] == seen[1]
+    # And a log as small as `native.warm` folds (each column taken without a copy, where
+    # a larger one's are copied): no array read-only.
+    with tempfile.TemporaryDirectory() as folder:
+        files = write_log(folder, customers=3, seed=1)
+        small = load_log(files.contacts, files.events, customers=files.customers)
+        replay_local(small.source, [COURTESY], workers=1)
+    assert len(seen) == 3 and seen[0] == seen[1] == seen[2]
+    flat = [t for types in seen for t in types for t in (t.types if hasattr(t, "types") else [t])]
+    assert not [t for t in flat if isinstance(t, numba.types.Array) and not t.mutable]
 
 
 @pytest.mark.parametrize("tallied", [True, False], ids=["tallied", "joined"])
