@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tactful import engine
@@ -666,13 +666,24 @@ def test_pressures_are_shown_to_a_tenth_as_python_formats_them(values: list[floa
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.lists(st.sampled_from(["a", "bb", "", "é;"]), max_size=4), max_size=30))
-def test_lists_join_each_contacts_values(lists: list[list[str]]) -> None:
+@given(
+    st.sampled_from([["a", "bb", "", "é;"], [f"rule-{k}" for k in range(40)]]).flatmap(
+        lambda names: st.tuples(
+            st.just(names),
+            # Lists of up to 15 of 40 names: longer than 62 bits of digits (11 at most).
+            st.lists(st.lists(st.integers(0, len(names) - 1), max_size=15), max_size=30),
+        )
+    )
+)
+# Two long lists that differ only where their digits would not fit.
+@example(([f"rule-{k}" for k in range(40)], [[1, 2] + [0] * 11, [2, 1] + [0] * 11]))
+def test_lists_join_each_contacts_values(case: tuple[list[str], list[list[int]]]) -> None:
+    names, lists = case
     offsets = np.cumsum([0] + [len(x) for x in lists]).astype(np.int64)
-    values = pl.Series([v for x in lists for v in x], dtype=pl.String)
-    got = native._lists(offsets, values, ";")
-    assert got.dtype == pl.String
-    assert got.to_list() == [";".join(x) if x else None for x in lists]
+    codes = np.array([c for x in lists for c in x], dtype=np.int32)
+    got = native._lists(offsets, codes, names, ";")
+    assert got.dtype == pl.Categorical
+    assert got.to_list() == [";".join(names[c] for c in x) if x else None for x in lists]
 
 
 def test_visits_started_at_one_instant_fold_in_the_ledgers_order(log: LogBuilder) -> None:
