@@ -56,6 +56,7 @@ from tactful.policy.document import Policy
 from tactful.replay import kernel, texts
 from tactful.replay.fold import DEFAULT_HALF_LIFE, DEFAULT_UNANSWERED_FACTOR
 from tactful.replay.io import CUSTOMER_CODE, PROFILE_COLUMNS, TimelineBuilder, customer_bounds
+from tactful.replay.order import push_digit, renumbered
 from tactful.replay.timeline import (
     COPIED_COLUMNS,
     TIMELINE_COLUMNS,
@@ -245,8 +246,9 @@ def _coded(
     text = [c for c in columns if chosen.schema[c] == pl.String]
     if text:
         # Text (a content's subject and body) numbered as a categorical of its own, which
-        # is let go with it: 2.5M contents of 10M rows in 0.22 CPU-seconds instead of
-        # 0.48 joined. Few values, as the policy's tables of them assume.
+        # is let go with it, and then by its codes as the others are (`isinstance` in
+        # `_numbered`: such a categorical is not `== pl.Categorical`, and was joined
+        # back). Few values, as the policy's tables of them assume.
         chosen = chosen.with_columns(pl.col(text).cast(pl.Categorical(pl.Categories.random())))
     numbered = [_numbered(chosen.get_column(c)) for c in columns]
     if all(x is not None for x in numbered):
@@ -256,8 +258,9 @@ def _coded(
         span = 1
         for places, used in (x for x in numbered if x is not None):
             if span * (len(used) + 1) >= _TALLIED:
-                key, span = _dense(key)
-            key = key * (len(used) + 1) + places
+                dense, span = _dense(key)
+                key = dense.astype(np.int64)
+            push_digit(key, places, len(used) + 1)
             span *= len(used) + 1
         code, count = _dense(key)
         # Each code's values read off one of its rows (any: they hold the same values).
@@ -284,11 +287,8 @@ def _coded(
 def _dense(key: np.ndarray) -> tuple[np.ndarray, int]:
     """`key` renumbered 0, 1, ... in the order of its values, and how many there are."""
     if len(key) and key.max() < _TALLIED:
-        seen = np.bincount(key)
-        used = np.flatnonzero(seen)
-        table = np.zeros(len(seen), dtype=np.int32)
-        table[used] = np.arange(len(used), dtype=np.int32)
-        return table[key], len(used)
+        code, used = renumbered(key, int(key.max()) + 1)
+        return code, len(used)
     uniques, inverse = np.unique(key, return_inverse=True)
     return inverse.reshape(-1).astype(np.int32), len(uniques)
 
@@ -303,7 +303,7 @@ def _numbered(column: pl.Series) -> tuple[np.ndarray, np.ndarray] | None:
     place, its code. None for other columns, or codes too large to tally."""
     if column.dtype == pl.Boolean:
         physical = column.cast(pl.UInt8)
-    elif column.dtype == pl.Categorical:
+    elif isinstance(column.dtype, pl.Categorical):  # any categories' (`==`: the global's)
         physical = column.to_physical()
     else:
         return None
@@ -311,11 +311,12 @@ def _numbered(column: pl.Series) -> tuple[np.ndarray, np.ndarray] | None:
     top = -1 if top is None else int(top)  # type: ignore[arg-type]
     if top >= _TALLIED:
         return None
-    values = (physical.fill_null(top + 1) if physical.null_count() else physical).to_numpy()
-    used = np.flatnonzero(np.bincount(values, minlength=top + 2)[: top + 1])
-    table = np.full(top + 2, len(used), dtype=np.int32)
-    table[used] = np.arange(len(used), dtype=np.int32)
-    return table[values], used
+    nulls = physical.null_count() > 0
+    # Nulls as the code after every other, so numbered after them all. Writable: a
+    # read-only array is another type to numba.
+    values = (physical.fill_null(top + 1) if nulls else physical).to_numpy(writable=True)
+    places, used = renumbered(values, top + 2)
+    return places, used[:-1] if nulls else used
 
 
 def _proposal(values: dict[str, Any]) -> ContactProposal:

@@ -1,5 +1,5 @@
 """The timeline's order of a log's rows, compiled (numba): by customer, then by instant,
-rows of equal keys in the order given.
+rows of equal keys in the order given; and the numbering of a log's values by their codes.
 
 Sorting 10M rows by a key of customer and instant costs Polars ~1 s (a comparison sort
 that cannot tell the log is nearly in order, then a gather of the keys). The rows are
@@ -79,6 +79,37 @@ def some_rows(code: np.ndarray, size: int) -> np.ndarray:
     for i in range(len(code)):
         some[code[i]] = i
     return some
+
+
+@njit(cache=True, nogil=True)
+def renumbered(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the place of its value (each below `size`) among the values present, in
+    their order; and those values. One pass to mark, one to look up: numpy's `bincount`
+    and a fancy index made two arrays of 8-byte copies first (2.5M rows: ~20 -> ~5 ms)."""
+    seen = np.zeros(size, dtype=np.bool_)
+    for i in range(len(values)):
+        seen[values[i]] = True
+    table = np.empty(size, dtype=np.int32)
+    k = 0
+    for v in range(size):
+        if seen[v]:
+            table[v] = k
+            k += 1
+    used = np.empty(k, dtype=np.int64)
+    for v in range(size):
+        if seen[v]:
+            used[table[v]] = v
+    out = np.empty(len(values), dtype=np.int32)
+    for i in range(len(values)):
+        out[i] = table[values[i]]
+    return out, used
+
+
+@njit(cache=True, nogil=True)
+def push_digit(key: np.ndarray, digit: np.ndarray, base: int) -> None:
+    """`key = key * base + digit`, in place (numpy makes two temporary arrays of it)."""
+    for i in range(len(key)):
+        key[i] = key[i] * base + digit[i]
 
 
 @njit(cache=True, nogil=True)

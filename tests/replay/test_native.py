@@ -728,6 +728,19 @@ def test_coded_slices_hand_the_kernel_what_a_timeline_does(
     assert not [t for t in flat if isinstance(t, numba.types.Array) and not t.mutable]
 
 
+def test_a_categorical_of_its_own_is_numbered_by_its_codes() -> None:
+    # A content's text is made a categorical of its own categories (not the global ones,
+    # which `== pl.Categorical` alone matches): numbered by its codes, not joined back.
+    column = pl.Series(["b", None, "a", "b"]).cast(pl.Categorical(pl.Categories.random()))
+    numbered = native._numbered(column)
+    assert numbered is not None
+    places, used = numbered
+    assert places.tolist() == [0, 2, 1, 0]  # null after every value
+    assert used.tolist() == [0, 1]
+    assert native._numbered(pl.Series([True, None, False])) is not None
+    assert native._numbered(pl.Series(["a", "b"])) is None  # text: not numbered here
+
+
 @pytest.mark.parametrize("tallied", [True, False], ids=["tallied", "joined"])
 def test_shapes_are_numbered_alike_by_their_codes_or_joined(
     synthetic: pl.DataFrame, monkeypatch: pytest.MonkeyPatch, tallied: bool
