@@ -864,7 +864,9 @@ def sort_keys(
     # Numbered by a categorical's codes (the loader's ids are one already), each code's id
     # read off one of its rows, then renumbered in the order of the ids.
     ids = ids.cast(pl.Categorical)
-    codes = ids.to_physical().to_numpy()
+    # Writable however Polars holds them (a log of one file's may be lent as they are): a
+    # read-only array is another type to numba, compiled again.
+    codes = ids.to_physical().to_numpy(writable=True)
     some = some_rows(codes, int(codes.max()) + 1 if len(codes) else 0)
     used = np.flatnonzero(some >= 0)
     distinct = ids.gather(some[used]).cast(pl.String)
@@ -872,8 +874,8 @@ def sort_keys(
     names = distinct.gather(by_id)
     place = np.zeros(len(some), dtype=np.uint32)
     place[used[by_id]] = np.arange(len(used), dtype=np.uint32)
-    code = place[codes]
-    order, ordered, starts = timeline_order(code, instants.to_numpy(), len(names))
+    at = instants.to_numpy(writable=True)
+    order, ordered, starts = timeline_order(codes, place, at, len(names))
     customer = np.repeat(np.arange(len(names), dtype=np.uint32), np.diff(starts))
     return (
         pl.Series("order", order),

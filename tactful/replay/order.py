@@ -113,22 +113,23 @@ def push_digit(key: np.ndarray, digit: np.ndarray, base: int) -> None:
 
 
 @njit(cache=True, nogil=True)
-def timeline_order(code: np.ndarray, instants: np.ndarray, customers: int) -> tuple[
-        np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """The rows' order by `code` (each row's customer, 0 to `customers` - 1), then by
-    `instants`, rows of equal keys in the order given; the instants in that order; and
-    where each customer's rows begin in it (`starts[c]:starts[c + 1]`)."""
+def timeline_order(code: np.ndarray, place: np.ndarray, instants: np.ndarray,
+                   customers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """The rows' order by customer (row i's is `place[code[i]]`, 0 to `customers` - 1),
+    then by `instants`, rows of equal keys in the order given; the instants in that
+    order; and where each customer's rows begin in it (`starts[c]:starts[c + 1]`). Each
+    row's customer looked up here, not first into an array of its own (10M rows: 0.1 s)."""
     n = len(code)
     starts = np.zeros(customers + 1, dtype=np.int64)
     for i in range(n):
-        starts[code[i] + 1] += 1
+        starts[place[code[i]] + 1] += 1
     for c in range(customers):
         starts[c + 1] += starts[c]
     fill = starts[:-1].copy()
     order = np.empty(n, dtype=np.int64)
     key = np.empty(n, dtype=np.int64)
     for i in range(n):
-        c = code[i]
+        c = place[code[i]]
         order[fill[c]] = i
         key[fill[c]] = instants[i]
         fill[c] += 1
