@@ -174,8 +174,11 @@ def _apply_mapping(df: pl.DataFrame, kind: str, mapping: Mapping_, file: str) ->
             raise InputError(f"{file}: --map {kind}.{ours}={theirs}: no column {theirs!r}")
     # A mapped column replaces one of ours that the file also has under our name.
     clash = [ours for theirs, ours in renames.items() if ours in df.columns and ours != theirs]
-    df = df.drop(clash)
-    return df.rename(renames)
+    if not renames:
+        # Nothing to rename: the frame as read (a rename of nothing is a query that copies
+        # a frame whose columns lie in pieces cut apart differently, ~0.1 s for 10M rows).
+        return df
+    return df.drop(clash).rename(renames)
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -807,8 +810,9 @@ def load_log(
 ) -> Log:
     """Read, map and validate the logs into one timeline (see the module docstring)."""
     mapping = mapping or {}
-    # The two logs are read and checked side by side (Polars releases the GIL); an error
-    # in the contact log is reported first, as when they were read one after the other.
+    # The logs are read and checked side by side (Polars releases the GIL), the profiles
+    # as soon as one of the two is done; an error in the contact log is reported first,
+    # then the event log's, then the profiles', as when they were read one by one.
     with ThreadPoolExecutor(2) as pool:
         contact_part = pool.submit(
             _load, contacts, "contacts", CONTACT_REQUIRED, _contacts, mapping
@@ -816,6 +820,11 @@ def load_log(
         event_part = None
         if events is not None:
             event_part = pool.submit(_load, events, "events", EVENT_REQUIRED, _events, mapping)
+        profile_part = None
+        if customers is not None:
+            profile_part = pool.submit(
+                _load, customers, "customers", CUSTOMER_REQUIRED, _profiles, mapping
+            )
         contact_rows, bad, n_contacts = contact_part.result()
         frames = [contact_rows]
         n_events = 0
@@ -823,11 +832,11 @@ def load_log(
             event_rows, ebad, n_events = event_part.result()
             frames.append(event_rows)
             bad += ebad
-    profiles: pl.DataFrame | None = None
-    if customers is not None:
-        profiles, pbad, _ = _load(customers, "customers", CUSTOMER_REQUIRED, _profiles, mapping)
-        profiles = profiles.unique("customer_id", keep="first").drop("row")
-        bad += pbad
+        profiles: pl.DataFrame | None = None
+        if profile_part is not None:
+            profiles, pbad, _ = profile_part.result()
+            profiles = profiles.unique("customer_id", keep="first").drop("row")
+            bad += pbad
     if strict and bad:
         shown = "\n".join(f"  {b}" for b in bad[:20])
         more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
