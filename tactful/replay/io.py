@@ -957,6 +957,8 @@ class TimelineBuilder:
             #: What a column holds where its values do not reach (a contact's, an `add`ed
             #: column's).
             self._fill: dict[str, Any] = dict(_FILLED)
+            #: `_plain`'s arrays, by column.
+            self._plains: dict[str, np.ndarray | None] = {}
             for name, got in zip(sources, found, strict=True):
                 if isinstance(got, tuple):
                     self._one[name] = got
@@ -1086,17 +1088,31 @@ class TimelineBuilder:
         if len(values) != rows:
             raise ValueError(f"TimelineBuilder.add: {len(values)} values for {rows} rows")
         self._fill[name] = fill
+        self._plains.pop(name, None)
         if file is None:
             self._many[name] = values.alias(name)
         else:
             self._one[name] = (file, values.alias(name), None)
+
+    def _plain(self, name: str) -> np.ndarray | None:
+        """A one-file column's values as numpy holds them, where they are integers with
+        no null and a fill for the other files' rows (made once, then kept)."""
+        if name not in self._plains:
+            _, values, _ = self._one[name]
+            plain = (
+                self._fill.get(name) is not None
+                and values.dtype.is_integer()
+                and values.null_count() == 0
+            )
+            self._plains[name] = values.to_numpy() if plain else None
+        return self._plains[name]
 
     def full(self) -> pl.DataFrame:
         """The whole timeline (built once, then kept: the log's files are let go)."""
         if self._whole is None:
             self._whole = self._build(slice(0, self.height), tuple(TIMELINE_COLUMNS), threads=2)
             self._frames = []
-            self._one, self._many = {}, {}
+            self._one, self._many, self._plains = {}, {}, {}
         return self._whole
 
     def frame(
@@ -1129,12 +1145,12 @@ class TimelineBuilder:
         # Per file, the places its rows went (`at`) and each one's row in it (`src`), as
         # Polars indices: made for the files a column is gathered from, once.
         places: dict[int, tuple[pl.Series, pl.Series]] = {}
+        indices: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for j in {self._one[name][0] for name in columns if name in self._one}:
             at = np.flatnonzero(file == j)
-            places[j] = (
-                pl.Series(at, dtype=pl.UInt32),
-                pl.Series(order[at] - self._first[j], dtype=pl.UInt32),
-            )
+            src = order[at] - self._first[j]
+            indices[j] = (at, src)
+            places[j] = (pl.Series(at, dtype=pl.UInt32), pl.Series(src, dtype=pl.UInt32))
 
         def ordered(name: str) -> pl.Series:
             if name == "customer_id":
@@ -1154,6 +1170,15 @@ class TimelineBuilder:
                 # A column only one file fills (most of them: the events' or the
                 # contacts'), gathered from that file alone: a third of the time for text.
                 j, values, given = self._one[name]
+                numbers = self._plain(name)
+                if numbers is not None:
+                    # Numbers without nulls, filled where the file does not reach (a
+                    # log's codes, `add`): by numpy, 3-4x quicker than Polars' nulls
+                    # scattered and filled.
+                    out = np.full(n, self._fill[name], dtype=numbers.dtype)
+                    at, src = indices[j]
+                    out[at] = numbers[src]
+                    return pl.Series(name, out)
                 column = _spread(values, *places[j], n, given)
             elif name in self._many:
                 column = self._many[name].gather(pl.Series(order))

@@ -673,6 +673,16 @@ def test_a_slice_is_built_alone_as_the_whole_timeline_holds_it(tmp_path: Path, s
     assert all(f.get_column("_first").null_count() == 0 for f in added)
     assert all(f.get_column("_first").equals(f.get_column("_all"), check_names=False)
                for f in added)  # fmt: skip
+    # With nulls among one file's values: they hold the fill too. And a column added again
+    # under a name already read is read anew.
+    gaps = pl.Series(np.arange(heights[0])).scatter([0, 2], None)
+    builder.add("_gaps", gaps, file=0, fill=-1)
+    builder.add("_all", pl.Series(np.r_[gaps.fill_null(-1).to_numpy(), np.full(heights[1], -1)]))
+    builder.add("_first", gaps.fill_null(-1), file=0, fill=-1)
+    for a, b, _ in cuts:
+        f = builder.frame(a, b, ("_all", "_first", "_gaps"))
+        assert f.get_column("_gaps").equals(f.get_column("_all"), check_names=False)
+        assert f.get_column("_first").equals(f.get_column("_all"), check_names=False)
     with pytest.raises(ValueError, match="5 values for"):
         builder.add("_bad", pl.Series(np.arange(5)), file=1)
     whole = loaded.timeline  # built after the slices: they were made without it
