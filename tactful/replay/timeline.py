@@ -109,26 +109,6 @@ VERDICT_COLUMNS: dict[str, str] = {
     "pressure_replayed": "float64",
 }
 
-#: Verdict text columns of few distinct values (all but the reasons): the local engine's
-#: verdicts hold them as Polars categoricals, and their Parquet as dictionaries (2.5M
-#: verdicts written in 1.2 CPU-seconds instead of 1.7; Polars reads them back as
-#: categoricals, Arrow as dictionaries, Spark and CSV readers as text).
-VERDICT_CATEGORICAL = frozenset(
-    {
-        "customer_id",
-        "channel",
-        "purpose",
-        "source",
-        "campaign",
-        "trigger",
-        "offer",
-        "outcome",
-        "verdict",
-        "rules",
-        "flags",
-    }
-)
-
 
 def to_datetime(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
@@ -256,6 +236,13 @@ COPIED_COLUMNS = (
     "offer",
     "outcome",
 )
+
+#: Verdict text columns of few distinct values (the copied text, the verdict and the rules
+#: held and flagged; all but the reasons): the local engine's verdicts hold them as
+#: Polars categoricals, and their Parquet as dictionaries (2.5M verdicts written in 1.1
+#: CPU-seconds instead of 1.7; Polars reads them back as categoricals, Arrow as
+#: dictionaries, Spark and CSV readers as text).
+VERDICT_CATEGORICAL = frozenset({*COPIED_COLUMNS, "verdict", "rules", "flags"} - {"row", "at_us"})
 
 
 def add_verdicts(
