@@ -686,6 +686,12 @@ def test_lists_join_each_contacts_values(case: tuple[list[str], list[list[int]]]
     assert got.to_list() == [";".join(names[c] for c in x) if x else None for x in lists]
 
 
+def test_lists_of_no_names_are_all_empty() -> None:
+    # A policy without rules flags nothing: no names, every list empty.
+    got = native._lists(np.zeros(4, dtype=np.int64), np.zeros(0, dtype=np.int32), [], ";")
+    assert got.to_list() == [None] * 3
+
+
 def test_visits_started_at_one_instant_fold_in_the_ledgers_order(log: LogBuilder) -> None:
     # Two visits started at one instant, logged "v2" first: the ledger orders them by their
     # properties (the session id alone, which the timeline holds without JSON), so "v2" is
