@@ -578,6 +578,12 @@ def replay(
             out.print(f"  {p.name} v{p.version}: {path_taken(p)}", highlight=False, soft_wrap=True)
     for name, path in result.files.items():
         out.print(f"  {name}: {path}")
+    for path in result.removed:
+        out.print(
+            f"  removed, from an earlier replay into {path.parent}: {path.name}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 # -- audience ------------------------------------------------------------------------------

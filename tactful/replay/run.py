@@ -26,6 +26,15 @@ from tactful.replay.direct import DirectFile
 from tactful.replay.io import ISO_UTC, Log, Mapping_, load_log
 
 EngineName = Literal["local", "spark"]
+#: Every file a replay may write to its folder.
+OUTPUTS = (
+    "verdicts.csv",
+    "verdicts.parquet",
+    "verdicts-compare.csv",
+    "verdicts-compare.parquet",
+    "bad-rows.csv",
+    "report.html",
+)
 
 
 @dataclass
@@ -38,6 +47,9 @@ class ReplayResult:
     seconds: float
     engine: EngineName
     files: dict[str, Path] = field(default_factory=dict)
+    #: Files an earlier replay left in the same folder that this one does not make (its
+    #: comparison, bad rows or report), removed once this one's are all written.
+    removed: list[Path] = field(default_factory=list)
     #: Reading and checking the logs; writing the verdicts, bad rows and report.
     read_seconds: float = 0.0
     write_seconds: float = 0.0
@@ -113,6 +125,11 @@ class VerdictFiles:
     def _paths(self) -> list[tuple[Path, Path]]:
         """Every file's `_path`."""
         return [self._path(run, s) for run in range(len(self.stems)) for s in (".csv", ".parquet")]
+
+    @property
+    def paths(self) -> list[Path]:
+        """Every file's name once whole."""
+        return [whole for _, whole in self._paths()]
 
     def add(self, chunk: Sequence[pl.DataFrame]) -> None:
         """The next verdicts (as the engine gives them, `VERDICT_COLUMNS`) of each policy."""
@@ -253,3 +270,11 @@ def write_results(
         html = render_report(result, sources=[str(s) for s in sources if s is not None])
         (out / "report.html").write_text(html, encoding="utf-8")
         result.files["report"] = out / "report.html"
+    # What an earlier replay into this folder wrote and this one does not: left beside
+    # these verdicts, an old comparison, bad rows or report would pass for this replay's.
+    made = {*files.paths, *result.files.values()}
+    for name in OUTPUTS:
+        path = out / name
+        if path not in made and path.exists():
+            path.unlink()
+            result.removed.append(path)

@@ -106,6 +106,45 @@ def test_bad_rows_are_listed_and_strict_fails(log: LogBuilder, tmp_path: Path) -
     assert "row 2, column 'at'" in strict.output
 
 
+def test_a_replay_leaves_no_file_of_an_earlier_one(log: LogBuilder, tmp_path: Path) -> None:
+    """Replayed again into one folder without a comparison, bad rows or report: what the
+    earlier replay wrote of those is removed once this one's files are written (beside
+    the new verdicts they would pass for this replay's), and the command says so. A
+    replay that fails leaves the folder as it was."""
+    log.contact("a", "2026-03-02T10:00:00Z", "email", "marketing")
+    log.contact("a", "not a time", "email", "marketing")
+    contacts, events, _ = log.write()
+    out = tmp_path / "out"
+    every = {
+        "verdicts.csv",
+        "verdicts.parquet",
+        "verdicts-compare.csv",
+        "verdicts-compare.parquet",
+        "bad-rows.csv",
+        "report.html",
+    }
+    into = ["--policy", "courtesy", "--out", str(out), "--workers", "1", "--no-progress"]
+    first = runner.invoke(
+        app,
+        ["replay", "--contacts", str(contacts), "--events", str(events), "--compare",
+         "us-tcpa", *into],
+    )  # fmt: skip
+    assert first.exit_code == 0, first.output
+    assert {p.name for p in out.iterdir()} == every
+    failed = runner.invoke(app, ["replay", "--contacts", str(contacts), *into, "--strict"])
+    assert failed.exit_code == 1
+    assert {p.name for p in out.iterdir()} == every
+    clean = tmp_path / "clean.csv"
+    clean.write_text("customer_id,at,channel,purpose\nb,2026-03-02T10:00:00Z,sms,service\n")
+    again = runner.invoke(app, ["replay", "--contacts", str(clean), *into, "--no-report"])
+    assert again.exit_code == 0, again.output
+    assert {p.name for p in out.iterdir()} == {"verdicts.csv", "verdicts.parquet"}
+    said = " ".join(again.output.split())
+    for name in every - {"verdicts.csv", "verdicts.parquet"}:
+        assert f"removed, from an earlier replay into {out}: {name}" in said, said
+    assert pl.read_parquet(out / "verdicts.parquet").get_column("customer_id").to_list() == ["b"]
+
+
 def test_mapping_and_missing_columns(tmp_path: Path) -> None:
     contacts = tmp_path / "c.csv"
     contacts.write_text("user,at,channel,purpose\na,2026-03-02T10:00:00Z,email,marketing\n")
