@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tactful.cli import app
+from tactful.replay.run import OUTPUTS
 from tactful.replay.timeline import VERDICT_CATEGORICAL
 from tests.replay.conftest import LogBuilder
 
@@ -115,14 +116,7 @@ def test_a_replay_leaves_no_file_of_an_earlier_one(log: LogBuilder, tmp_path: Pa
     log.contact("a", "not a time", "email", "marketing")
     contacts, events, _ = log.write()
     out = tmp_path / "out"
-    every = {
-        "verdicts.csv",
-        "verdicts.parquet",
-        "verdicts-compare.csv",
-        "verdicts-compare.parquet",
-        "bad-rows.csv",
-        "report.html",
-    }
+    every = set(OUTPUTS)  # all a replay with a comparison, bad rows and a report writes
     into = ["--policy", "courtesy", "--out", str(out), "--workers", "1", "--no-progress"]
     first = runner.invoke(
         app,
