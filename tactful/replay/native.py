@@ -1375,40 +1375,29 @@ def tenths(values: np.ndarray) -> pl.Series:
 
 def _lists(offsets: np.ndarray, codes: np.ndarray, names: Sequence[str], sep: str) -> pl.Series:
     """`sep.join(names[c] for c in codes[offsets[j]:offsets[j + 1]])` per j (null when
-    none), as a categorical.
+    none), as a categorical, as the verdicts hold such lists.
 
-    Each list is numbered by its codes, as the digits of one number (lists too long for
-    62 bits: by a table of them), and only the distinct lists are joined: a few dozen,
-    not a million (2.5M contacts' rules and flags: 0.3 -> 0.1 CPU-seconds)."""
+    Most contacts are held back by one rule or none: a name of its own is gathered as it
+    is, and only lists of two or more are joined (2.5M contacts: 0.23 -> 0.15 s)."""
+    values = pl.Series(names, dtype=pl.String).gather(codes[: int(offsets[-1])])
     counts = np.diff(offsets)
-    base = len(names) + 1
-    n = int(offsets[-1])
-    key = np.zeros(len(counts), dtype=np.int64)
-    # Up to `fits` codes a list, as digits (each code + 1, so that lists of other
-    # lengths differ) of a number below 2**62.
-    fits = int(62 / math.log2(max(base, 2)))  # (no names: no codes, no lists)
-    short = counts <= fits
-    if n:
-        power = np.repeat(offsets[1:], counts) - 1 - np.arange(n)
-        digits = (codes[:n].astype(np.int64) + 1) * np.power(base, np.minimum(power, fits))
-        # Sums that wrap past 2**63 still differ by each list's exact sum.
-        summed = np.concatenate([[0], np.cumsum(digits)])
-        key = summed[offsets[1:]] - summed[offsets[:-1]]
-    if not short.all():
-        # Longer lists: numbered apart, below zero.
-        table: dict[tuple[int, ...], int] = {}
-        for j in np.flatnonzero(~short).tolist():
-            items = tuple(codes[offsets[j] : offsets[j + 1]].tolist())
-            key[j] = table.setdefault(items, -1 - len(table))
-    held = counts > 0
-    distinct, inverse = np.unique(key[held], return_inverse=True)
-    first = np.empty(len(distinct), dtype=np.int64)
-    first[inverse.reshape(-1)] = np.flatnonzero(held)
-    texts = [sep.join(names[c] for c in codes[offsets[j] : offsets[j + 1]].tolist()) for j in
-             first.tolist()]  # fmt: skip
-    at = np.full(len(counts), -1, dtype=np.int64)
-    at[held] = inverse.reshape(-1)
-    return _taken(pl.Series(texts, dtype=pl.String).cast(pl.Categorical), at)
+    many = np.flatnonzero(counts > 1)
+    # Each j's value: its one value, the joined list's place after `values`, or none.
+    at = np.where(counts == 1, offsets[:-1], -1)
+    if len(many):
+        starts = offsets[many]
+        inner = np.repeat(starts - np.cumsum(counts[many]) + counts[many], counts[many])
+        taken = np.arange(len(inner)) + inner
+        lists = pl.from_arrow(
+            pa.ListArray.from_arrays(
+                pa.array(np.concatenate([[0], np.cumsum(counts[many])]), pa.int64()),
+                values.gather(taken).to_arrow(),
+            )
+        )
+        assert isinstance(lists, pl.Series)
+        at[many] = len(values) + np.arange(len(many))
+        values = pl.concat([values, lists.list.join(sep)])
+    return _taken(values, at).cast(pl.Categorical)
 
 
 def _reasons(

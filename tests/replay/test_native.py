@@ -670,12 +670,12 @@ def test_pressures_are_shown_to_a_tenth_as_python_formats_them(values: list[floa
     st.sampled_from([["a", "bb", "", "é;"], [f"rule-{k}" for k in range(40)]]).flatmap(
         lambda names: st.tuples(
             st.just(names),
-            # Lists of up to 15 of 40 names: longer than 62 bits of digits (11 at most).
+            # Lists of up to 15 of 40 names, many of them long.
             st.lists(st.lists(st.integers(0, len(names) - 1), max_size=15), max_size=30),
         )
     )
 )
-# Two long lists that differ only where their digits would not fit.
+# Two long lists that differ only in their first two names' order.
 @example(([f"rule-{k}" for k in range(40)], [[1, 2] + [0] * 11, [2, 1] + [0] * 11]))
 def test_lists_join_each_contacts_values(case: tuple[list[str], list[list[int]]]) -> None:
     names, lists = case
