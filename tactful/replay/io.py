@@ -1173,8 +1173,8 @@ class TimelineBuilder:
                 numbers = self._plain(name)
                 if numbers is not None:
                     # Numbers without nulls, filled where the file does not reach (a
-                    # log's codes, `add`): by numpy, 3-4x quicker than Polars' nulls
-                    # scattered and filled.
+                    # log's codes, `add`): by numpy, not Polars' nulls scattered and
+                    # filled (a 500,000-row slice's columns: ~40 -> ~34 ms).
                     out = np.full(n, self._fill[name], dtype=numbers.dtype)
                     at, src = indices[j]
                     out[at] = numbers[src]

@@ -845,9 +845,9 @@ class LogCodes:
 
     def __init__(self, builder: TimelineBuilder, *, content: bool = True) -> None:
         """`content`: whether to number the contents too (a policy with a content rule)."""
-        #: The log's customer ids, sorted: a slice's `CUSTOMER_CODE` is each row's place
-        #: among them.
-        self.customers = builder.names
+        #: The log's customer ids, sorted (as the verdicts hold them: a categorical): a
+        #: slice's `CUSTOMER_CODE` is each row's place among them.
+        self.customers = builder.names.cast(pl.Categorical)
         #: The `PROFILE_COLUMNS` of customers (by their places among `customers`).
         self.profiles = builder.profiles
         read = [*SHAPE_COLUMNS, "outcome", "is_contact", *(CONTENT_COLUMNS if content else ())]
@@ -875,14 +875,13 @@ class LogCodes:
         _add_parts(builder, "_shape", shape)
         _add_parts(builder, "_event", [None if k is None else renumbered[k] for k in kind])
         _add_parts(builder, "_outcome", outcome)
-        #: The shapes' copied columns, the customers' ids and the outcomes, to gather the
-        #: verdicts' from (as the verdicts hold them: categoricals).
+        #: The shapes' copied columns and the outcomes, to gather the verdicts' from (as
+        #: the verdicts hold them: categoricals).
         self.shape_frame = (
             pl.DataFrame(self.shapes, schema={c: pl.String for c in SHAPE_COLUMNS}, orient="row")
             if self.shapes
             else pl.DataFrame(schema={c: pl.String for c in SHAPE_COLUMNS})
         ).cast(pl.Categorical)
-        self.customer_ids = self.customers.cast(pl.Categorical)
         self.outcome_names = pl.Series(self.outcomes, dtype=pl.String).cast(pl.Categorical)
         self._prepared: dict[int, tuple[Policy, Prepared]] = {}
         self._lock = threading.Lock()
@@ -1105,7 +1104,7 @@ def fold_frame(
         # The shape's and the outcome's columns, from the log's lists of them, and the
         # customer's id from the log's.
         on = np.flatnonzero(is_contact)
-        copied["customer_id"] = codes.customer_ids.gather(ids.gather(on)).alias("customer_id")
+        copied["customer_id"] = codes.customers.gather(ids.gather(on)).alias("customer_id")
         shaped = codes.shape_frame.gather(shape[on])
         copied |= {
             name: shaped.get_column(name) for name in COPIED_COLUMNS if name in shaped.columns
