@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -853,14 +853,27 @@ def customer_bounds(customer_ids: pl.Series) -> np.ndarray:
     return np.append(starts, len(customer_ids)).astype(np.int64)
 
 
-def sort_keys(
-    ids: pl.Series, instants: pl.Series
-) -> tuple[pl.Series, pl.Series, pl.Series, pl.Series]:
+class Sorted(NamedTuple):
+    """`sort_keys`' answer."""
+
+    #: The rows' timeline order: the place in the given rows of each row in turn.
+    order: pl.Series
+    #: In that order, each row's customer as its place in `names`,
+    customer: pl.Series
+    #: the customers' distinct ids, sorted,
+    names: pl.Series
+    #: each row's instant,
+    instants: pl.Series
+    #: and where each customer's rows begin (customer i's are `starts[i]:starts[i + 1]`).
+    starts: np.ndarray
+
+
+def sort_keys(ids: pl.Series, instants: pl.Series) -> Sorted:
     """The timeline's order of rows with customer `ids` (text or a categorical, none
     null) and `instants` (`at_us * 2 + is_contact`: events before contacts at one
     instant), by customer, then instant, rows of equal keys in the order given; the
     customers' distinct ids, sorted (`names`); and, in that order, each row's customer as
-    its place in `names`, and its instant.
+    its place in `names`, its instant, and where each customer's rows begin.
 
     A log in time order, as most are, has each customer's rows scattered through it, and
     sorting by the text of their ids then costs ~0.6 us a row. The customers are
@@ -886,11 +899,12 @@ def sort_keys(
     at = instants.to_numpy(writable=True)
     order, ordered, starts = timeline_order(codes, place, at, len(names))
     customer = np.repeat(np.arange(len(names), dtype=np.uint32), np.diff(starts))
-    return (
+    return Sorted(
         pl.Series("order", order),
         pl.Series("customer", customer),
         names,
         pl.Series("instant", ordered),
+        starts,
     )
 
 
@@ -948,7 +962,7 @@ class TimelineBuilder:
                     for f in frames
                 ]
             ).to_series()
-            rows, customer, self.names, self._instant = sort_keys(ids, instants)
+            rows, customer, self.names, self._instant, starts = sort_keys(ids, instants)
             del ids, instants
             # Each column's source: the one file that fills it, its values as the timeline
             # holds them; several files' values, one after the other.
@@ -968,7 +982,7 @@ class TimelineBuilder:
         self._customer = customer
         #: Where each customer's rows begin, and where the last one's end: customer i's
         #: rows are `starts[i]:starts[i + 1]`.
-        self.starts = np.searchsorted(customer.to_numpy(), np.arange(len(self.names) + 1))
+        self.starts = starts
         self._order = rows.to_numpy()
         self._first = np.cumsum([0] + [f.height for f in frames])
         # Each place's file, as one byte (a log has two files, or one): how many files'

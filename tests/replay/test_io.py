@@ -549,10 +549,12 @@ def test_sort_keys_orders_as_a_stable_sort_by_customer_then_instant(
     ids = pl.Series([c for c, _ in rows], dtype=pl.String).cast(dtype)
     instants = pl.Series([t * scale for _, t in rows], dtype=pl.Int64)
     expected = sorted(range(len(rows)), key=lambda i: (rows[i][0], rows[i][1]))
-    order, customer, names, ordered = sort_keys(ids, instants)
+    order, customer, names, ordered, starts = sort_keys(ids, instants)
     assert order.to_list() == expected
     assert names.gather(customer).to_list() == [rows[i][0] for i in expected]
     assert ordered.to_list() == [rows[i][1] * scale for i in expected]
+    assert starts.tolist() == np.searchsorted(customer.to_numpy(), range(len(names) + 1)).tolist()
+    assert starts[-1] == len(rows)
 
 
 def test_sort_keys_refuses_a_row_without_a_customer() -> None:
