@@ -1042,8 +1042,9 @@ def fold_frame(
         tied = np.zeros(n, dtype=np.bool_)
         tied[at] = both.is_duplicated().to_numpy()
         needs = needs | tied
-    summed = np.concatenate([[0], np.cumsum(needs)])
-    skip = (summed[starts[1:]] - summed[starts[:-1]]) > 0
+    # Per customer (each has a row at least), whether any row needs the engine: by
+    # segments, not a running sum over the slice (0.4 against 5 ms a slice).
+    skip = np.logical_or.reduceat(needs, starts[:-1])
     if "trigger_at_us" in frame.columns:
         trigger_at = frame.get_column("trigger_at_us").cast(pl.Float64).to_numpy() / 1e6
     else:
@@ -1092,7 +1093,7 @@ def fold_frame(
         f_rule,
     )  # fmt: skip
     # Each reason's customer's place (what an hours reason names).
-    per_customer = np.diff(np.concatenate([[0], np.cumsum(is_contact)[starts[1:] - 1]]))
+    per_customer = np.add.reduceat(is_contact, starts[:-1], dtype=np.int64)
     contact_place = np.repeat(hours.cust_place[: len(starts) - 1], per_customer)
     reason_place = np.repeat(contact_place, np.diff(r_off)) if nc else np.zeros(0, np.int32)
     held, reasons = _reasons(p, hours, reason_place, r_off, r_rule, r_value, r_until, r_aux)
@@ -1387,9 +1388,12 @@ def _lists(offsets: np.ndarray, codes: np.ndarray, names: Sequence[str], sep: st
         starts = offsets[many]
         inner = np.repeat(starts - np.cumsum(counts[many]) + counts[many], counts[many])
         taken = np.arange(len(inner)) + inner
+        # The offsets from their buffer: `pa.array` of a numpy array imports pandas the
+        # first time (~0.2 s holding the interpreter's lock, both fold threads waiting).
+        ends = np.concatenate([[0], np.cumsum(counts[many])]).astype(np.int64)
         lists = pl.from_arrow(
             pa.ListArray.from_arrays(
-                pa.array(np.concatenate([[0], np.cumsum(counts[many])]), pa.int64()),
+                pa.Array.from_buffers(pa.int64(), len(ends), [None, pa.py_buffer(ends)]),
                 values.gather(taken).to_arrow(),
             )
         )

@@ -763,3 +763,26 @@ def test_shapes_are_numbered_alike_by_their_codes_or_joined(
     assert (code[~is_contact] == -1).all()
     assert [distinct[c] for c in code[is_contact]] == shown
     assert len(distinct) == len({tuple(d.values()) for d in shown})
+
+
+def test_a_replay_imports_no_pandas(tmp_path: Path) -> None:
+    """Nothing in reading, folding or writing a replay imports pandas (pyarrow's
+    `pa.array` of a numpy array did, the first time: ~0.2 s in the fold's first slices,
+    holding the interpreter's lock while both fold threads waited)."""
+    import subprocess
+    import sys
+
+    files = write_log(tmp_path / "log", customers=40, seed=2)
+    script = (
+        "import sys\n"
+        "from tactful.policy.document import Policy\n"
+        "from tactful.replay.run import replay\n"
+        f"replay({str(files.contacts)!r}, {str(files.events)!r}, Policy.load('courtesy'),\n"
+        f"       customers={str(files.customers)!r}, out={str(tmp_path / 'out')!r},\n"
+        "       workers=2, report=False)\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"
+    assert (tmp_path / "out" / "verdicts.parquet").exists()
