@@ -897,8 +897,7 @@ def sort_keys(ids: pl.Series, instants: pl.Series) -> Sorted:
     place = np.zeros(len(some), dtype=np.uint32)
     place[used[by_id]] = np.arange(len(used), dtype=np.uint32)
     at = instants.to_numpy(writable=True)
-    order, ordered, starts = timeline_order(codes, place, at, len(names))
-    customer = np.repeat(np.arange(len(names), dtype=np.uint32), np.diff(starts))
+    order, ordered, customer, starts = timeline_order(codes, place, at, len(names))
     return Sorted(
         pl.Series("order", order),
         pl.Series("customer", customer),
