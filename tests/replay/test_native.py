@@ -786,3 +786,24 @@ def test_a_replay_imports_no_pandas(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "False"
     assert (tmp_path / "out" / "verdicts.parquet").exists()
+
+
+def test_a_borrowed_array_is_the_array_without_an_owner() -> None:
+    """`kernel._borrowed`: the same data (writes go through, views of it too), the array
+    it borrows kept alive by `kernel._kept`."""
+    from numba import njit
+
+    @njit
+    def through(n: int) -> tuple[np.ndarray, float]:
+        own = np.zeros((n, 3))
+        view = kernel._borrowed(own)
+        for i in range(n):
+            row = view[i]
+            row[:] = i
+        total = view[1:].sum()
+        kernel._kept(own)
+        return own, total
+
+    own, total = through(4)
+    assert own.tolist() == [[i] * 3 for i in (0.0, 1.0, 2.0, 3.0)]
+    assert total == 18.0
