@@ -50,4 +50,4 @@ bench: $(STAMP) $(COMPILED) $(KERNEL)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
-	rm -f tactful/*.so tactful/*.compiled-from $(KERNEL) tactful/replay/__pycache__/kernel.*.nb* tactful/replay/__pycache__/order.*.nb*
+	rm -f tactful/*.so tactful/*.compiled-from $(KERNEL) tactful/replay/__pycache__/kernel.*.nb* tactful/replay/__pycache__/order.*.nb* tactful/replay/__pycache__/texts.*.nb*

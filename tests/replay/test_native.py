@@ -789,19 +789,19 @@ def test_a_replay_imports_no_pandas(tmp_path: Path) -> None:
 
 
 def test_a_borrowed_array_is_the_array_without_an_owner() -> None:
-    """`kernel._borrowed`: the same data (writes go through, views of it too), the array
-    it borrows kept alive by `kernel._kept`."""
+    """`kernel.borrowed`: the same data (writes go through, views of it too), the array
+    it borrows kept alive by `kernel.kept`."""
     from numba import njit
 
     @njit
     def through(n: int) -> tuple[np.ndarray, float]:
         own = np.zeros((n, 3))
-        view = kernel._borrowed(own)
+        view = kernel.borrowed(own)
         for i in range(n):
             row = view[i]
             row[:] = i
         total = view[1:].sum()
-        kernel._kept(own)
+        kernel.kept(own)
         return own, total
 
     own, total = through(4)
