@@ -63,8 +63,10 @@ CHUNK_ROWS = 50_000
 #: cost of a chunk (Polars' calls, the kernel's tables, the lock each holds while in
 #: Python) is then spread over more rows (10M rows of courtesy on 2 cores, the fold
 #: alone: 7.1 s in chunks of 100,000, 5.8-6.6 s of 200,000, 5.1-5.2 s of 500,000,
-#: 5.0-5.2 s of 1,000,000, 7.6 s of 2,000,000).
-THREAD_CHUNK_ROWS = 500_000
+#: 5.0-5.2 s of 1,000,000, 7.6 s of 2,000,000). Since the kernel's time halved (round
+#: 18), the fixed cost weighs more: 800,000 folds in 3.03-3.22 s against 500,000's
+#: 3.22-3.41 (four alternating pairs); 650,000 and 1,000,000 about as 800,000.
+THREAD_CHUNK_ROWS = 800_000
 #: Allocations between collections of the youngest generation while folding (Python's
 #: default is 700): the fold makes millions of small objects that live no longer than a
 #: customer's history, and few cycles; collecting them every 700 cost about 8% of the
