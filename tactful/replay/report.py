@@ -10,6 +10,7 @@ second policy, the two side by side.
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,16 +48,32 @@ class Section:
     tables: list[str]
 
 
+@functools.cache
+def _template() -> dict[str, Any]:
+    """Plotly's "plotly_white" template as the page's JSON holds it, made once: setting it
+    on each figure (`update_layout(template=...)`) copied and checked it anew, ~0.3 s of
+    a 10M-row replay's report (1.1 -> 0.66 s, with `ReplayResult.counts` counted once)."""
+    return cast(dict[str, Any], pio.templates["plotly_white"].to_plotly_json())
+
+
 def _figure(fig: go.Figure, div_id: str, height: int = 380) -> str:
-    fig.update_layout(
-        height=height,
-        margin={"l": 50, "r": 20, "t": 40, "b": 50},
-        template="plotly_white",
-        legend={"orientation": "h", "y": -0.2},
-    )
+    spec = fig.to_plotly_json()
+    spec["layout"] = {
+        **spec.get("layout", {}),
+        "height": height,
+        "margin": {"l": 50, "r": 20, "t": 40, "b": 50},
+        "template": _template(),
+        "legend": {"orientation": "h", "y": -0.2},
+    }
+    # Checked already (made as a `go.Figure`): written as it is.
     return str(
         pio.to_html(
-            fig, full_html=False, include_plotlyjs=False, div_id=div_id, config={"responsive": True}
+            spec,
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=div_id,
+            config={"responsive": True},
+            validate=False,
         )
     )
 

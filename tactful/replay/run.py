@@ -53,6 +53,9 @@ class ReplayResult:
     #: Reading and checking the logs; writing the verdicts, bad rows and report.
     read_seconds: float = 0.0
     write_seconds: float = 0.0
+    _counts: dict[tuple[int, int], dict[str, int]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def total_seconds(self) -> float:
@@ -64,9 +67,14 @@ class ReplayResult:
         return self.log.rows
 
     def counts(self, run: int = 0) -> dict[str, int]:
+        """Verdicts of each kind for policy `run` (counted once: the summary and the
+        report ask several times, ~55 ms each on 2.5M verdicts)."""
         frame = self.verdicts[run]
-        got = dict(frame.group_by("verdict").len().iter_rows())
-        return {v: int(got.get(v, 0)) for v in ("allow", "defer", "deny")}
+        key = (run, id(frame))
+        if key not in self._counts:
+            got = dict(frame.group_by("verdict").len().iter_rows())
+            self._counts[key] = {v: int(got.get(v, 0)) for v in ("allow", "defer", "deny")}
+        return dict(self._counts[key])
 
 
 def verdict_frame(raw: pl.DataFrame, policy: Policy) -> pl.DataFrame:

@@ -49,6 +49,15 @@ def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
     assert sum(pressure[0]["y"]) == sum(pressure[1]["y"]) == contacted
     counts = result.counts()
     assert f"{counts['deny']:,}" in html
+    # Every figure laid out on Plotly's white template.
+    figures = re.findall(r'Plotly\.newPlot\(\s*"([\w-]+)",\s*', html)
+    assert len(figures) >= 6
+    for at in re.finditer(r'Plotly\.newPlot\(\s*"[\w-]+",\s*', html):
+        decoder = json.JSONDecoder()
+        _, end = decoder.raw_decode(html, at.end())
+        layout, _ = decoder.raw_decode(html, html.index("{", end))
+        assert layout["template"]["layout"]["plot_bgcolor"] == "white"
+        assert layout["legend"] == {"orientation": "h", "y": -0.2}
 
 
 def test_histograms_count_every_value_in_shared_bins() -> None:
