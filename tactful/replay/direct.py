@@ -54,10 +54,9 @@ class DirectFile:
             self._fd = os.open(self.path, flags, 0o666)
         # Anonymous memory is page-aligned, as O_DIRECT wants its buffers.
         self._buffer = mmap.mmap(-1, buffer_bytes)
-        self._view = memoryview(self._buffer)
-        # Bytes are copied in through numpy, which lets go of the interpreter's lock while
-        # it copies (a memoryview's copy holds it: 640 MB of verdicts' CSV held it ~0.2 s,
-        # while the fold's threads waited for it).
+        # Seen through numpy, which lets go of the interpreter's lock while it copies bytes
+        # in (a memoryview's copy holds it: 640 MB of verdicts' CSV held it ~0.2 s, while
+        # the fold's threads waited for it).
         self._array = np.frombuffer(self._buffer, dtype=np.uint8)
         self._used = 0
         self.closed = False
@@ -83,7 +82,7 @@ class DirectFile:
         out = 0
         while out < size:
             try:
-                written = os.write(self._fd, self._view[out:size])
+                written = os.write(self._fd, self._array[out:size])
             except OSError as error:
                 if not self.direct or error.errno != errno.EINVAL:
                     raise
@@ -99,7 +98,7 @@ class DirectFile:
                 self._buffered()
         rest = self._used - size
         if rest:
-            self._view[:rest] = self._view[size : self._used]
+            self._array[:rest] = self._array[size : self._used]
         self._used = rest
 
     def _buffered(self) -> None:
@@ -141,7 +140,6 @@ class DirectFile:
         # buffer is then let go with it.
         with suppress(BufferError):
             del self._array
-            self._view.release()
             self._buffer.close()
 
     def __enter__(self) -> DirectFile:
