@@ -53,9 +53,6 @@ class ReplayResult:
     #: Reading and checking the logs; writing the verdicts, bad rows and report.
     read_seconds: float = 0.0
     write_seconds: float = 0.0
-    _counts: dict[tuple[int, int], dict[str, int]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
 
     @property
     def total_seconds(self) -> float:
@@ -67,14 +64,10 @@ class ReplayResult:
         return self.log.rows
 
     def counts(self, run: int = 0) -> dict[str, int]:
-        """Verdicts of each kind for policy `run` (counted once: the summary and the
-        report ask several times, ~55 ms each on 2.5M verdicts)."""
+        """Verdicts of each kind for policy `run` (~55 ms on 2.5M verdicts)."""
         frame = self.verdicts[run]
-        key = (run, id(frame))
-        if key not in self._counts:
-            got = dict(frame.group_by("verdict").len().iter_rows())
-            self._counts[key] = {v: int(got.get(v, 0)) for v in ("allow", "defer", "deny")}
-        return dict(self._counts[key])
+        got = dict(frame.group_by("verdict").len().iter_rows())
+        return {v: int(got.get(v, 0)) for v in ("allow", "defer", "deny")}
 
 
 def verdict_frame(raw: pl.DataFrame, policy: Policy) -> pl.DataFrame:
