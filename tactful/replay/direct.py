@@ -82,7 +82,7 @@ class DirectFile:
         out = 0
         while out < size:
             try:
-                written = os.write(self._fd, self._array[out:size])
+                written = os.write(self._fd, self._array[out:size].data)
             except OSError as error:
                 if not self.direct or error.errno != errno.EINVAL:
                     raise

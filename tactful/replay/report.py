@@ -260,12 +260,12 @@ def sections(result: ReplayResult) -> list[Section]:
     out: list[Section] = []
     compare = len(frames) > 1
     customers = [_per_customer(f) for f in frames]
-    counts = [result.counts(run) for run in runs]
+    tallies = [result.counts(run) for run in runs]
 
     # -- overall ---------------------------------------------------------------------------
     rows = []
     for run in runs:
-        c = counts[run]
+        c = tallies[run]
         total = sum(c.values()) or 1
         deferred = frames[run].filter(pl.col("verdict") == "defer")
         delay = None
@@ -292,7 +292,7 @@ def sections(result: ReplayResult) -> list[Section]:
         fig.add_bar(
             name=v,
             x=[_label(result, r) for r in runs],
-            y=[counts[r][v] for r in runs],
+            y=[tallies[r][v] for r in runs],
             marker_color=COLOURS[v],
         )
     fig.update_layout(barmode="group", title="Contacts by verdict")
