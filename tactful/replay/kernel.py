@@ -513,17 +513,7 @@ def open_in(
     out."""
     b0 = bound_off[table]
     days = bound_off[table + 1] - b0 - 1
-    # The last day begun at or before t: searched here, not by `np.searchsorted` of a
-    # slice (a view, whose reference count goes up and down, atomically, each time).
-    us = micros(t)
-    lo, hi = 0, days + 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if bounds[b0 + mid] <= us:
-            lo = mid + 1
-        else:
-            hi = mid
-    d = lo - 1
+    d = np.searchsorted(bounds[b0 : b0 + days + 1], micros(t), side="right") - 1
     if d < 0:
         return math.nan
     base = span_base[table]
