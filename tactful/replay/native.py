@@ -56,7 +56,7 @@ from tactful.policy.document import Policy
 from tactful.replay import kernel, texts
 from tactful.replay.fold import DEFAULT_HALF_LIFE, DEFAULT_UNANSWERED_FACTOR
 from tactful.replay.io import CUSTOMER_CODE, PROFILE_COLUMNS, TimelineBuilder, customer_bounds
-from tactful.replay.order import push_digit, renumbered
+from tactful.replay.order import looked_up, push_digit, renumbered
 from tactful.replay.timeline import (
     COPIED_COLUMNS,
     TIMELINE_COLUMNS,
@@ -821,14 +821,14 @@ class _Distinct:
 
     def among(self, values: Collection[str]) -> np.ndarray:
         """Per row, whether its value is one of `values`."""
-        hit: np.ndarray = np.array([n in values for n in self.names] + [False])
-        found: np.ndarray = hit[self.index]
+        hit = np.array([n in values for n in self.names] + [False])
+        found: np.ndarray = looked_up(hit, self.index)
         return found
 
     def mapped(self, value: Callable[[str], int], null: int) -> np.ndarray:
         """Per row, `value` of its value (`null` for none)."""
-        table: np.ndarray = np.array([value(n) for n in self.names] + [null], dtype=np.int64)
-        found: np.ndarray = table[self.index]
+        table = np.array([value(n) for n in self.names] + [null], dtype=np.int64)
+        found: np.ndarray = looked_up(table, self.index)
         return found
 
 
@@ -873,7 +873,8 @@ class LogCodes:
         renumbered = np.array([self.kinds.index(k) for k in events.names] + [-1], np.int32)
         self.outcomes = outcomes.names
         _add_parts(builder, "_shape", shape)
-        _add_parts(builder, "_event", [None if k is None else renumbered[k] for k in kind])
+        kind = [None if k is None else looked_up(renumbered, k) for k in kind]
+        _add_parts(builder, "_event", kind)
         _add_parts(builder, "_outcome", outcome)
         #: The shapes' copied columns and the outcomes, to gather the verdicts' from (as
         #: the verdicts hold them: categoricals).
