@@ -104,6 +104,52 @@ def test_the_fold_collects_young_objects_less_often_and_restores_the_setting(
     assert gc.get_threshold() == before  # restored, even when the fold fails
 
 
+def test_the_fold_asks_numpy_for_no_huge_pages_and_restores_the_setting(
+    timeline: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    switch = local._PageSwitch.switch()
+    assert switch is not None  # the numpy the project installs has it
+    before = switch(True)
+    seen: list[bool] = []
+    fold = local.fold_frame
+
+    def watching(frame: pl.DataFrame, policies: Any, **given: Any) -> pl.DataFrame:
+        # Asking the switch answers the setting (and sets it; put back at once).
+        seen.append(switch(False))
+        if len(seen) == 2:
+            raise RuntimeError("a chunk fails")
+        return fold(frame, policies, **given)
+
+    monkeypatch.setattr(local, "fold_frame", watching)
+    try:
+        with pytest.raises(RuntimeError, match="a chunk fails"):
+            replay_local(timeline, POLICIES[:1], workers=1, chunk_rows=500)
+        assert seen == [False, False]
+        assert switch(True) is True  # restored, even when the fold fails
+    finally:
+        switch(before)
+
+
+def test_small_pages_restores_numpys_setting_when_the_last_of_overlapping_blocks_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    setting = [True]
+
+    def switch(on: bool) -> bool:
+        was, setting[0] = setting[0], on
+        return was
+
+    monkeypatch.setattr(local._PageSwitch, "switch", staticmethod(lambda: switch))
+    first, second = local.small_pages(), local.small_pages()
+    first.__enter__()
+    second.__enter__()
+    assert setting == [False]
+    first.__exit__(None, None, None)
+    assert setting == [False]  # the second replay still folds
+    second.__exit__(None, None, None)
+    assert setting == [True]
+
+
 @pytest.mark.spark
 def test_spark_gives_the_verdicts_of_the_local_engine(timeline: pl.DataFrame, spark: Any) -> None:
     from tactful.replay.spark import replay_timeline
