@@ -783,6 +783,7 @@ def fold(
     tables: tuple,  # type: ignore[type-arg]
     hours: tuple,  # type: ignore[type-arg]
     cust_place: np.ndarray,
+    rule_here: np.ndarray,
     horizon: float,
     gauge_hl: float,
     gauge_factor: float,
@@ -809,7 +810,8 @@ def fold(
     the pressures logged and replayed; its reasons `r_off[j]:r_off[j + 1]` (rule index or
     `HORIZON`, what the reason shows, until: inf for none) and flags `f_off[j]:f_off[j +
     1]` (flagged at the contact's own time). A plan is `plan_off[2 * shape + asked]`
-    onwards."""
+    onwards. A customer at place `p` (`cust_place`) is bound by rule `r` where
+    `rule_here[p * n_rules + r]` (a rule limited to regions binds where it may be)."""
     rule_kind, rule_f, counts, keys, shape_weight, shape_asked = tables[:6]
     cancels, content_hit, shape_channel, shape_purpose, shape_offer = tables[6:11]
     shape_unsubscribes, shape_declines = tables[11:]
@@ -841,6 +843,7 @@ def fold(
     plan_mode = borrowed(plan_mode)
     timeless = borrowed(timeless)
     cust_place = borrowed(cust_place)
+    rule_here = borrowed(rule_here)
     out_verdict = borrowed(out_verdict)
     out_not_before = borrowed(out_not_before)
     out_logged = borrowed(out_logged)
@@ -1076,6 +1079,8 @@ def fold(
         facts[:] = -math.inf
         facts[SNOOZE_UNTIL:] = math.nan
         place = cust_place[c]
+        # The customer's place's row of `rule_here`: which rules bind where it may be.
+        here = place * n_rules
         ns, current = 0, -1
         no, nd = 0, 0
         # The last opt-out (or opt-in) and decline folded: an outcome's signal at the same
@@ -1153,6 +1158,8 @@ def fold(
                     if (plan_mode[k] == FLAG) != flagging:
                         continue
                     r = plan_rule[k]
+                    if not rule_here[here + r]:
+                        continue
                     u, value = check(r, s, t, asked, trigger_ts, content[i], place, m, ns, no, nd,
                                      version)  # fmt: skip
                     if math.isnan(u):
@@ -1196,7 +1203,8 @@ def fold(
                 limit = t + horizon
                 searching = 0
                 for k in range(lo, hi):
-                    if plan_mode[k] != FLAG and not timeless[plan_rule[k]]:
+                    r = plan_rule[k]
+                    if plan_mode[k] != FLAG and not timeless[r] and rule_here[here + r]:
                         searching += 1
                 allowing = 0
                 found = False
@@ -1205,7 +1213,7 @@ def fold(
                         break
                     for k in range(lo, hi):
                         r = plan_rule[k]
-                        if plan_mode[k] == FLAG or timeless[r]:
+                        if plan_mode[k] == FLAG or timeless[r] or not rule_here[here + r]:
                             continue
                         v, value = check(r, s, u, asked, trigger_ts, content[i], place, m, ns,
                                          no, nd, version)  # fmt: skip

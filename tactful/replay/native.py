@@ -37,6 +37,7 @@ import pyarrow as pa
 
 from tactful.durations import parse_datetime
 from tactful.engine import _Placeholders
+from tactful.jurisdiction import customer_regions, in_regions
 from tactful.localtime import customer_country, customer_zones, day_start, holiday_name
 from tactful.model import (
     ACTIVITY_EVENTS,
@@ -165,8 +166,6 @@ def unsupported(policy: Policy) -> list[str]:
     for rule in policy.rules:
         if type(rule) not in KINDS:
             why.append(f"rule {rule.id!r}: kind {rule.kind!r}")
-        elif rule.scope.regions:
-            why.append(f"rule {rule.id!r}: regions")
         elif (
             isinstance(rule, CapRule)
             and rule.window not in ("session",)
@@ -218,8 +217,12 @@ def columns_for(policies: Sequence[Policy], *, coded: bool = False) -> tuple[str
 
 def self_contained(policy: Policy) -> bool:
     """Whether the kernel folds every customer for `policy` itself, reading neither the
-    order of events at one instant nor what only the engine reads."""
-    return all(isinstance(r, SELF_CONTAINED) and not _visits(r) for r in policy.rules)
+    order of events at one instant nor what only the engine reads (nor the profiles: a
+    rule limited to regions reads where each customer may be)."""
+    return all(
+        isinstance(r, SELF_CONTAINED) and not _visits(r) and not r.scope.regions
+        for r in policy.rules
+    )
 
 
 def _visits(rule: Rule) -> bool:
@@ -596,18 +599,22 @@ def days_for(
 
 @dataclass
 class Place:
-    """Where a customer may be: `Context.zones`, `.country` and the subdivision."""
+    """Where a customer may be: `Context.zones`, `.country`, the subdivision and
+    `.regions`."""
 
     zones: tuple[ZoneInfo, ...]
     country: str | None
     subdivision: str | None
+    regions: frozenset[str]
 
 
 class Hours:
-    """The slice's customers' places, and each hours rule's days in each of their zones,
-    as the kernel's `hours` tables. `profiles()`: each customer's `PROFILE_COLUMNS`, one
-    row per customer in the slice's order (asked for where the policy has hours rules);
-    `ts`: the slice's instants (epoch seconds)."""
+    """The slice's customers' places, each hours rule's days in each of their zones, as
+    the kernel's `hours` tables, and which rules bind at each place (`rule_here`: the
+    regions a rule is limited to, against where a customer may be). `profiles()`: each
+    customer's `PROFILE_COLUMNS`, one row per customer in the slice's order (asked for
+    where the policy has hours rules or rules limited to regions); `ts`: the slice's
+    instants (epoch seconds)."""
 
     def __init__(
         self,
@@ -626,7 +633,12 @@ class Hours:
         tables: list[Days] = []
         self.place_tab = np.full((max(len(rules), 1), 1, 1), -1, dtype=np.int32)
         self.n_zones = np.zeros(1, dtype=np.int32)
-        if not rules or not n_customers:
+        regional = [r for r in policy.rules if r.scope.regions]
+        #: Per place (then per rule of the policy), whether the rule binds a customer
+        #: there: one limited to regions where the customer may be in one of them (or
+        #: where nothing tells where they are), every other everywhere.
+        self.rule_here = np.ones(len(policy.rules), dtype=np.bool_)
+        if not (rules or regional) or not n_customers:
             self.tables = tables
             return
         firsts = profiles().select(PROFILE_COLUMNS).rows()
@@ -643,11 +655,25 @@ class Hours:
                     phones=_split(phones),
                 )
                 place = Place(
-                    customer_zones(profile), customer_country(profile), subdivision or None
+                    customer_zones(profile),
+                    customer_country(profile),
+                    subdivision or None,
+                    customer_regions(profile),
                 )
                 code = codes[key] = len(self.places)
                 self.places.append(place)
             self.cust_place[c] = code
+        self.rule_here = np.array(
+            [
+                not r.scope.regions or not p.regions or in_regions(p.regions, r.scope.regions)
+                for p in self.places
+                for r in policy.rules
+            ],
+            dtype=np.bool_,
+        )
+        if not rules:
+            self.tables = tables
+            return
         lo, hi = float(ts.min()) - 86400.0, float(ts.max()) + HOURS_AHEAD_DAYS * 86400.0
         widest = max(len(p.zones) for p in self.places)
         self.place_tab = np.full((len(rules), len(self.places), widest), -1, dtype=np.int32)
@@ -1089,7 +1115,7 @@ def fold_frame(
         _index(kinds, EventKind.SESSION_STARTED), _index(kinds, EventKind.SESSION_ENDED),
         _index(kinds, EventKind.CHAT_DISMISSED), visits, p.shape_trigger,
         p.plan_off, p.plan_rule, p.plan_mode, p.timeless, p.tables, hours.arrays,
-        hours.cust_place, p.horizon, p.gauge_hl, p.gauge_factor,
+        hours.cust_place, hours.rule_here, p.horizon, p.gauge_hl, p.gauge_factor,
         verdict, not_before, logged, replayed, r_off, r_rule, r_value, r_until, r_aux, f_off,
         f_rule,
     )  # fmt: skip

@@ -181,7 +181,7 @@ def test_the_summary_says_how_each_policy_was_folded(tmp_path: Path) -> None:
     assert "frequency v1: folded by the replay kernel" in result.output
     assert (
         "us-tcpa v2026-11: folded by the engine; the replay kernel does not cover rule "
-        "'us-tcpa.calling-window': regions" in result.output
+        "'us-tcpa.revocation': kind 'revocation'" in result.output
     )
 
 

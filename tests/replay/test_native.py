@@ -4,6 +4,7 @@ kinds it covers (searches, the horizon, flags, requests, contacts at one instant
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -587,11 +588,107 @@ def test_snoozes_at_one_instant_fold_in_the_ledgers_order(log: LogBuilder) -> No
     assert got.get_column("verdict").to_list() == ["defer"]
 
 
+REGIONAL = Policy.from_text(
+    """
+name: regional
+version: "1"
+rules:
+  - id: ca-hours
+    kind: hours
+    scope: {channels: [call], regions: [CA]}
+    schedule: {mon-fri: "09:00-21:30", sat-sun: "10:00-18:00"}
+    holidays: false
+    message: "CA: calls in the day ({local})."
+  - id: ca-dnc
+    kind: consent
+    scope: {channels: [call], regions: [CA]}
+    message: "CA: no calls after a do-not-call request ({scope})."
+  - id: fl-cap
+    kind: cap
+    scope: {channels: [call], regions: [US-FL]}
+    count: 1
+    window: 1d
+    message: "Florida: one call a day."
+  - id: us-gap
+    kind: gap
+    scope: {channels: [sms], regions: [US]}
+    gap: 6h
+    message: "US: texts 6 hours apart."
+  - id: text-flag
+    kind: hours
+    scope: {channels: [sms], regions: [US-NY]}
+    schedule: {daily: "08:00-21:00"}
+    holidays: false
+    mode: flag
+    message: "A New York text outside 08:00-21:00 ({local})."
+""",
+    "regional.yaml",
+)
+
+
+def test_rules_limited_to_regions_bind_where_the_customer_may_be(log: LogBuilder) -> None:
+    # By profile (country, subdivision), by phone number alone, by nothing at all (every
+    # regional rule binds), and where none binds.
+    log.profile("on", timezone="America/Toronto", country="CA", subdivision="ON")
+    log.profile("fl", timezone="America/New_York", country="US", subdivision="FL")
+    log.profile("ny-phone", phones="+12125550123")
+    log.profile("toronto-phone", phones="+14165550123")
+    log.profile("fr", timezone="Europe/Paris", country="FR")
+    for who in ("on", "fl", "ny-phone", "toronto-phone", "fr", "nowhere"):
+        log.contact(who, "2026-03-02T03:00:00Z", "call", "sales")  # night in the Americas
+        log.contact(who, "2026-03-02T15:00:00Z", "call", "sales")
+        log.contact(who, "2026-03-02T18:00:00Z", "call", "sales")
+        log.contact(who, "2026-03-02T15:00:00Z", "sms", "marketing")
+        log.contact(who, "2026-03-02T17:00:00Z", "sms", "marketing")
+        log.contact(who, "2026-03-03T02:30:00Z", "sms", "marketing")
+        log.event(who, "2026-03-04T12:00:00Z", "opted_out", channel="call")
+        log.contact(who, "2026-03-04T15:00:00Z", "call", "sales")
+    got = assert_same(timeline_of(log), REGIONAL, engine_folded=[])
+    fired = {
+        who: set(";".join(r for r in got.filter(pl.col("customer_id") == who)
+                           .get_column("rules").drop_nulls().to_list()).split(";")) - {""}
+        for who in ("on", "fl", "ny-phone", "toronto-phone", "fr", "nowhere")
+    }  # fmt: skip
+    assert fired["on"] == fired["toronto-phone"] == {"ca-hours", "ca-dnc"}
+    assert fired["fl"] == {"fl-cap", "us-gap"}
+    assert fired["ny-phone"] == {"us-gap"}
+    assert fired["fr"] == set()
+    assert {"ca-hours", "ca-dnc", "fl-cap", "us-gap"} <= fired["nowhere"]
+    flags = got.group_by("customer_id").agg(pl.col("flags").drop_nulls().str.join(";"))
+    flagged = {c for c, f in flags.iter_rows() if "text-flag" in f}
+    assert flagged == {"ny-phone", "nowhere"}
+
+
+def _regional(policy: Policy) -> Policy:
+    """`policy` with two of every three rules limited to regions, in turn the US, France
+    and Germany, a few US states and Great Britain, Australia."""
+    lines = policy.text.split("\n")
+    regions = ["[US]", "[FR, DE]", "[US-CA, US-NY, GB]", "[AU]"]
+    k = 0
+    for i, line in enumerate(lines):
+        m = re.fullmatch(r"(\s+scope: \{)(.*)\}", line)
+        if m and i % 3:
+            lines[i] = f"{m.group(1)}{m.group(2)}, regions: {regions[k % len(regions)]}}}"
+            k += 1
+    text = "\n".join(lines).replace(f"name: {policy.name}", f"name: {policy.name}-regional")
+    return Policy.from_text(text, "regional.yaml")
+
+
+def test_synthetic_logs_with_rules_limited_to_regions_get_the_engines_verdicts(
+    synthetic: pl.DataFrame,
+) -> None:
+    regional = _regional(COURTESY)
+    assert sum(1 for r in regional.rules if r.scope.regions) >= 15
+    got = assert_same(synthetic, regional)
+    # The regions decide: some verdicts differ from courtesy's own.
+    plain = native.fold_frame(synthetic, COURTESY).get_column("verdict")
+    assert (got.get_column("verdict") != plain).sum() > 100
+
+
 def test_what_the_kernel_does_not_cover_is_named() -> None:
     assert native.unsupported(Policy.load("courtesy")) == []
+    assert native.unsupported(Policy.load("ca-crtc")) == []
     assert native.unsupported(Policy.load("us-tcpa")) == [
-        "rule 'us-tcpa.calling-window': regions",
-        "rule 'us-tcpa.company-dnc': regions",
         "rule 'us-tcpa.revocation': kind 'revocation'",
     ]
     weekly = Policy.from_text(FREQUENCY.text.replace("window: 7d", "window: week"), "weekly.yaml")
