@@ -78,7 +78,10 @@ MAX_STEPS = 500
 # Rule kinds (`native.KINDS` maps rule classes to these). `ALLOWS`: a kind whose rule
 # allows every contact in a replay (preferences: a replay's profile has none).
 CAP, GAP, PRESSURE, ACTIVITY, TRIGGER, CONTENT, ALLOWS, UNANSWERED, HOURS, SESSION = range(10)
-CONSENT, DECLINE, SNOOZE, CALLBACK = 10, 11, 12, 13
+CONSENT, DECLINE, SNOOZE, CALLBACK, REVOCATION = 10, 11, 12, 13, 14
+#: `ev_revoke`'s bits: rule q (among the revocation rules) revoked by a row at bit q, lifted
+#: (an opt-in) at bit `LIFTS + q`.
+LIFTS = 32
 # Modes, as `PlanStep.mode`.
 DEFER, DENY, FLAG = 0, 1, 2
 # Verdicts.
@@ -766,6 +769,8 @@ def fold(
     signals: np.ndarray,
     signal_time: np.ndarray,
     signal: np.ndarray,
+    ev_revoke: np.ndarray,
+    n_revocations: int,
     trigger_at: np.ndarray,
     content: np.ndarray,
     n_kinds: int,
@@ -810,7 +815,9 @@ def fold(
     the pressures logged and replayed; its reasons `r_off[j]:r_off[j + 1]` (rule index or
     `HORIZON`, what the reason shows, until: inf for none) and flags `f_off[j]:f_off[j +
     1]` (flagged at the contact's own time). A plan is `plan_off[2 * shape + asked]`
-    onwards. A customer at place `p` (`cust_place`) is bound by rule `r` where
+    onwards. `ev_revoke`: per row, the `n_revocations` revocation rules its reply revokes
+    and those an opt-in lifts (bits q and `LIFTS + q`; one row of nothing without such
+    rules). A customer at place `p` (`cust_place`) is bound by rule `r` where
     `rule_here[p * n_rules + r]` (a rule limited to regions binds where it may be)."""
     rule_kind, rule_f, counts, keys, shape_weight, shape_asked = tables[:6]
     cancels, content_hit, shape_channel, shape_purpose, shape_offer = tables[6:11]
@@ -832,6 +839,7 @@ def fold(
     ev_sid = borrowed(ev_sid)
     kind_visit_engages = borrowed(kind_visit_engages)
     ev_signal = borrowed(ev_signal)
+    ev_revoke = borrowed(ev_revoke)
     signals = borrowed(signals)
     signal_time = borrowed(signal_time)
     signal = borrowed(signal)
@@ -903,6 +911,10 @@ def fold(
     declines = borrowed(own_declines)
     own_l_declined = np.empty(longest, dtype=np.bool_)
     l_declined = borrowed(own_l_declined)
+    # Per revocation rule, the row (in the slice) of the reply in force that revoked
+    # consent (-1: none), as `RevocationRule.revoked` finds it.
+    own_revoked_by = np.empty(max(n_revocations, 1), dtype=np.int64)
+    revoked_by = borrowed(own_revoked_by)
     own_aux = np.full(1, math.nan)
     aux = borrowed(own_aux)
     n_rules = len(rule_kind)
@@ -1040,6 +1052,11 @@ def fold(
             if content >= 0 and content_hit[int(rule_f[r, F_COUNT]), content]:
                 return NEVER, float(content)
             return t, math.nan
+        if kind == REVOCATION:
+            by = revoked_by[int(rule_f[r, F_COUNT])]
+            if by >= 0:
+                return NEVER, float(by)
+            return t, math.nan
         return t, math.nan
 
     def reason(nr: int, r: int, aux_value: float, value: float, until: float) -> int:
@@ -1079,6 +1096,7 @@ def fold(
         facts[:] = -math.inf
         facts[SNOOZE_UNTIL:] = math.nan
         place = cust_place[c]
+        revoked_by[:] = -1
         # The customer's place's row of `rule_here`: which rules bind where it may be.
         here = place * n_rules
         ns, current = 0, -1
@@ -1129,6 +1147,14 @@ def fold(
                         declines[nd, D_TS] = ts[i]
                         declines[nd, D_OFFER] = signals[g, 3]
                         nd += 1
+                    if n_revocations:
+                        bits = ev_revoke[i]
+                        if bits:
+                            for q in range(n_revocations):
+                                if (bits >> q) & 1:
+                                    revoked_by[q] = i
+                                elif (bits >> (LIFTS + q)) & 1:
+                                    revoked_by[q] = -1
                     if track_visits and (kind_activity[k] or k == ended_kind):
                         ns, current = sessionize(
                             visits, visit_keys, ns, current, ts[i], ev_sid[i], k == started_kind,
@@ -1364,6 +1390,7 @@ def fold(
     kept(own_optouts)
     kept(own_declines)
     kept(own_l_declined)
+    kept(own_revoked_by)
     kept(own_aux)
     kept(own_held_ts)
     kept(own_held_w)

@@ -76,6 +76,7 @@ from tactful.rules.gap import GapRule
 from tactful.rules.hours import HoursRule
 from tactful.rules.preferences import PreferencesRule
 from tactful.rules.pressure import PressureRule
+from tactful.rules.revocation import RevocationRule, reply_text, says_revoke
 from tactful.rules.session import SessionRule
 from tactful.rules.snooze import SnoozeRule
 from tactful.rules.trigger import TriggerRule
@@ -110,6 +111,7 @@ KINDS: dict[type[Rule], int] = {
     UnansweredRule: kernel.UNANSWERED,
     HoursRule: kernel.HOURS,
     SessionRule: kernel.SESSION,
+    RevocationRule: kernel.REVOCATION,
 }
 _MODES = {"defer": kernel.DEFER, "deny": kernel.DENY, "flag": kernel.FLAG}
 #: Each verdict's name at its code (`kernel.ALLOW`, `DEFERRED`, `DENIED`).
@@ -176,6 +178,8 @@ def unsupported(policy: Policy) -> list[str]:
             why.append(f"rule {rule.id!r}: per tag")
         elif isinstance(rule, ConsentRule) and rule.require_opt_in:
             why.append(f"rule {rule.id!r}: opt-in required")
+    if sum(isinstance(r, RevocationRule) for r in policy.rules) > kernel.LIFTS:
+        why.append(f"more than {kernel.LIFTS} revocation rules")
     return why
 
 
@@ -363,6 +367,9 @@ class Prepared:
         content_rules = [r for r in rules if isinstance(r, ContentRule)]
         self.content_index = {id(r): k for k, r in enumerate(content_rules)}
         hours_index = {id(r): h for h, r in enumerate(r for r in rules if isinstance(r, HoursRule))}
+        #: The revocation rules, in policy order (a rule's bit in `revocations`).
+        self.revocations = [r for r in rules if isinstance(r, RevocationRule)]
+        revocation_index = {id(r): q for q, r in enumerate(self.revocations)}
         #: Per content rule, per distinct content: what it matched (None: nothing).
         self.matches = [
             [r._search(Content(c["subject"], c["body"], bool(c["discount"]))) for c in contents]
@@ -409,6 +416,8 @@ class Prepared:
                 f[kernel.F_SPAN] = r.seconds
             elif isinstance(r, HoursRule):
                 f[kernel.F_COUNT] = hours_index[id(r)]  # as `Hours` orders its tables
+            elif isinstance(r, RevocationRule):
+                f[kernel.F_COUNT] = revocation_index[id(r)]  # its bit in `ev_revoke`
         self.counts = np.zeros((n_rules, n_shapes), dtype=np.bool_)
         self.keys = np.zeros((n_rules, n_shapes), dtype=np.int32)
         #: Per shape: its trigger's event kind code (-1: no such event here, -2: none).
@@ -633,7 +642,9 @@ class Hours:
         tables: list[Days] = []
         self.place_tab = np.full((max(len(rules), 1), 1, 1), -1, dtype=np.int32)
         self.n_zones = np.zeros(1, dtype=np.int32)
-        regional = [r for r in policy.rules if r.scope.regions]
+        # Rules limited to regions, and revocations (whose reasons date the reply in the
+        # customer's first zone), need the places too.
+        regional = [r for r in policy.rules if r.scope.regions or isinstance(r, RevocationRule)]
         #: Per place (then per rule of the policy), whether the rule binds a customer
         #: there: one limited to regions where the customer may be in one of them (or
         #: where nothing tells where they are), every other everywhere.
@@ -1042,6 +1053,7 @@ def fold_frame(
     kind_engagement = np.array([k in _ENGAGEMENT for k in kinds] + [False])
     kind_visit_engages = np.array([k in _SESSION_ENGAGEMENTS for k in kinds] + [False])
     ev_signal, signals, signal_time, signal = _signals(p, frame, moved, events, outcome, repeated)
+    ev_revoke, revoked = _revocations(p, frame, moved, events, repeated)
     ev_sid = np.full(n, -1, dtype=np.int64)
     visits = any(_visits(r) for r in policy.rules)
     if visits:
@@ -1109,7 +1121,8 @@ def fold_frame(
     kernel.fold(
         starts, skip, ts, is_contact, shape, unanswered, known, engaged, rows, ev_kind,
         kind_activity, kind_engagement,
-        ev_sid, kind_visit_engages, ev_signal, signals, signal_time, signal, trigger_at, content,
+        ev_sid, kind_visit_engages, ev_signal, signals, signal_time, signal, ev_revoke,
+        len(p.revocations), trigger_at, content,
         len(kinds),
         _index(kinds, EventKind.CHECKOUT_STARTED), _index(kinds, EventKind.ORDER_COMPLETED),
         _index(kinds, EventKind.SESSION_STARTED), _index(kinds, EventKind.SESSION_ENDED),
@@ -1123,7 +1136,9 @@ def fold_frame(
     per_customer = np.add.reduceat(is_contact, starts[:-1], dtype=np.int64)
     contact_place = np.repeat(hours.cust_place[: len(starts) - 1], per_customer)
     reason_place = np.repeat(contact_place, np.diff(r_off)) if nc else np.zeros(0, np.int32)
-    held, reasons = _reasons(p, hours, reason_place, r_off, r_rule, r_value, r_until, r_aux)
+    held, reasons = _reasons(
+        p, hours, reason_place, r_off, r_rule, r_value, r_until, r_aux, revoked
+    )
     contacts = original.select(c for c in COPIED_COLUMNS if c in frame.columns).filter(
         pl.Series(is_contact)
     )
@@ -1257,6 +1272,59 @@ def _signals(
     return ev_signal, signals, signal_time, signal
 
 
+def _revocations(
+    p: Prepared, frame: pl.DataFrame, moved: np.ndarray, events: _Distinct, repeated: np.ndarray
+) -> tuple[np.ndarray, dict[int, tuple[str, float]]]:
+    """What the events do to the policy's revocation rules, as `RevocationRule.revoked`
+    reads the ledger: per row (in the ledger's order: `moved[i]` is the row of `frame` at
+    place i), the rules its reply revokes (bit q of rule q among `p.revocations`) and
+    those an opt-in lifts (bit `kernel.LIFTS + q`); and per revoking row, the reply's
+    text and instant, which its reasons show. One row of nothing without such rules."""
+    rules = p.revocations
+    if not rules:
+        return np.zeros(1, dtype=np.int64), {}
+    lifting = {EventKind.OPTED_IN.value, EventKind.SUBSCRIBED.value}
+    replies = {k for r in rules for k in r.events}
+    bits = np.zeros(frame.height, dtype=np.int64)
+    revoked: dict[int, tuple[str, float]] = {}
+    at = np.flatnonzero(events.among(replies | lifting) & ~repeated)
+    if not len(at):
+        return bits, revoked
+    kinds = [events.names[k] for k in events.index[at].tolist()]
+    # One instant for every event that moves (they move among themselves only).
+    stamps = (frame.get_column("at_us").gather(at).to_numpy() / 1e6).tolist()
+    rows = zip(at.tolist(), kinds, _properties(frame, moved[at]), stamps, strict=True)
+    for i, kind, props, ts in rows:
+        text = reply_text(props) if kind in replies else None
+        b = 0
+        for q, rule in enumerate(rules):
+            if (
+                text is not None
+                and kind in rule.events
+                and says_revoke(text, rule.keywords, rule.phrases)
+            ):
+                b |= 1 << q
+            elif kind in lifting:
+                channel = props.get("channel")
+                channels = rule.scope.channels
+                if not channel or not channels or channel in channels:
+                    b |= 1 << (kernel.LIFTS + q)
+        if b & ((1 << kernel.LIFTS) - 1):
+            revoked[i] = ((text or "").strip(), ts)
+        bits[i] = b
+    return bits, revoked
+
+
+def _revoked_words(rule: RevocationRule, reply: tuple[str, float], zone: ZoneInfo) -> str:
+    """A revocation reason's message (`RevocationRule.details`), JSON-escaped."""
+    said, ts = reply
+    details = {
+        "said": said if len(said) <= 40 else said[:37] + "...",
+        "on": datetime.fromtimestamp(ts, zone).strftime("%Y-%m-%d"),
+    }
+    return _escaped(rule.message.format_map(_Placeholders(details)))
+
+
 def _properties(frame: pl.DataFrame, rows: np.ndarray) -> list[dict[str, Any]]:
     """The properties of the events at `rows` of `frame` (`timeline.event_properties`);
     the session ids made text after they are picked, not the whole slice's."""
@@ -1336,8 +1404,8 @@ def _message_parts(rule: Rule) -> list[str]:
             details = {"until": _SHOWN}
         elif isinstance(rule, CallbackRule):
             details = {"at": _SHOWN}
-        elif isinstance(rule, ConsentRule | DeclineRule):
-            return ["", ""]  # worded whole, reason by reason (`_shower`)
+        elif isinstance(rule, ConsentRule | DeclineRule | RevocationRule):
+            return ["", ""]  # worded whole, reason by reason (`_shower`, `_revoked_words`)
         message = message.format_map(_Placeholders(details))
     return _escaped(message).split(_SHOWN)
 
@@ -1439,9 +1507,11 @@ def _reasons(
     r_value: np.ndarray,
     r_until: np.ndarray,
     r_aux: np.ndarray,
+    revoked: dict[int, tuple[str, float]],
 ) -> tuple[pl.Series, pl.Series]:
     """The `rules` and `reasons` columns, each reason as `engine._reason` words it and
-    `Reason.as_dict` lays it out, in `json.dumps`'s format."""
+    `Reason.as_dict` lays it out, in `json.dumps`'s format. `revoked`: the replies that
+    revoked consent, by row (`_revocations`)."""
     n = int(r_off[-1])
     rules = p.rules
     codes = r_rule[:n].astype(np.int64)
@@ -1466,6 +1536,13 @@ def _reasons(
             continue
         if isinstance(rule, HoursRule):
             shown = shown.scatter(at, hours.local_all(rule, place[at], values[at]))
+            continue
+        if isinstance(rule, RevocationRule):
+            words = [
+                _revoked_words(rule, revoked[int(v)], hours.places[h].zones[0])
+                for v, h in zip(values[at].tolist(), place[at].tolist(), strict=True)
+            ]
+            shown = shown.scatter(at, pl.Series(words, dtype=pl.String))
             continue
         # Reasons that show the same thing are worded once (the offer counts for
         # declines only).

@@ -157,7 +157,9 @@ def synthetic(
 
 
 @pytest.mark.parametrize(
-    "policy", [FREQUENCY, CORNERS, PACED], ids=["frequency", "corners", "paced"]
+    "policy",
+    [FREQUENCY, CORNERS, PACED, Policy.load("us-tcpa")],
+    ids=["frequency", "corners", "paced", "us-tcpa"],
 )
 def test_synthetic_logs_get_the_engines_verdicts(synthetic: pl.DataFrame, policy: Policy) -> None:
     got = assert_same(synthetic, policy)
@@ -659,6 +661,42 @@ def test_rules_limited_to_regions_bind_where_the_customer_may_be(log: LogBuilder
     assert flagged == {"ny-phone", "nowhere"}
 
 
+def test_a_reply_that_says_stop_revokes_consent_until_an_opt_in(log: LogBuilder) -> None:
+    # us-tcpa in the kernel: its revocation (a reply's keywords and phrases), its calling
+    # window and do-not-call rules limited to the US.
+    for who in ("ny", "ca", "fr"):
+        zone = {"ny": "America/New_York", "ca": "America/Los_Angeles", "fr": "Europe/Paris"}
+        country = "FR" if who == "fr" else "US"
+        log.profile(who, timezone=zone[who], country=country, subdivision=who.upper())
+        log.contact(who, "2026-03-02T16:00:00Z", "call", "sales")
+        log.event(who, "2026-03-02T17:00:00Z", "contact_replied", text="Stop!")
+        log.contact(who, "2026-03-02T18:00:00Z", "sms", "marketing")
+        log.contact(who, "2026-03-02T18:00:00Z", "email", "marketing")  # not in scope
+        log.contact(who, "2026-03-02T18:05:00Z", "sms", "service", flags="optout_confirmation")
+        log.event(who, "2026-03-03T15:00:00Z", "opted_in", channel="email")  # lifts nothing
+        log.contact(who, "2026-03-03T16:00:00Z", "call", "sales")
+        log.event(who, "2026-03-04T15:00:00Z", "opted_in", channel="sms")  # lifts it
+        log.contact(who, "2026-03-04T16:00:00Z", "call", "sales")
+        log.event(who, "2026-03-05T15:00:00Z", "contact_replied", text="Thanks, talk soon")
+        long = "Hello there, I would like you to please remove me from all of your lists"
+        log.event(who, "2026-03-05T16:00:00Z", "contact_replied", text=long)
+        log.contact(who, "2026-03-05T16:00:00Z", "sms", "marketing")  # at the reply's instant
+        log.event(who, "2026-03-06T15:00:00Z", "subscribed")  # no channel: lifts it
+        log.contact(who, "2026-03-06T16:00:00Z", "sms", "marketing")
+        log.contact(who, "2026-03-07T04:00:00Z", "call", "sales")  # night in the US
+    tcpa = Policy.load("us-tcpa")
+    got = assert_same(timeline_of(log), tcpa, engine_folded=[])
+    reasons = got.get_column("reasons").to_list()
+    said = [r for r in reasons if r and "revoked consent" in r]
+    assert any('replying \\"Stop!\\" on 2026-03-02' in r for r in said)
+    assert any("remove me from all of..." not in r and "..." in r for r in said)
+    by = got.group_by("customer_id").agg(pl.col("rules").drop_nulls().str.join(";"))
+    fired = dict(by.iter_rows())
+    assert "us-tcpa.revocation" in fired["ny"] and "us-tcpa.revocation" in fired["ca"]
+    assert "us-tcpa.revocation" not in fired["fr"]
+    assert "us-tcpa.calling-window" in fired["ny"]
+
+
 def _regional(policy: Policy) -> Policy:
     """`policy` with two of every three rules limited to regions, in turn the US, France
     and Germany, a few US states and Great Britain, Australia."""
@@ -688,8 +726,9 @@ def test_synthetic_logs_with_rules_limited_to_regions_get_the_engines_verdicts(
 def test_what_the_kernel_does_not_cover_is_named() -> None:
     assert native.unsupported(Policy.load("courtesy")) == []
     assert native.unsupported(Policy.load("ca-crtc")) == []
-    assert native.unsupported(Policy.load("us-tcpa")) == [
-        "rule 'us-tcpa.revocation': kind 'revocation'",
+    assert native.unsupported(Policy.load("us-tcpa")) == []
+    assert native.unsupported(Policy.load("us-fl-ftsa")) == [
+        "rule 'us-fl-ftsa.three-per-day': kind 'frequency'",
     ]
     weekly = Policy.from_text(FREQUENCY.text.replace("window: 7d", "window: week"), "weekly.yaml")
     assert "rule 'sales-call-cap': a week window" in native.unsupported(weekly)
