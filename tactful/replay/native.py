@@ -622,8 +622,8 @@ class Hours:
     the kernel's `hours` tables, and which rules bind at each place (`rule_here`: the
     regions a rule is limited to, against where a customer may be). `profiles()`: each
     customer's `PROFILE_COLUMNS`, one row per customer in the slice's order (asked for
-    where the policy has hours rules or rules limited to regions); `ts`: the slice's
-    instants (epoch seconds)."""
+    where the policy has hours rules, rules limited to regions or revocations); `ts`: the
+    slice's instants (epoch seconds)."""
 
     def __init__(
         self,
@@ -644,12 +644,12 @@ class Hours:
         self.n_zones = np.zeros(1, dtype=np.int32)
         # Rules limited to regions, and revocations (whose reasons date the reply in the
         # customer's first zone), need the places too.
-        regional = [r for r in policy.rules if r.scope.regions or isinstance(r, RevocationRule)]
+        placed = [r for r in policy.rules if r.scope.regions or isinstance(r, RevocationRule)]
         #: Per place (then per rule of the policy), whether the rule binds a customer
         #: there: one limited to regions where the customer may be in one of them (or
         #: where nothing tells where they are), every other everywhere.
         self.rule_here = np.ones(len(policy.rules), dtype=np.bool_)
-        if not (rules or regional) or not n_customers:
+        if not (rules or placed) or not n_customers:
             self.tables = tables
             return
         firsts = profiles().select(PROFILE_COLUMNS).rows()
