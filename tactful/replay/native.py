@@ -38,7 +38,13 @@ import pyarrow as pa
 from tactful.durations import parse_datetime
 from tactful.engine import _Placeholders
 from tactful.jurisdiction import customer_regions, in_regions
-from tactful.localtime import customer_country, customer_zones, day_start, holiday_name
+from tactful.localtime import (
+    customer_country,
+    customer_zones,
+    day_start,
+    holiday_name,
+    local_day,
+)
 from tactful.model import (
     ACTIVITY_EVENTS,
     ENGAGED_OUTCOMES,
@@ -73,6 +79,7 @@ from tactful.rules.consent import ConsentRule
 from tactful.rules.content import ContentRule
 from tactful.rules.decline import DeclineRule
 from tactful.rules.gap import GapRule
+from tactful.rules.holiday import HolidayRule
 from tactful.rules.hours import HoursRule
 from tactful.rules.preferences import PreferencesRule
 from tactful.rules.pressure import PressureRule
@@ -92,6 +99,8 @@ from tactful.state import (
     _snooze_until,
 )
 
+#: The rules the kernel checks as hours rules (`kernel.HOURS`), with tables per place.
+_HOURS = (HoursRule, HolidayRule)
 #: Set to 0 to fold every policy through the engine itself.
 NATIVE_ENV = "TACTFUL_REPLAY_NATIVE"
 
@@ -110,6 +119,8 @@ KINDS: dict[type[Rule], int] = {
     SnoozeRule: kernel.SNOOZE,
     UnansweredRule: kernel.UNANSWERED,
     HoursRule: kernel.HOURS,
+    # Closed on the law's holidays: to the kernel, hours open all day but on those days.
+    HolidayRule: kernel.HOURS,
     SessionRule: kernel.SESSION,
     RevocationRule: kernel.REVOCATION,
 }
@@ -366,7 +377,7 @@ class Prepared:
         self.cancels = np.full((n_rules, max(longest, 1)), -1, dtype=np.int32)
         content_rules = [r for r in rules if isinstance(r, ContentRule)]
         self.content_index = {id(r): k for k, r in enumerate(content_rules)}
-        hours_index = {id(r): h for h, r in enumerate(r for r in rules if isinstance(r, HoursRule))}
+        hours_index = {id(r): h for h, r in enumerate(r for r in rules if isinstance(r, _HOURS))}
         #: The revocation rules, in policy order (a rule's bit in `revocations`).
         self.revocations = [r for r in rules if isinstance(r, RevocationRule)]
         revocation_index = {id(r): q for q, r in enumerate(self.revocations)}
@@ -414,7 +425,7 @@ class Prepared:
             elif isinstance(r, SessionRule):
                 f[kernel.F_COUNT] = kernel.CONDITIONS.index(r.condition)
                 f[kernel.F_SPAN] = r.seconds
-            elif isinstance(r, HoursRule):
+            elif isinstance(r, _HOURS):
                 f[kernel.F_COUNT] = hours_index[id(r)]  # as `Hours` orders its tables
             elif isinstance(r, RevocationRule):
                 f[kernel.F_COUNT] = revocation_index[id(r)]  # its bit in `ev_revoke`
@@ -556,11 +567,31 @@ class Days:
         return self.first + timedelta(days=len(self.bounds) - 2)
 
 
+def _holiday_spans(
+    rule: HolidayRule, tz: ZoneInfo, subdivision: str | None, day: date
+) -> tuple[tuple[float, float], ...]:
+    """A holiday rule's day as an hours rule's: open from its beginning to the next day's,
+    but on a holiday it honours (`HolidayRule.check` moves to the next day's beginning)."""
+    if rule.holiday(day, subdivision):
+        return ()
+    return ((day_start(day, tz), day_start(day + timedelta(days=1), tz)),)
+
+
+def _holiday_subdivision(rule: HolidayRule, subdivision: str | None) -> str | None:
+    """`HolidayRule._subdivision` of a profile's subdivision."""
+    if not subdivision:
+        return None
+    sub = subdivision.upper()
+    prefix = rule.country.upper() + "-"
+    return sub.removeprefix(prefix) if "-" not in sub or sub.startswith(prefix) else None
+
+
 def lay_out(
-    rule: HoursRule, tz: ZoneInfo, country: str | None, subdivision: str | None, first: date,
-    last: date,
+    rule: HoursRule | HolidayRule, tz: ZoneInfo, country: str | None, subdivision: str | None,
+    first: date, last: date,
 ) -> Days:  # fmt: skip
-    """`rule._spans` of each local day from `first` to `last`."""
+    """`rule._spans` of each local day from `first` to `last` (`_holiday_spans` for a
+    holiday rule, whose `subdivision` is its own reading of the customer's)."""
     n = (last - first).days + 1
     bounds = np.empty(n + 1, dtype=np.int64)
     day_off = np.zeros(n + 1, dtype=np.int64)
@@ -575,7 +606,12 @@ def lay_out(
         exact = exact and datetime.fromtimestamp(us / 1e6, tz).date() == day
         exact = exact and before == day - timedelta(days=1)
         if k < n:
-            for a, b in rule._spans(tz, country, subdivision, day):
+            spans = (
+                _holiday_spans(rule, tz, subdivision, day)
+                if isinstance(rule, HolidayRule)
+                else rule._spans(tz, country, subdivision, day)
+            )
+            for a, b in spans:
                 begin.append(a)
                 end.append(b)
             day_off[k + 1] = len(begin)
@@ -589,8 +625,8 @@ _DAYS: dict[tuple[object, str, str | None, str | None], Days] = {}
 
 
 def days_for(
-    rule: HoursRule, tz: ZoneInfo, country: str | None, subdivision: str | None, first: date,
-    last: date,
+    rule: HoursRule | HolidayRule, tz: ZoneInfo, country: str | None, subdivision: str | None,
+    first: date, last: date,
 ) -> Days:  # fmt: skip
     key = (rule.token, tz.key, country, subdivision)
     found = _DAYS.get(key)
@@ -632,7 +668,7 @@ class Hours:
         profiles: Callable[[], pl.DataFrame],
         ts: np.ndarray,
     ) -> None:
-        rules = [r for r in policy.rules if isinstance(r, HoursRule)]
+        rules: list[HoursRule | HolidayRule] = [r for r in policy.rules if isinstance(r, _HOURS)]
         #: Each hours rule's index in the tables, by `id`.
         self.index = {id(r): h for h, r in enumerate(rules)}
         self.places: list[Place] = []
@@ -693,11 +729,16 @@ class Hours:
         index: dict[int, int] = {}
         for h, rule in enumerate(rules):
             for p, place in enumerate(self.places):
-                country = place.country if rule.holidays else None
+                if isinstance(rule, HolidayRule):
+                    country = None
+                    subdivision = _holiday_subdivision(rule, place.subdivision)
+                else:
+                    country = place.country if rule.holidays else None
+                    subdivision = place.subdivision
                 for z, tz in enumerate(place.zones):
                     first = datetime.fromtimestamp(lo, tz).date()
                     last = datetime.fromtimestamp(hi, tz).date()
-                    days = days_for(rule, tz, country, place.subdivision, first, last)
+                    days = days_for(rule, tz, country, subdivision, first, last)
                     if not days.exact:
                         inexact_places.add(p)
                     found = index.get(id(days))
@@ -1315,6 +1356,20 @@ def _revocations(
     return bits, revoked
 
 
+def _holiday_words(rule: HolidayRule, where: Place, t: float) -> str:
+    """A holiday reason's message (`HolidayRule.details` at `t`), JSON-escaped."""
+    details: dict[str, str] = {}
+    subdivision = _holiday_subdivision(rule, where.subdivision)
+    for tz in where.zones:
+        day = local_day(t, tz)
+        name = rule.holiday(day, subdivision)
+        if name:
+            local = datetime.fromtimestamp(t, tz)
+            details = {"holiday": name, "local": local.strftime("%A %Y-%m-%d") + f" {tz.key}"}
+            break
+    return _escaped(rule.message.format_map(_Placeholders(details)))
+
+
 def _revoked_words(rule: RevocationRule, reply: tuple[str, float], zone: ZoneInfo) -> str:
     """A revocation reason's message (`RevocationRule.details`), JSON-escaped."""
     said, ts = reply
@@ -1404,7 +1459,7 @@ def _message_parts(rule: Rule) -> list[str]:
             details = {"until": _SHOWN}
         elif isinstance(rule, CallbackRule):
             details = {"at": _SHOWN}
-        elif isinstance(rule, ConsentRule | DeclineRule | RevocationRule):
+        elif isinstance(rule, ConsentRule | DeclineRule | RevocationRule | HolidayRule):
             return ["", ""]  # worded whole, reason by reason (`_shower`, `_revoked_words`)
         message = message.format_map(_Placeholders(details))
     return _escaped(message).split(_SHOWN)
@@ -1536,6 +1591,13 @@ def _reasons(
             continue
         if isinstance(rule, HoursRule):
             shown = shown.scatter(at, hours.local_all(rule, place[at], values[at]))
+            continue
+        if isinstance(rule, HolidayRule):
+            words = [
+                _holiday_words(rule, hours.places[h], t)
+                for t, h in zip(values[at].tolist(), place[at].tolist(), strict=True)
+            ]
+            shown = shown.scatter(at, pl.Series(words, dtype=pl.String))
             continue
         if isinstance(rule, RevocationRule):
             words = [

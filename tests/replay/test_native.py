@@ -158,8 +158,8 @@ def synthetic(
 
 @pytest.mark.parametrize(
     "policy",
-    [FREQUENCY, CORNERS, PACED, Policy.load("us-tcpa")],
-    ids=["frequency", "corners", "paced", "us-tcpa"],
+    [FREQUENCY, CORNERS, PACED, Policy.load("us-tcpa"), Policy.load("au-telemarketing")],
+    ids=["frequency", "corners", "paced", "us-tcpa", "au-telemarketing"],
 )
 def test_synthetic_logs_get_the_engines_verdicts(synthetic: pl.DataFrame, policy: Policy) -> None:
     got = assert_same(synthetic, policy)
@@ -695,6 +695,68 @@ def test_a_reply_that_says_stop_revokes_consent_until_an_opt_in(log: LogBuilder)
     assert "us-tcpa.revocation" in fired["ny"] and "us-tcpa.revocation" in fired["ca"]
     assert "us-tcpa.revocation" not in fired["fr"]
     assert "us-tcpa.calling-window" in fired["ny"]
+
+
+HOLIDAYS = Policy.from_text(
+    """
+name: holidays
+version: "1"
+rules:
+  - id: us-federal
+    kind: holiday
+    scope: {channels: [call]}
+    country: US
+    observed: false
+    message: "No calls on {holiday} ({local})."
+  - id: de-state
+    kind: holiday
+    scope: {channels: [sms]}
+    country: DE
+    subdivisions: customer
+    names: [Epiphany, Corpus Christi]
+    message: "No texts on {holiday} ({local})."
+  - id: call-gap
+    kind: gap
+    scope: {channels: [call]}
+    gap: 20h
+    message: "Calls 20 hours apart."
+""",
+    "holidays.yaml",
+)
+
+
+def test_holidays_close_the_law_s_calendar_in_every_zone_the_customer_may_be_in(
+    log: LogBuilder,
+) -> None:
+    # Australia's national holidays (one on a Sunday, its substitute Monday), a number
+    # that rings in several Australian zones; US federal holidays (not observed: the
+    # Friday before a Saturday's stays open), a gap pushed onto a holiday; a German state's.
+    log.profile("syd", timezone="Australia/Sydney", country="AU", subdivision="NSW")
+    log.profile("mobile", phones="+61412345678")
+    log.profile("ny", timezone="America/New_York", country="US", subdivision="NY")
+    log.profile("by", timezone="Europe/Berlin", country="DE", subdivision="BY")
+    log.profile("be", timezone="Europe/Berlin", country="DE", subdivision="DE-BE")
+    for who in ("syd", "mobile"):
+        log.contact(who, "2026-01-25T23:30:00Z", "call", "sales")  # Australia Day morning
+        log.contact(who, "2026-04-24T23:30:00Z", "call", "sales")  # ANZAC Day
+        log.contact(who, "2026-12-24T22:00:00Z", "call", "sales")  # Christmas, Boxing Day
+        log.contact(who, "2027-01-25T23:00:00Z", "call", "sales")
+    log.contact("ny", "2026-07-03T15:00:00Z", "call", "sales")  # the Friday before the 4th
+    log.contact("ny", "2026-07-04T15:00:00Z", "call", "sales")
+    log.contact("ny", "2026-12-24T18:00:00Z", "call", "sales")  # the gap lands on Christmas
+    log.contact("ny", "2026-12-25T10:00:00Z", "call", "sales")
+    for who in ("by", "be"):
+        log.contact(who, "2026-01-06T09:00:00Z", "sms", "marketing")
+        log.contact(who, "2026-06-04T09:00:00Z", "sms", "marketing")
+    for policy in (Policy.load("au-telemarketing"), HOLIDAYS):
+        got = assert_same(timeline_of(log), policy, engine_folded=[])
+        reasons = "".join(r for r in got.get_column("reasons").to_list() if r)
+        if policy is HOLIDAYS:
+            assert "Independence Day" in reasons and "Christmas Day" in reasons
+            assert "Epiphany" in reasons and "Corpus Christi" in reasons
+        else:
+            assert "Australia Day" in reasons and "ANZAC Day" in reasons
+            assert "Christmas Day" in reasons
 
 
 def _regional(policy: Policy) -> Policy:
