@@ -571,7 +571,10 @@ def _holiday_spans(
     rule: HolidayRule, tz: ZoneInfo, subdivision: str | None, day: date
 ) -> tuple[tuple[float, float], ...]:
     """A holiday rule's day as an hours rule's: open from its beginning to the next day's,
-    but on a holiday it honours (`HolidayRule.check` moves to the next day's beginning)."""
+    but on a holiday it honours (`HolidayRule.check` moves to the next day's beginning).
+    The two searches give up differently (the rule after 30 moves a zone, the kernel
+    beyond the days laid out, handing the customer to the engine): only a run of more
+    than 30 holidays in a row, which no calendar has, could tell them apart."""
     if rule.holiday(day, subdivision):
         return ()
     return ((day_start(day, tz), day_start(day + timedelta(days=1), tz)),)
