@@ -38,13 +38,7 @@ import pyarrow as pa
 from tactful.durations import parse_datetime
 from tactful.engine import _Placeholders
 from tactful.jurisdiction import customer_regions, in_regions
-from tactful.localtime import (
-    customer_country,
-    customer_zones,
-    day_start,
-    holiday_name,
-    local_day,
-)
+from tactful.localtime import customer_country, customer_zones, day_start, holiday_name
 from tactful.model import (
     ACTIVITY_EVENTS,
     ENGAGED_OUTCOMES,
@@ -580,15 +574,6 @@ def _holiday_spans(
     return ((day_start(day, tz), day_start(day + timedelta(days=1), tz)),)
 
 
-def _holiday_subdivision(rule: HolidayRule, subdivision: str | None) -> str | None:
-    """`HolidayRule._subdivision` of a profile's subdivision."""
-    if not subdivision:
-        return None
-    sub = subdivision.upper()
-    prefix = rule.country.upper() + "-"
-    return sub.removeprefix(prefix) if "-" not in sub or sub.startswith(prefix) else None
-
-
 def lay_out(
     rule: HoursRule | HolidayRule, tz: ZoneInfo, country: str | None, subdivision: str | None,
     first: date, last: date,
@@ -734,7 +719,7 @@ class Hours:
             for p, place in enumerate(self.places):
                 if isinstance(rule, HolidayRule):
                     country = None
-                    subdivision = _holiday_subdivision(rule, place.subdivision)
+                    subdivision = rule.subdivision_of(place.subdivision)
                 else:
                     country = place.country if rule.holidays else None
                     subdivision = place.subdivision
@@ -1361,15 +1346,7 @@ def _revocations(
 
 def _holiday_words(rule: HolidayRule, where: Place, t: float) -> str:
     """A holiday reason's message (`HolidayRule.details` at `t`), JSON-escaped."""
-    details: dict[str, str] = {}
-    subdivision = _holiday_subdivision(rule, where.subdivision)
-    for tz in where.zones:
-        day = local_day(t, tz)
-        name = rule.holiday(day, subdivision)
-        if name:
-            local = datetime.fromtimestamp(t, tz)
-            details = {"holiday": name, "local": local.strftime("%A %Y-%m-%d") + f" {tz.key}"}
-            break
+    details = rule.details_at(where.zones, rule.subdivision_of(where.subdivision), t)
     return _escaped(rule.message.format_map(_Placeholders(details)))
 
 

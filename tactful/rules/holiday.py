@@ -10,9 +10,11 @@ customer may be in.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
 from pydantic import Field
@@ -90,7 +92,11 @@ class HolidayRule(Rule):
         return None
 
     def _subdivision(self, ctx: Context) -> str | None:
-        sub = ctx.state.profile.subdivision
+        return self.subdivision_of(ctx.state.profile.subdivision)
+
+    def subdivision_of(self, sub: str | None) -> str | None:
+        """A profile's subdivision as this law's calendar reads it: "NSW" or "AU-NSW" for
+        an AU rule, none for another country's code."""
         if not sub:
             return None
         sub = sub.upper()
@@ -112,8 +118,13 @@ class HolidayRule(Rule):
         return NEVER
 
     def details(self, ctx: Context, t: float) -> dict[str, str]:
-        subdivision = self._subdivision(ctx)
-        for tz in ctx.zones:
+        return self.details_at(ctx.zones, self._subdivision(ctx), t)
+
+    def details_at(
+        self, zones: Sequence[ZoneInfo], subdivision: str | None, t: float
+    ) -> dict[str, str]:
+        """`details` for a customer in `zones` (the first whose date is a holiday)."""
+        for tz in zones:
             day = local_day(t, tz)
             name = self.holiday(day, subdivision)
             if name:
