@@ -1,0 +1,29 @@
+"""Replay of a regulatory pack: `bench_replay.py` with `us-tcpa`.
+
+The US TCPA pack: a calling window and a company do-not-call list limited to customers
+who may be in the US, and consent revoked by a reply that says STOP. Since the nineteenth
+session the replay kernel folds it (before, the engine did, ~90,000 rows/s per core); the
+synthetic log's customers are two in five in the US, and it has no replies, so the
+figure is the cost of carrying the pack's rules through every contact.
+Target (PRODUCT.md): >= 1,000,000 log rows per second per core.
+
+    .venv/bin/python bench/bench_replay_tcpa.py --rows 10000000   # the BENCHMARKS.md figure
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bench_replay import main as replay
+from report import Result, run
+
+
+def main(argv: Sequence[str]) -> Result:
+    res = replay(["--policy", "us-tcpa", *argv])
+    res.benchmark = "replay_tcpa"
+    res.title = "Replay of the US TCPA pack (us-tcpa)"
+    return res
+
+
+if __name__ == "__main__":
+    run(main)
