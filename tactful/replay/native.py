@@ -77,7 +77,7 @@ from tactful.rules.holiday import HolidayRule
 from tactful.rules.hours import HoursRule
 from tactful.rules.preferences import PreferencesRule
 from tactful.rules.pressure import PressureRule
-from tactful.rules.revocation import RevocationRule, reply_text, says_revoke
+from tactful.rules.revocation import LIFTING, RevocationRule
 from tactful.rules.session import SessionRule
 from tactful.rules.snooze import SnoozeRule
 from tactful.rules.trigger import TriggerRule
@@ -1303,20 +1303,20 @@ def _signals(
 
 def _revocations(
     p: Prepared, frame: pl.DataFrame, moved: np.ndarray, events: _Distinct, repeated: np.ndarray
-) -> tuple[np.ndarray, dict[int, tuple[str, float]]]:
+) -> tuple[np.ndarray, dict[int, tuple[dict[str, Any], float]]]:
     """What the events do to the policy's revocation rules, as `RevocationRule.revoked`
     reads the ledger: per row (in the ledger's order: `moved[i]` is the row of `frame` at
     place i), the rules its reply revokes (bit q of rule q among `p.revocations`) and
     those an opt-in lifts (bit `kernel.LIFTS + q`); and per revoking row, the reply's
-    text and instant, which its reasons show. One row of nothing without such rules."""
+    properties and instant, which its reasons show. One row of nothing without such
+    rules."""
     rules = p.revocations
     if not rules:
         return np.zeros(1, dtype=np.int64), {}
-    lifting = {EventKind.OPTED_IN.value, EventKind.SUBSCRIBED.value}
-    replies = {k for r in rules for k in r.events}
+    read = {k for r in rules for k in r.events} | {k.value for k in LIFTING}
     bits = np.zeros(frame.height, dtype=np.int64)
-    revoked: dict[int, tuple[str, float]] = {}
-    at = np.flatnonzero(events.among(replies | lifting) & ~repeated)
+    revoked: dict[int, tuple[dict[str, Any], float]] = {}
+    at = np.flatnonzero(events.among(read) & ~repeated)
     if not len(at):
         return bits, revoked
     kinds = [events.names[k] for k in events.index[at].tolist()]
@@ -1324,22 +1324,14 @@ def _revocations(
     stamps = (frame.get_column("at_us").gather(at).to_numpy() / 1e6).tolist()
     rows = zip(at.tolist(), kinds, _properties(frame, moved[at]), stamps, strict=True)
     for i, kind, props, ts in rows:
-        text = reply_text(props) if kind in replies else None
         b = 0
         for q, rule in enumerate(rules):
-            if (
-                text is not None
-                and kind in rule.events
-                and says_revoke(text, rule.keywords, rule.phrases)
-            ):
+            if rule.revokes(kind, props):
                 b |= 1 << q
-            elif kind in lifting:
-                channel = props.get("channel")
-                channels = rule.scope.channels
-                if not channel or not channels or channel in channels:
-                    b |= 1 << (kernel.LIFTS + q)
+            elif rule.lifts(kind, props):
+                b |= 1 << (kernel.LIFTS + q)
         if b & ((1 << kernel.LIFTS) - 1):
-            revoked[i] = ((text or "").strip(), ts)
+            revoked[i] = (props, ts)
         bits[i] = b
     return bits, revoked
 
@@ -1350,13 +1342,11 @@ def _holiday_words(rule: HolidayRule, where: Place, t: float) -> str:
     return _escaped(rule.message.format_map(_Placeholders(details)))
 
 
-def _revoked_words(rule: RevocationRule, reply: tuple[str, float], zone: ZoneInfo) -> str:
+def _revoked_words(
+    rule: RevocationRule, reply: tuple[dict[str, Any], float], zone: ZoneInfo
+) -> str:
     """A revocation reason's message (`RevocationRule.details`), JSON-escaped."""
-    said, ts = reply
-    details = {
-        "said": said if len(said) <= 40 else said[:37] + "...",
-        "on": datetime.fromtimestamp(ts, zone).strftime("%Y-%m-%d"),
-    }
+    details = rule.details_of(*reply, zone)
     return _escaped(rule.message.format_map(_Placeholders(details)))
 
 
@@ -1542,7 +1532,7 @@ def _reasons(
     r_value: np.ndarray,
     r_until: np.ndarray,
     r_aux: np.ndarray,
-    revoked: dict[int, tuple[str, float]],
+    revoked: dict[int, tuple[dict[str, Any], float]],
 ) -> tuple[pl.Series, pl.Series]:
     """The `rules` and `reasons` columns, each reason as `engine._reason` words it and
     `Reason.as_dict` lays it out, in `json.dumps`'s format. `revoked`: the replies that

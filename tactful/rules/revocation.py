@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
@@ -20,6 +21,8 @@ from tactful.rules.base import NEVER, Context, Rule
 from tactful.state import LedgerEvent
 
 TEXT_FIELDS = ("text", "body", "message")
+#: The events that lift a revocation (`RevocationRule.lifts`).
+LIFTING = (EventKind.OPTED_IN, EventKind.SUBSCRIBED)
 _NOT_WORD = re.compile(r"[^\w]+")
 
 
@@ -68,24 +71,34 @@ class RevocationRule(Rule):
         return text + "; until the customer opts in again"
 
     def matches(self, e: LedgerEvent) -> bool:
-        if e.kind not in self.events:
+        return self.revokes(e.kind, e.properties)
+
+    def revokes(self, kind: str, props: Mapping[str, Any]) -> bool:
+        """Whether an event of `kind` with `props` is a reply that revokes consent."""
+        if kind not in self.events:
             return False
-        text = reply_text(e.properties)
+        text = reply_text(props)
         return text is not None and says_revoke(text, self.keywords, self.phrases)
+
+    def lifts(self, kind: str, props: Mapping[str, Any]) -> bool:
+        """Whether an event of `kind` with `props` lifts a revocation: an opt-in (or a
+        subscription) to every channel or to one of the rule's."""
+        if kind not in LIFTING:
+            return False
+        channel = props.get("channel")
+        channels = self.scope.channels
+        return not channel or not channels or channel in channels
 
     def revoked(self, ctx: Context) -> LedgerEvent | None:
         """The revoking reply in force now, if any (a later opt-in lifts it)."""
         found: LedgerEvent | None = None
-        channels = self.scope.channels
         for e in ctx.state.events:
             if e.ts > ctx.now:
                 break
             if self.matches(e):
                 found = e
-            elif found is not None and e.kind in (EventKind.OPTED_IN, EventKind.SUBSCRIBED):
-                channel = e.properties.get("channel")
-                if not channel or not channels or channel in channels:
-                    found = None
+            elif found is not None and self.lifts(e.kind, e.properties):
+                found = None
         return found
 
     def check(self, ctx: Context, t: float) -> float:
@@ -95,9 +108,13 @@ class RevocationRule(Rule):
         e = self.revoked(ctx)
         if e is None:
             return {}
-        said = (reply_text(e.properties) or "").strip()
-        tz = ctx.zones[0]
+        return self.details_of(e.properties, e.ts, ctx.zones[0])
+
+    @staticmethod
+    def details_of(props: Mapping[str, Any], ts: float, tz: ZoneInfo) -> dict[str, str]:
+        """`details` of the revoking reply with `props` at `ts`, dated in `tz`."""
+        said = (reply_text(props) or "").strip()
         return {
             "said": said if len(said) <= 40 else said[:37] + "...",
-            "on": datetime.fromtimestamp(e.ts, tz).strftime("%Y-%m-%d"),
+            "on": datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d"),
         }
