@@ -78,7 +78,7 @@ MAX_STEPS = 500
 # Rule kinds (`native.KINDS` maps rule classes to these). `ALLOWS`: a kind whose rule
 # allows every contact in a replay (preferences: a replay's profile has none).
 CAP, GAP, PRESSURE, ACTIVITY, TRIGGER, CONTENT, ALLOWS, UNANSWERED, HOURS, SESSION = range(10)
-CONSENT, DECLINE, SNOOZE, CALLBACK, REVOCATION = 10, 11, 12, 13, 14
+CONSENT, DECLINE, SNOOZE, CALLBACK, REVOCATION, FREQUENCY = 10, 11, 12, 13, 14, 15
 #: `ev_revoke`'s bits: rule q (among the revocation rules) revoked by a row at bit q, lifted
 #: (an opt-in) at bit `LIFTS + q`.
 LIFTS = 32
@@ -95,7 +95,9 @@ HORIZON = -1
 # `after`, `gap` and `stop_after` are its count, span and budget; an hours rule's index
 # among them is its count; a session rule's condition (`CONDITIONS`) and seconds its count
 # and span; a cap over a visit has budget 1; a decline rule's `same_offer` (1) and window
-# its count and span.
+# its count and span; a frequency rule's count and window are its count and span, whether
+# it exempts what the customer asked for (1) its budget, and its index among them (its
+# row of `fkey`) its factor.
 F_COUNT, F_SPAN, F_BUDGET, F_HALF_LIFE, F_FACTOR = 0, 1, 2, 3, 4
 
 
@@ -771,6 +773,7 @@ def fold(
     signal: np.ndarray,
     ev_revoke: np.ndarray,
     n_revocations: int,
+    fkey: np.ndarray,
     trigger_at: np.ndarray,
     content: np.ndarray,
     n_kinds: int,
@@ -817,8 +820,10 @@ def fold(
     1]` (flagged at the contact's own time). A plan is `plan_off[2 * shape + asked]`
     onwards. `ev_revoke`: per row, the `n_revocations` revocation rules its reply revokes
     and those an opt-in lifts (bits q and `LIFTS + q`; one row of nothing without such
-    rules). A customer at place `p` (`cust_place`) is bound by rule `r` where
-    `rule_here[p * n_rules + r]` (a rule limited to regions binds where it may be)."""
+    rules). `fkey[q, i]`: row i's `per` key for the q-th frequency rule, as a code (-1:
+    none, which matches every key). A customer at place `p` (`cust_place`) is bound by rule
+    `r` where `rule_here[p * n_rules + r]` (a rule limited to regions binds where it may
+    be)."""
     rule_kind, rule_f, counts, keys, shape_weight, shape_asked = tables[:6]
     cancels, content_hit, shape_channel, shape_purpose, shape_offer = tables[6:11]
     shape_unsubscribes, shape_declines = tables[11:]
@@ -840,6 +845,7 @@ def fold(
     kind_visit_engages = borrowed(kind_visit_engages)
     ev_signal = borrowed(ev_signal)
     ev_revoke = borrowed(ev_revoke)
+    fkey = borrowed(fkey)
     signals = borrowed(signals)
     signal_time = borrowed(signal_time)
     signal = borrowed(signal)
@@ -897,6 +903,9 @@ def fold(
     l_known = borrowed(own_l_known)
     own_l_row = np.empty(longest, dtype=np.int64)
     l_row = borrowed(own_l_row)
+    # Each ledger contact's row in the slice (where its `fkey` is).
+    own_l_at = np.empty(longest, dtype=np.int64)
+    l_at = borrowed(own_l_at)
     own_last_time = np.empty(max(n_kinds, 1))
     last_time = borrowed(own_last_time)
     own_facts = np.empty(8)
@@ -946,6 +955,7 @@ def fold(
         trigger_ts: float,
         content: int,
         place: int,
+        pos: int,
         m: int,
         ns: int,
         no: int,
@@ -954,7 +964,9 @@ def fold(
     ) -> tuple[float, float]:
         """Rule `r`'s `check` at `t` for a proposal of shape `s`; and what its reason shows
         (pressure: the pressure at `t`; content: the index of the content; unanswered: the
-        streak; hours: `t`; else nan). An answer of nan: the engine must fold this customer.
+        streak; hours: `t`; frequency: how many it counts up to `t`, with the key in
+        `aux`; else nan). An answer of nan: the engine must fold this customer. `pos`: the
+        proposal's row in the slice.
 
         `m`, `ns`, `no` and `nd`: how many contacts, visits, opt-outs and declines the
         customer holds; `version`: the ledger's.
@@ -1006,6 +1018,36 @@ def fold(
                     return (NEVER if inside >= rule_f[r, F_COUNT] else t), math.nan
                 return cap_check(t, int(rule_f[r, F_COUNT]), rule_f[r, F_SPAN], buf, n), math.nan
             return gap_check(t, rule_f[r, F_SPAN], buf, n), math.nan
+        if kind == FREQUENCY:
+            # `FrequencyRule.check` over a rolling window: a contact the customer asked for
+            # passes where the rule exempts them; the contacts it counts match the key
+            # strictly (a contact or proposal without one matches every key).
+            if asked and rule_f[r, F_BUDGET] == 1.0:
+                return t, math.nan
+            q = int(rule_f[r, F_FACTOR])
+            key = fkey[q, pos]
+            buf = held_ts[r]
+            if held_version[r] != version or held_key[r] != key:
+                n = 0
+                for e in range(m):
+                    if counts[r, l_shape[e]]:
+                        other = fkey[q, l_at[e]]
+                        if key < 0 or other < 0 or other == key:
+                            buf[n] = l_ts[e]
+                            n += 1
+                held_n[r] = n
+                held_version[r] = version
+                held_key[r] = key
+            n = held_n[r]
+            window = rule_f[r, F_SPAN]
+            u = cap_check(t, int(rule_f[r, F_COUNT]), window, buf, n)
+            if u == t:
+                return t, math.nan
+            aux[0] = key
+            inside = np.searchsorted(buf[:n], t, side="right") - np.searchsorted(
+                buf[:n], t - window, side="right"
+            )
+            return u, float(inside)
         if kind == ACTIVITY:
             return activity_check(t, rule_f[r, F_SPAN], rule_f[r, F_COUNT] == 1.0, facts), math.nan
         if kind == TRIGGER:
@@ -1186,8 +1228,8 @@ def fold(
                     r = plan_rule[k]
                     if not rule_here[here + r]:
                         continue
-                    u, value = check(r, s, t, asked, trigger_ts, content[i], place, m, ns, no, nd,
-                                     version)  # fmt: skip
+                    u, value = check(r, s, t, asked, trigger_ts, content[i], place, i, m, ns, no,
+                                     nd, version)  # fmt: skip
                     if math.isnan(u):
                         bailed = True
                         break
@@ -1241,8 +1283,8 @@ def fold(
                         r = plan_rule[k]
                         if plan_mode[k] == FLAG or timeless[r] or not rule_here[here + r]:
                             continue
-                        v, value = check(r, s, u, asked, trigger_ts, content[i], place, m, ns,
-                                         no, nd, version)  # fmt: skip
+                        v, value = check(r, s, u, asked, trigger_ts, content[i], place, i, m,
+                                         ns, no, nd, version)  # fmt: skip
                         if math.isnan(v):
                             bailed = True
                             break
@@ -1298,12 +1340,14 @@ def fold(
                     l_known[q] = l_known[q - 1]
                     l_declined[q] = l_declined[q - 1]
                     l_row[q] = l_row[q - 1]
+                    l_at[q] = l_at[q - 1]
                 l_ts[at] = t
                 l_shape[at] = s
                 l_unanswered[at] = unanswered[i]
                 l_known[at] = known[i]
                 l_declined[at] = signal[i] == DECLINED
                 l_row[at] = row[i]
+                l_at[at] = i
                 m += 1
                 version += 1
                 if at == m - 1:
@@ -1383,6 +1427,7 @@ def fold(
     kept(own_l_unanswered)
     kept(own_l_known)
     kept(own_l_row)
+    kept(own_l_at)
     kept(own_last_time)
     kept(own_facts)
     kept(own_visits)

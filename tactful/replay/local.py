@@ -304,7 +304,7 @@ def replay_local(
     codes = None
     if coded:
         assert isinstance(timeline, TimelineBuilder)
-        codes = native.LogCodes(timeline, content="_content" in read)
+        codes = native.LogCodes(timeline, content="_content" in read, tags="_tags" in read)
     if isinstance(timeline, TimelineBuilder):
         builder = timeline
 

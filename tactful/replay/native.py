@@ -61,6 +61,7 @@ from tactful.replay.order import looked_up, push_digit, renumbered
 from tactful.replay.timeline import (
     COPIED_COLUMNS,
     TIMELINE_COLUMNS,
+    _json_object,
     _split,
     event_properties,
     fold_columns,
@@ -72,6 +73,7 @@ from tactful.rules.cap import CapRule
 from tactful.rules.consent import ConsentRule
 from tactful.rules.content import ContentRule
 from tactful.rules.decline import DeclineRule
+from tactful.rules.frequency import FrequencyRule, key_words
 from tactful.rules.gap import GapRule
 from tactful.rules.holiday import HolidayRule
 from tactful.rules.hours import HoursRule
@@ -117,6 +119,7 @@ KINDS: dict[type[Rule], int] = {
     HolidayRule: kernel.HOURS,
     SessionRule: kernel.SESSION,
     RevocationRule: kernel.REVOCATION,
+    FrequencyRule: kernel.FREQUENCY,
 }
 _MODES = {"defer": kernel.DEFER, "deny": kernel.DENY, "flag": kernel.FLAG}
 #: Each verdict's name at its code (`kernel.ALLOW`, `DEFERRED`, `DENIED`).
@@ -126,10 +129,10 @@ _VERDICT_NAMES = pl.Series([_NAMED[code] for code in sorted(_NAMED)], dtype=pl.C
 SHAPE_COLUMNS = ("channel", "purpose", "source", "campaign", "trigger", "flags", "offer")
 #: What a content rule reads.
 CONTENT_COLUMNS = ("subject", "body", "discount")
-#: What `LogCodes` adds to a log's slices: per row, its contact's shape and content (where
-#: a policy has a content rule), its event's kind and its contact's outcome, as places in
-#: the log's lists of them (-1: none).
-CODE_COLUMNS = ("_shape", "_content", "_event", "_outcome")
+#: What `LogCodes` adds to a log's slices: per row, its contact's shape, content (where a
+#: policy has a content rule) and tags (where a frequency rule counts per tag), its
+#: event's kind and its contact's outcome, as places in the log's lists of them (-1: none).
+CODE_COLUMNS = ("_shape", "_content", "_tags", "_event", "_outcome")
 #: The timeline columns the kernel reads (`columns_for` adds what some policies need).
 COLUMNS = tuple(
     dict.fromkeys(
@@ -179,6 +182,9 @@ def unsupported(policy: Policy) -> list[str]:
             and not isinstance(rule.window, float)
         ):
             why.append(f"rule {rule.id!r}: a {rule.window} window")
+        elif isinstance(rule, FrequencyRule):
+            if lacking := _frequency_unsupported(rule):
+                why.append(f"rule {rule.id!r}: {', '.join(lacking)}")
         elif any(f.startswith("tags.") for f in getattr(rule, "per", ())):
             why.append(f"rule {rule.id!r}: per tag")
         elif isinstance(rule, ConsentRule) and rule.require_opt_in:
@@ -186,6 +192,29 @@ def unsupported(policy: Policy) -> list[str]:
     if sum(isinstance(r, RevocationRule) for r in policy.rules) > kernel.LIFTS:
         why.append(f"more than {kernel.LIFTS} revocation rules")
     return why
+
+
+def _frequency_unsupported(rule: FrequencyRule) -> list[str]:
+    """What of a frequency rule the kernel does not cover."""
+    why = []
+    if rule.days is not None:
+        why.append("calendar days")
+    if rule.requested == "exempt" and rule.consent_days is not None:
+        why.append("consent days")
+    if rule.exclude_outcomes:
+        why.append("outcomes excluded")
+    if len(rule.per) > 1:
+        why.append("more than one per key")
+    return why
+
+
+def tagged(policies: Sequence[Policy]) -> bool:
+    """Whether a frequency rule of these counts per tag (the kernel reads the tags)."""
+    return any(
+        isinstance(r, FrequencyRule) and any(f.startswith("tags.") for f in r.per)
+        for p in policies
+        for r in p.rules
+    )
 
 
 def enabled(policy: Policy) -> bool:
@@ -214,14 +243,17 @@ def columns_for(policies: Sequence[Policy], *, coded: bool = False) -> tuple[str
         if not contained:
             # Profiles come per customer (`LogCodes.profiles`), not per row.
             read += ("trigger_at_us", "properties", "session_id")
+        unread = set()
         if not any(isinstance(r, ContentRule) for p in policies for r in p.rules):
-            return read + tuple(c for c in CODE_COLUMNS if c != "_content")
-        return read + CODE_COLUMNS
+            unread.add("_content")
+        if not tagged(policies):
+            unread.add("_tags")
+        return read + tuple(c for c in CODE_COLUMNS if c not in unread)
     if not contained:
         return tuple(TIMELINE_COLUMNS)  # a customer may go to the engine, which reads all
     rules = [r for p in policies for r in p.rules]
     extra = CONTENT_COLUMNS if any(isinstance(r, ContentRule) for r in rules) else ()
-    return COLUMNS + extra
+    return COLUMNS + extra + (("tags",) if tagged(policies) else ())
 
 
 def self_contained(policy: Policy) -> bool:
@@ -375,6 +407,12 @@ class Prepared:
         #: The revocation rules, in policy order (a rule's bit in `revocations`).
         self.revocations = [r for r in rules if isinstance(r, RevocationRule)]
         revocation_index = {id(r): q for q, r in enumerate(self.revocations)}
+        #: The frequency rules, in policy order (a rule's row of `fkey`).
+        self.frequency = [r for r in rules if isinstance(r, FrequencyRule)]
+        frequency_index = {id(r): q for q, r in enumerate(self.frequency)}
+        #: Per frequency rule, per shape, the code in `words` of the `per` key its contacts
+        #: carry (-1: none, or a tag: read per row, `frequency_keys`).
+        self.shape_key = np.full((max(len(self.frequency), 1), n_shapes), -1, dtype=np.int32)
         #: Per content rule, per distinct content: what it matched (None: nothing).
         self.matches = [
             [r._search(Content(c["subject"], c["body"], bool(c["discount"]))) for c in contents]
@@ -423,6 +461,11 @@ class Prepared:
                 f[kernel.F_COUNT] = hours_index[id(r)]  # as `Hours` orders its tables
             elif isinstance(r, RevocationRule):
                 f[kernel.F_COUNT] = revocation_index[id(r)]  # its bit in `ev_revoke`
+            elif isinstance(r, FrequencyRule):
+                assert r.window is not None  # calendar days: `unsupported`
+                f[kernel.F_COUNT], f[kernel.F_SPAN] = r.count, r.window
+                f[kernel.F_BUDGET] = 1.0 if r.requested == "exempt" else 0.0
+                f[kernel.F_FACTOR] = frequency_index[id(r)]  # its row of `fkey`
         self.counts = np.zeros((n_rules, n_shapes), dtype=np.bool_)
         self.keys = np.zeros((n_rules, n_shapes), dtype=np.int32)
         #: Per shape: its trigger's event kind code (-1: no such event here, -2: none).
@@ -463,6 +506,13 @@ class Prepared:
                     per = getattr(r, "per", ())
                     self.counts[i, s] = r._counting[1](lc)
                     self.keys[i, s] = keys[i].code(tuple(contact_key(lc, f) for f in per))
+                elif isinstance(r, FrequencyRule):
+                    # No zones: without consent days (`unsupported`) none are read.
+                    self.counts[i, s] = r.counts_contact(lc, ())
+                    if r.per and not r.per[0].startswith("tags."):
+                        self.shape_key[frequency_index[id(r)], s] = self.word(
+                            contact_key(lc, r.per[0])
+                        )
             flags = p.content.flags if p.content is not None else ()
             plan = policy.plan(p.channel, p.purpose, p.source, p.campaign, trigger, flags)
             for asked in (False, True):
@@ -493,6 +543,37 @@ class Prepared:
 
     def word(self, value: str | None) -> int:
         return -1 if value is None else self.words.code(value)
+
+    def frequency_keys(
+        self, shape: np.ndarray, is_contact: np.ndarray, tag: np.ndarray, tags: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`fkey` for the kernel: per frequency rule, per row, the code in `words` of the
+        contact's `per` key (-1: none, and for every event); from its shape, or from its
+        tags (`tag`: each row's place among the JSON objects `tags`, -1: none). And per
+        row, whether a tag it counts by is not text (the engine's to fold: it would
+        compare and word such values as Python does)."""
+        n = len(shape)
+        unsure = np.zeros(n, dtype=np.bool_)
+        if not self.frequency:
+            return np.full((1, 1), -1, dtype=np.int32), unsure
+        fkey = np.full((len(self.frequency), n), -1, dtype=np.int32)
+        objects = [_json_object(t) for t in tags]
+        for q, rule in enumerate(self.frequency):
+            if not rule.per:
+                continue
+            name = rule.per[0]
+            if not name.startswith("tags."):
+                fkey[q] = np.where(is_contact, self.shape_key[q][np.maximum(shape, 0)], -1)
+                continue
+            values = [o.get(name[5:]) for o in objects]
+            table = np.array(
+                [self.word(v) if isinstance(v, str) else -1 for v in values] + [-1],
+                dtype=np.int32,
+            )
+            odd = np.array([v is not None and not isinstance(v, str) for v in values] + [False])
+            fkey[q] = looked_up(table, tag)
+            unsure |= looked_up(odd, tag)
+        return fkey, unsure
 
     @property
     def tables(self) -> tuple[np.ndarray, ...]:
@@ -909,14 +990,18 @@ class LogCodes:
     (each thread's CPU time): slices built in 0.9 CPU-seconds instead of 1.5, folded in
     3.4-4.2 instead of 4.2-4.3, for 0.5-0.9 numbering the log."""
 
-    def __init__(self, builder: TimelineBuilder, *, content: bool = True) -> None:
-        """`content`: whether to number the contents too (a policy with a content rule)."""
+    def __init__(
+        self, builder: TimelineBuilder, *, content: bool = True, tags: bool = False
+    ) -> None:
+        """`content`: whether to number the contents too (a policy with a content rule);
+        `tags`: the contacts' tags (a frequency rule counting per tag)."""
         #: The log's customer ids, sorted (as the verdicts hold them: a categorical): a
         #: slice's `CUSTOMER_CODE` is each row's place among them.
         self.customers = builder.names.cast(pl.Categorical)
         #: The `PROFILE_COLUMNS` of customers (by their places among `customers`).
         self.profiles = builder.profiles
         read = [*SHAPE_COLUMNS, "outcome", "is_contact", *(CONTENT_COLUMNS if content else ())]
+        read += ["tags"] if tags else []
         contact_parts = builder.parts(read)
         event_parts = builder.parts(["event"])
         with ThreadPoolExecutor(2) as pool:
@@ -927,6 +1012,10 @@ class LogCodes:
                 text = text | (pl.col("body").is_not_null() & (pl.col("body") != ""))
                 given = pl.col("is_contact") & (text | pl.col("discount").fill_null(False))
                 contents = pool.submit(_coded_parts, contact_parts, CONTENT_COLUMNS, given)
+            tagged = None
+            if tags:
+                given = pl.col("is_contact") & pl.col("tags").is_not_null()
+                tagged = pool.submit(_coded_parts, contact_parts, ("tags",), given)
             events, kind = _Distinct.stacked([f.get_column("event") for f in event_parts])
             outcomes, outcome = _Distinct.stacked([f.get_column("outcome") for f in contact_parts])
             shape, self.shapes = shaped.result()
@@ -934,6 +1023,12 @@ class LogCodes:
             if contents is not None:
                 numbers, self.contents = contents.result()
                 _add_parts(builder, "_content", numbers)
+            #: The contacts' distinct tags (JSON objects), by their codes in `_tags`.
+            self.tags: list[str] = []
+            if tagged is not None:
+                numbers, distinct = tagged.result()
+                self.tags = [d["tags"] for d in distinct]
+                _add_parts(builder, "_tags", numbers)
         #: Event kinds in the order of their names, as `fold_frame` numbers them.
         self.kinds = sorted(events.names)
         renumbered = np.array([self.kinds.index(k) for k in events.names] + [-1], np.int32)
@@ -1039,6 +1134,10 @@ def fold_frame(
             content = np.full(n, -1, dtype=np.int32)
         outcome = _Distinct.of(codes.outcomes, frame.get_column("_outcome").to_numpy())
         p = codes.prepared(policy)
+        if "_tags" in frame.columns:
+            tag, tags = frame.get_column("_tags").to_numpy(), codes.tags
+        else:
+            tag, tags = np.full(n, -1, dtype=np.int32), []
     else:
         shape, shapes = _coded(frame, SHAPE_COLUMNS, contact)
         events = _Distinct(frame.get_column("event"))
@@ -1053,6 +1152,11 @@ def fold_frame(
             content, contents = np.full(n, -1, dtype=np.int32), []
         outcome = _Distinct(frame.get_column("outcome"))
         p = Prepared(policy, shapes, kinds, contents)
+        if "tags" in frame.columns and p.frequency:
+            tag, distinct = _coded(frame, ("tags",), contact & pl.col("tags").is_not_null())
+            tags = [d["tags"] for d in distinct]
+        else:
+            tag, tags = np.full(n, -1, dtype=np.int32), []
     # An event whose id the customer's ledger already holds is not folded again (the first
     # in the log is kept, in whatever order the ledger puts events at one instant).
     repeated = np.zeros(n, dtype=np.bool_)
@@ -1101,6 +1205,8 @@ def fold_frame(
     engaged = outcome.among(_ENGAGED)
     # Customers whose history a rule answered "allowed" would read: the engine's.
     needs = outcome.among(p.fallback_outcomes)
+    fkey, unsure = p.frequency_keys(shape, is_contact, tag, tags)
+    needs |= unsure
     if visits:
         # Two visits started at one instant without a session id share one key in the
         # ledger, which then keeps one of them: their customers go to the engine.
@@ -1151,7 +1257,7 @@ def fold_frame(
         starts, skip, ts, is_contact, shape, unanswered, known, engaged, rows, ev_kind,
         kind_activity, kind_engagement,
         ev_sid, kind_visit_engages, ev_signal, signals, signal_time, signal, ev_revoke,
-        len(p.revocations), trigger_at, content,
+        len(p.revocations), fkey, trigger_at, content,
         len(kinds),
         _index(kinds, EventKind.CHECKOUT_STARTED), _index(kinds, EventKind.ORDER_COMPLETED),
         _index(kinds, EventKind.SESSION_STARTED), _index(kinds, EventKind.SESSION_ENDED),
@@ -1429,7 +1535,9 @@ def _message_parts(rule: Rule) -> list[str]:
             details = {"until": _SHOWN}
         elif isinstance(rule, CallbackRule):
             details = {"at": _SHOWN}
-        elif isinstance(rule, ConsentRule | DeclineRule | RevocationRule | HolidayRule):
+        elif isinstance(
+            rule, ConsentRule | DeclineRule | RevocationRule | HolidayRule | FrequencyRule
+        ):
             return ["", ""]  # worded whole, reason by reason (`_shower`, `_revoked_words`)
         message = message.format_map(_Placeholders(details))
     return _escaped(message).split(_SHOWN)
@@ -1460,10 +1568,16 @@ def _shower(p: Prepared, rule: Rule) -> Callable[[float, float], str]:
         on = datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d")
         return worded({"offer": offer or "our offer", "declined_on": on})
 
+    def frequency(value: float, aux: float) -> str:
+        key = words[int(aux)] if aux >= 0 else None
+        return worded({"counted": str(int(value)), "key": key_words([key])})
+
     if isinstance(rule, ConsentRule):
         return consent
     if isinstance(rule, DeclineRule):
         return decline
+    if isinstance(rule, FrequencyRule):
+        return frequency
     if isinstance(rule, ContentRule):
         matches = p.matches[p.content_index[id(rule)]]
         return lambda value, aux: _escaped(matches[int(value)] or "")
@@ -1579,7 +1693,7 @@ def _reasons(
         # Reasons that show the same thing are worded once (the offer counts for
         # declines only).
         show = _shower(p, rule)
-        if isinstance(rule, DeclineRule):
+        if isinstance(rule, DeclineRule | FrequencyRule):
             pairs = np.stack([values[at], aux[at]], axis=1)
             keys, which = np.unique(pairs, axis=0, return_inverse=True)
             words = [show(value, offer) for value, offer in keys.tolist()]

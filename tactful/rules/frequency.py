@@ -61,6 +61,11 @@ def keys_match(c: LedgerContact, per: tuple[str, ...], values: tuple[str | None,
     return True
 
 
+def key_words(keys: Sequence[str | None]) -> str:
+    """The `per` keys as a reason names them (`{key}`): "any" where none is given."""
+    return ", ".join(k for k in keys if k) or "any"
+
+
 class FrequencyRule(Rule):
     """At most `count` contacts in scope within any `days` consecutive calendar days of the
     customer's local calendar (every zone they may be in), or within any rolling `window`;
@@ -131,22 +136,27 @@ class FrequencyRule(Rule):
             and consented(ctx.trigger_event, ctx.trigger_ts, t, self.consent_days, ctx.zones)
         )
 
+    def counts_contact(self, c: LedgerContact, zones: Sequence[ZoneInfo]) -> bool:
+        """Whether this rule counts contact `c`, whatever its `per` keys: in scope, its
+        outcome not excluded, and not one the customer asked for (where those are exempt;
+        `zones` only matter with `consent_days`)."""
+        if not self.scope.counts(c, self.exempt):
+            return False
+        if c.outcome is not None and c.outcome in self.exclude_outcomes:
+            return False
+        return not (
+            self.requested == "exempt"
+            and consented(c.trigger_event, c.trigger_ts, c.ts, self.consent_days, zones)
+        )
+
     def contacts(self, ctx: Context) -> list[LedgerContact]:
         """Contacts this rule counts for the proposal (any status; callers filter by time)."""
         per = self.per
         values = tuple(ctx.key_of(f) for f in per)
-        scope, exempt = self.scope, self.exempt
         zones = ctx.zones
-        excluded = self.exclude_outcomes
 
         def predicate(c: LedgerContact) -> bool:
-            if not scope.counts(c, exempt) or (c.outcome is not None and c.outcome in excluded):
-                return False
-            if self.requested == "exempt" and consented(
-                c.trigger_event, c.trigger_ts, c.ts, self.consent_days, zones
-            ):
-                return False
-            return keys_match(c, per, values)
+            return self.counts_contact(c, zones) and keys_match(c, per, values)
 
         return ctx.state.matching(("frequency", self.token, values, zones), predicate)
 
@@ -188,8 +198,7 @@ class FrequencyRule(Rule):
             tz = ctx.zones[0]
             first_day = local_day(t, tz) - timedelta(days=(self.days or 1) - 1)
             inside = [c for c in counted if first_day <= local_day(c.ts, tz) <= local_day(t, tz)]
-        keys = [ctx.key_of(f) for f in self.per]
         return {
             "counted": str(len(inside)),
-            "key": ", ".join(k for k in keys if k) or "any",
+            "key": key_words([ctx.key_of(f) for f in self.per]),
         }

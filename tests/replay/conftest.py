@@ -66,7 +66,11 @@ class LogBuilder:
 
     def write(self) -> tuple[Path, Path, Path | None]:
         props = sorted({k for e in self.events for k in e} - {"customer_id", "at", "event"})
-        contacts = write_csv(self.folder / "contacts.csv", CONTACT_COLUMNS, self.contacts)
+        # Tags (JSON objects) only where a contact has some, as most logs have none.
+        tagged = ("tags",) if any("tags" in c for c in self.contacts) else ()
+        contacts = write_csv(
+            self.folder / "contacts.csv", (*CONTACT_COLUMNS, *tagged), self.contacts
+        )
         events = write_csv(
             self.folder / "events.csv", ["customer_id", "at", "event", *props], self.events
         )

@@ -175,13 +175,15 @@ def test_the_summary_says_how_each_policy_was_folded(tmp_path: Path) -> None:
     frequency = Path(__file__).parents[2] / "bench" / "frequency.yaml"
     args = ["replay", "--contacts", str(log / "contacts.parquet")]
     args += ["--events", str(log / "events.parquet"), "--policy", str(frequency)]
-    args += ["--compare", "us-fl-ftsa", "--out", str(tmp_path / "out"), "--workers", "1"]
+    args += ["--compare", "us-reg-f", "--out", str(tmp_path / "out"), "--workers", "1"]
     result = runner.invoke(app, [*args, "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "frequency v1: folded by the replay kernel" in result.output
+    said = " ".join(result.output.split())  # as Rich wraps it
     assert (
-        "us-fl-ftsa v2026-11: folded by the engine; the replay kernel does not cover rule "
-        "'us-fl-ftsa.three-per-day': kind 'frequency'" in result.output
+        "us-reg-f v2026-11: folded by the engine; the replay kernel does not cover rule "
+        "'us-reg-f.seven-in-seven': calendar days, consent days, outcomes excluded; rule "
+        "'us-reg-f.after-conversation': kind 'cooldown'" in said
     )
 
 

@@ -15,8 +15,9 @@ from tactful.replay.io import load_log
 from tactful.replay.local import FOLD_GC_THRESHOLD, chunks, replay_local
 from tactful.replay.synthetic import LogFiles, write_log
 
-#: Courtesy (the replay kernel's) and a pack the engine folds (a `frequency` rule).
-POLICIES = [Policy.load("courtesy"), Policy.load("us-fl-ftsa")]
+#: Courtesy (the replay kernel's) and a pack the engine folds (`frequency` over calendar
+#: days, `cooldown`).
+POLICIES = [Policy.load("courtesy"), Policy.load("us-reg-f")]
 
 
 def in_time_order(files: LogFiles) -> LogFiles:
@@ -82,7 +83,7 @@ def test_threads_fold_what_the_kernel_covers_as_one_thread_does(
     assert len(list(chunks(timeline, 700))) > 3
     assert one[0].height > 100 and one[0].equals(threads[0])
     with pytest.raises(AssertionError, match="in threads, not processes"):
-        replay_local(timeline, POLICIES, workers=2, chunk_rows=1500)  # us-fl-ftsa is not
+        replay_local(timeline, POLICIES, workers=2, chunk_rows=1500)  # us-reg-f is not
 
 
 def test_the_fold_collects_young_objects_less_often_and_restores_the_setting(

@@ -94,6 +94,40 @@ disable: [calling-hours, chat-offer-once, greeting-once, chat-live-session, chat
 )
 
 
+#: Frequency rules the kernel covers besides the state packs': per an offer (a shape's
+#: field), counting what the customer asked for, denying, and per tag.
+COUNTED = Policy.from_text(
+    """
+name: counted
+version: "1"
+rules:
+  - id: offer-emails
+    kind: frequency
+    scope: {channels: [email]}
+    count: 2
+    window: 2d
+    per: [offer]
+    message: "At most 2 emails per offer ({key}) in 2 days; {counted} already."
+  - id: calls
+    kind: frequency
+    scope: {channels: [call]}
+    count: 2
+    window: 12h
+    requested: count
+    mode: deny
+    message: "Two calls in 12 hours; {counted} already ({key})."
+  - id: texts
+    kind: frequency
+    scope: {channels: [sms]}
+    count: 1
+    window: 1d
+    per: [tags.subject]
+    message: "One text a day on {key}; {counted} already."
+""",
+    "counted.yaml",
+)
+
+
 def python_fold(timeline: pl.DataFrame, policies: list[Policy]) -> pl.DataFrame:
     columns = {name: timeline.get_column(name).to_list() for name in TIMELINE_COLUMNS}
     return pl.DataFrame(fold_columns(columns, policies), schema=VERDICT_SCHEMA)
@@ -116,7 +150,7 @@ def coded_handed(timeline: pl.DataFrame, policy: Policy) -> list[str]:
     """The customers the kernel hands to the engine when it folds the timeline's files
     coded, as one slice."""
     builder = files_of(timeline)
-    codes = native.LogCodes(builder)
+    codes = native.LogCodes(builder, tags=native.tagged([policy]))
     read = native.columns_for([policy], coded=True)
     handed: list[str] = []
     native.fold_frame(
@@ -158,8 +192,16 @@ def synthetic(
 
 @pytest.mark.parametrize(
     "policy",
-    [FREQUENCY, CORNERS, PACED, Policy.load("us-tcpa"), Policy.load("au-telemarketing")],
-    ids=["frequency", "corners", "paced", "us-tcpa", "au-telemarketing"],
+    [
+        FREQUENCY,
+        CORNERS,
+        PACED,
+        COUNTED,
+        Policy.load("us-tcpa"),
+        Policy.load("au-telemarketing"),
+        Policy.load("us-md"),
+    ],
+    ids=["frequency", "corners", "paced", "counted", "us-tcpa", "au-telemarketing", "us-md"],
 )
 def test_synthetic_logs_get_the_engines_verdicts(synthetic: pl.DataFrame, policy: Policy) -> None:
     got = assert_same(synthetic, policy)
@@ -785,12 +827,64 @@ def test_synthetic_logs_with_rules_limited_to_regions_get_the_engines_verdicts(
     assert (got.get_column("verdict") != plain).sum() > 100
 
 
+def test_frequency_counts_per_tag_strictly_and_exempts_requests(log: LogBuilder) -> None:
+    # Florida's three a day per subject: a contact without a subject counts against every
+    # subject, one on another subject does not; a call-back the customer asked for is
+    # exempt; email is out of scope; Texas is not bound. A subject that is not text goes
+    # to the engine.
+    for who, state in (("fl", "FL"), ("tx", "TX"), ("num", "FL")):
+        log.profile(who, timezone="America/New_York", country="US", subdivision=state)
+    loans, cards = '{"subject": "loans"}', '{"subject": "cards"}'
+    for who in ("fl", "tx"):
+        log.contact(who, "2026-03-02T14:00:00Z", "call", "sales", tags=loans)
+        log.contact(who, "2026-03-02T14:30:00Z", "sms", "marketing", tags=loans)
+        log.contact(who, "2026-03-02T15:00:00Z", "call", "sales", tags=cards)
+        log.contact(who, "2026-03-02T15:30:00Z", "call", "sales")  # 3 on any: deferred
+        log.contact(who, "2026-03-02T16:00:00Z", "call", "sales", tags=loans)
+        log.contact(who, "2026-03-02T16:30:00Z", "call", "sales", tags=cards)
+        log.contact(who, "2026-03-02T17:00:00Z", "call", "sales")  # 5 on any
+        log.contact(who, "2026-03-02T17:15:00Z", "sms", "sales", tags=cards)
+        log.contact(who, "2026-03-02T17:30:00Z", "sms", "sales", tags='{"subject": ""}')
+        log.event(who, "2026-03-02T17:40:00Z", "callback_requested")
+        # 3 on cards, but asked for: exempt, and not counted.
+        log.contact(who, "2026-03-02T17:45:00Z", "call", "sales", tags=cards,
+                    trigger="callback_requested")  # fmt: skip
+        log.contact(who, "2026-03-02T17:50:00Z", "call", "sales", tags=loans)  # 3 on loans
+        log.contact(who, "2026-03-02T18:00:00Z", "email", "marketing", tags=loans, offer="a")
+        log.contact(who, "2026-03-02T18:10:00Z", "email", "marketing", offer="a")
+        log.contact(who, "2026-03-02T18:20:00Z", "email", "marketing", offer="b")
+        log.contact(who, "2026-03-02T18:30:00Z", "email", "marketing", offer="a")
+        log.contact(who, "2026-03-02T19:00:00Z", "sms", "sales", tags=loans)
+        log.contact(who, "2026-03-02T19:10:00Z", "sms", "sales", tags=cards)
+        log.contact(who, "2026-03-03T14:05:00Z", "call", "sales", tags=loans)
+    log.contact("num", "2026-03-02T14:00:00Z", "call", "sales", tags='{"subject": 7}')
+    timeline = timeline_of(log)
+    fired = {}
+    for policy in (Policy.load("us-fl-ftsa"), COUNTED):
+        got = assert_same(timeline, policy, engine_folded=["num"])
+        fired[policy.name] = got.filter(pl.col("rules").is_not_null())
+    florida = fired["us-fl-ftsa"].filter(pl.col("rules") == "us-fl-ftsa.three-per-day")
+    assert florida.get_column("customer_id").unique().to_list() == ["fl"]
+    said = florida.get_column("reasons").to_list()
+    assert any("same subject (loans); 3 already" in r for r in said)
+    assert any("same subject (any); 5 already" in r for r in said)
+    assert set(florida.get_column("verdict").to_list()) == {"defer"}
+    asked = fired["us-fl-ftsa"].filter(pl.col("trigger") == "callback_requested")
+    assert asked.height == 0  # exempt
+    counted = fired["counted"]
+    assert set(counted.get_column("rules").to_list()) == {"offer-emails", "calls", "texts"}
+    assert "deny" in counted.filter(pl.col("rules") == "calls").get_column("verdict").to_list()
+
+
 def test_what_the_kernel_does_not_cover_is_named() -> None:
     assert native.unsupported(Policy.load("courtesy")) == []
     assert native.unsupported(Policy.load("ca-crtc")) == []
     assert native.unsupported(Policy.load("us-tcpa")) == []
-    assert native.unsupported(Policy.load("us-fl-ftsa")) == [
-        "rule 'us-fl-ftsa.three-per-day': kind 'frequency'",
+    for name in ("us-fl-ftsa", "us-md", "us-ok"):
+        assert native.unsupported(Policy.load(name)) == []
+    assert native.unsupported(Policy.load("us-reg-f")) == [
+        "rule 'us-reg-f.seven-in-seven': calendar days, consent days, outcomes excluded",
+        "rule 'us-reg-f.after-conversation': kind 'cooldown'",
     ]
     weekly = Policy.from_text(FREQUENCY.text.replace("window: 7d", "window: week"), "weekly.yaml")
     assert "rule 'sales-call-cap': a week window" in native.unsupported(weekly)
