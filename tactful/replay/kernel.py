@@ -78,7 +78,7 @@ MAX_STEPS = 500
 # Rule kinds (`native.KINDS` maps rule classes to these). `ALLOWS`: a kind whose rule
 # allows every contact in a replay (preferences: a replay's profile has none).
 CAP, GAP, PRESSURE, ACTIVITY, TRIGGER, CONTENT, ALLOWS, UNANSWERED, HOURS, SESSION = range(10)
-CONSENT, DECLINE, SNOOZE, CALLBACK, REVOCATION, FREQUENCY = 10, 11, 12, 13, 14, 15
+CONSENT, DECLINE, SNOOZE, CALLBACK, REVOCATION, FREQUENCY, COOLDOWN = range(10, 17)
 #: `ev_revoke`'s bits: rule q (among the revocation rules) revoked by a row at bit q, lifted
 #: (an opt-in) at bit `LIFTS + q`.
 LIFTS = 32
@@ -95,10 +95,14 @@ HORIZON = -1
 # `after`, `gap` and `stop_after` are its count, span and budget; an hours rule's index
 # among them is its count; a session rule's condition (`CONDITIONS`) and seconds its count
 # and span; a cap over a visit has budget 1; a decline rule's `same_offer` (1) and window
-# its count and span; a frequency rule's count and window are its count and span, whether
-# it exempts what the customer asked for (1) its budget, and its index among them (its
-# row of `fkey`) its factor.
+# its count and span; a frequency rule's count and window (or calendar days: its half-life)
+# are its count and span, whether it exempts what the customer asked for (1) its budget,
+# and its index among the keyed rules (its row of `fkey`) its factor; a cooldown rule's
+# days (one more from the next day) are its count, and its budget and factor as a
+# frequency rule's.
 F_COUNT, F_SPAN, F_BUDGET, F_HALF_LIFE, F_FACTOR = 0, 1, 2, 3, 4
+#: A frequency or cooldown rule's `consent_days` (0: none).
+F_CONSENT = 5
 
 
 @njit(cache=True, inline="always")
@@ -533,6 +537,101 @@ def open_in(
 
 
 @njit(cache=True, inline="always")
+def day_of(t: float, table: int, bound_off: np.ndarray, bounds: np.ndarray) -> int:
+    """The local day of instant `t` (`localtime.local_day`), as its index among the days
+    laid out in `table` (`Hours.arrays`); -1 before them, their number or more after."""
+    b0 = bound_off[table]
+    days = bound_off[table + 1] - b0 - 1
+    return int(np.searchsorted(bounds[b0 : b0 + days + 1], micros(t), side="right") - 1)
+
+
+@njit(cache=True, inline="always")
+def day_begins(d: int, table: int, bound_off: np.ndarray, bounds: np.ndarray) -> float:
+    """`localtime.day_start` of laid-out day `d` of `table` (nan: not laid out)."""
+    b0 = bound_off[table]
+    if d < 0 or d > bound_off[table + 1] - b0 - 1:
+        return math.nan
+    return float(bounds[b0 + d] / 1e6)
+
+
+#: `tactful.rules.frequency.MAX_STEPS`: rounds of a frequency rule's search across zones.
+FREQUENCY_STEPS = 100
+
+
+@njit(cache=True, inline="always")
+def calendar_check(
+    t: float, count: int, span: int, times: np.ndarray, n: int, tables: np.ndarray,
+    n_zones: int, bound_off: np.ndarray, bounds: np.ndarray, days: np.ndarray,
+) -> float:  # fmt: skip
+    """`FrequencyRule.check` over `span` calendar days, for the `n` counted contacts at
+    `times` (sorted): in each zone (`tables`, one per zone) the earliest local day with
+    room, round and round the zones. `days`: room for `n` days. nan: past the days laid
+    out."""
+    if n < count:
+        return t
+    u = t
+    for _ in range(FREQUENCY_STEPS):
+        moved = False
+        for z in range(n_zones):
+            table = tables[z]
+            last = bound_off[table + 1] - bound_off[table] - 1
+            for i in range(n):
+                d = day_of(times[i], table, bound_off, bounds)
+                if d < 0 or d >= last:
+                    return math.nan
+                days[i] = d
+            today = day_of(u, table, bound_off, bounds)
+            if today < 0 or today >= last:
+                return math.nan
+            first = cap_check(float(today), count, float(span), days, n)
+            if first > today:
+                begins = day_begins(int(first), table, bound_off, bounds)
+                if math.isnan(begins):
+                    return begins
+                u = max(u, begins)
+                moved = True
+        if not moved:
+            return u
+    return NEVER
+
+
+@njit(cache=True, inline="always")
+def calendar_inside(
+    t: float, span: int, times: np.ndarray, n: int, table: int, bound_off: np.ndarray,
+    bounds: np.ndarray,
+) -> int:  # fmt: skip
+    """How many of `times` fall on the `span` local days ending with `t`'s (`table`: the
+    first zone's), as `FrequencyRule.details` counts them."""
+    today = day_of(t, table, bound_off, bounds)
+    inside = 0
+    for i in range(n):
+        d = day_of(times[i], table, bound_off, bounds)
+        if today - span + 1 <= d <= today:
+            inside += 1
+    return inside
+
+
+@njit(cache=True, inline="always")
+def days_after(
+    ts: float, offset: int, latest: bool, tables: np.ndarray, n_zones: int,
+    bound_off: np.ndarray, bounds: np.ndarray,
+) -> float:  # fmt: skip
+    """The beginning of the local day `offset` days after `ts`'s, the latest across zones
+    (`CooldownRule.end_at`) or the earliest (`frequency.consent_end`); nan: past the days
+    laid out."""
+    end = -math.inf if latest else math.inf
+    for z in range(n_zones):
+        d = day_of(ts, tables[z], bound_off, bounds)
+        if d < 0:
+            return math.nan
+        begins = day_begins(d + offset, tables[z], bound_off, bounds)
+        if math.isnan(begins):
+            return begins
+        end = max(end, begins) if latest else min(end, begins)
+    return end
+
+
+@njit(cache=True, inline="always")
 def hours_check(
     t: float, h: int, place: int, place_tab: np.ndarray, n_zones: np.ndarray,
     bound_off: np.ndarray, bounds: np.ndarray, day_off: np.ndarray, span_base: np.ndarray,
@@ -774,6 +873,9 @@ def fold(
     ev_revoke: np.ndarray,
     n_revocations: int,
     fkey: np.ndarray,
+    fhit: np.ndarray,
+    ev_cool: np.ndarray,
+    calendar: int,
     trigger_at: np.ndarray,
     content: np.ndarray,
     n_kinds: int,
@@ -820,10 +922,14 @@ def fold(
     1]` (flagged at the contact's own time). A plan is `plan_off[2 * shape + asked]`
     onwards. `ev_revoke`: per row, the `n_revocations` revocation rules its reply revokes
     and those an opt-in lifts (bits q and `LIFTS + q`; one row of nothing without such
-    rules). `fkey[q, i]`: row i's `per` key for the q-th frequency rule, as a code (-1:
-    none, which matches every key). A customer at place `p` (`cust_place`) is bound by rule
-    `r` where `rule_here[p * n_rules + r]` (a rule limited to regions binds where it may
-    be)."""
+    rules). `fkey[q, i]`: row i's `per` key for the q-th keyed rule (frequency and
+    cooldown), as a code (-1: none, which matches every key); `fhit[q, i]`: whether the
+    rule counts row i's contact (its outcome not excluded) or takes it, or the event at i,
+    for the beginning of a silence; `ev_cool`: whether an event row begins one for any
+    cooldown rule. `calendar`: the row of the hours tables that lays out each place's
+    local days, for the rules that count them (-1: none). A customer at place `p`
+    (`cust_place`) is bound by rule `r` where `rule_here[p * n_rules + r]` (a rule limited
+    to regions binds where it may be)."""
     rule_kind, rule_f, counts, keys, shape_weight, shape_asked = tables[:6]
     cancels, content_hit, shape_channel, shape_purpose, shape_offer = tables[6:11]
     shape_unsubscribes, shape_declines = tables[11:]
@@ -846,6 +952,8 @@ def fold(
     ev_signal = borrowed(ev_signal)
     ev_revoke = borrowed(ev_revoke)
     fkey = borrowed(fkey)
+    fhit = borrowed(fhit)
+    ev_cool = borrowed(ev_cool)
     signals = borrowed(signals)
     signal_time = borrowed(signal_time)
     signal = borrowed(signal)
@@ -924,6 +1032,11 @@ def fold(
     # consent (-1: none), as `RevocationRule.revoked` finds it.
     own_revoked_by = np.empty(max(n_revocations, 1), dtype=np.int64)
     revoked_by = borrowed(own_revoked_by)
+    # The customer's events that begin a silence (their rows), in the ledger's order
+    # (`ev_cool` is one row of nothing without cooldown rules).
+    cooling = len(ev_cool) == len(ts)
+    own_cool_at = np.empty(longest, dtype=np.int64)
+    cool_at = borrowed(own_cool_at)
     own_aux = np.full(1, math.nan)
     aux = borrowed(own_aux)
     n_rules = len(rule_kind)
@@ -960,6 +1073,7 @@ def fold(
         ns: int,
         no: int,
         nd: int,
+        nc: int,
         version: int,
     ) -> tuple[float, float]:
         """Rule `r`'s `check` at `t` for a proposal of shape `s`; and what its reason shows
@@ -968,8 +1082,8 @@ def fold(
         `aux`; else nan). An answer of nan: the engine must fold this customer. `pos`: the
         proposal's row in the slice.
 
-        `m`, `ns`, `no` and `nd`: how many contacts, visits, opt-outs and declines the
-        customer holds; `version`: the ledger's.
+        `m`, `ns`, `no`, `nd` and `nc`: how many contacts, visits, opt-outs, declines and
+        events that begin a silence the customer holds; `version`: the ledger's.
 
         What a cap, gap or pressure rule draws from the ledger (the times it counts, the
         weighed contacts and their sum) is drawn once per version of the ledger (and `per`
@@ -1019,35 +1133,103 @@ def fold(
                 return cap_check(t, int(rule_f[r, F_COUNT]), rule_f[r, F_SPAN], buf, n), math.nan
             return gap_check(t, rule_f[r, F_SPAN], buf, n), math.nan
         if kind == FREQUENCY:
-            # `FrequencyRule.check` over a rolling window: a contact the customer asked for
-            # passes where the rule exempts them; the contacts it counts match the key
-            # strictly (a contact or proposal without one matches every key).
-            if asked and rule_f[r, F_BUDGET] == 1.0:
-                return t, math.nan
+            # `FrequencyRule.check`: a contact the customer asked for passes where the rule
+            # exempts them; the contacts it counts match the key strictly (a contact or
+            # proposal without one matches every key).
+            exempting = rule_f[r, F_BUDGET] == 1.0
+            consent = int(rule_f[r, F_CONSENT])
+            tables = place_tab[calendar, place]
+            if asked and exempting:
+                if not consent:
+                    return t, math.nan
+                end = days_after(trigger_ts, consent, False, tables, n_zones[place], bound_off,
+                                 bounds)  # fmt: skip
+                if math.isnan(end):
+                    return end, math.nan
+                if trigger_ts <= t < end:
+                    return t, math.nan
             q = int(rule_f[r, F_FACTOR])
             key = fkey[q, pos]
             buf = held_ts[r]
             if held_version[r] != version or held_key[r] != key:
                 n = 0
                 for e in range(m):
-                    if counts[r, l_shape[e]]:
-                        other = fkey[q, l_at[e]]
-                        if key < 0 or other < 0 or other == key:
-                            buf[n] = l_ts[e]
-                            n += 1
+                    a = l_at[e]
+                    if not (counts[r, l_shape[e]] and fhit[q, a]):
+                        continue
+                    other = fkey[q, a]
+                    if not (key < 0 or other < 0 or other == key):
+                        continue
+                    if exempting and consent and shape_asked[l_shape[e]]:
+                        # Asked for within `consent_days` of the request: not counted.
+                        request = trigger_at[a]
+                        if not math.isnan(request):
+                            end = days_after(request, consent, False, tables, n_zones[place],
+                                             bound_off, bounds)  # fmt: skip
+                            if math.isnan(end):
+                                return end, math.nan
+                            if request <= l_ts[e] < end:
+                                continue
+                    buf[n] = l_ts[e]
+                    n += 1
                 held_n[r] = n
                 held_version[r] = version
                 held_key[r] = key
             n = held_n[r]
-            window = rule_f[r, F_SPAN]
-            u = cap_check(t, int(rule_f[r, F_COUNT]), window, buf, n)
-            if u == t:
-                return t, math.nan
+            count = int(rule_f[r, F_COUNT])
+            span = rule_f[r, F_HALF_LIFE]  # calendar days (0: a rolling window)
+            if span:
+                u = calendar_check(t, count, int(span), buf, n, tables, n_zones[place],
+                                   bound_off, bounds, held_w[r])  # fmt: skip
+                if not u > t:  # allowed, or nan
+                    return u, math.nan
+                inside = calendar_inside(t, int(span), buf, n, tables[0], bound_off, bounds)
+            else:
+                window = rule_f[r, F_SPAN]
+                u = cap_check(t, count, window, buf, n)
+                if u == t:
+                    return t, math.nan
+                inside = np.searchsorted(buf[:n], t, side="right") - np.searchsorted(
+                    buf[:n], t - window, side="right"
+                )
             aux[0] = key
-            inside = np.searchsorted(buf[:n], t, side="right") - np.searchsorted(
-                buf[:n], t - window, side="right"
-            )
             return u, float(inside)
+        if kind == COOLDOWN:
+            # `CooldownRule.check`: silent until the latest end of a silence begun by a
+            # contact it counts (in the ledger's order) or an event (in theirs), with a
+            # key that matches strictly, after the customer's request where it exempts it.
+            q = int(rule_f[r, F_FACTOR])
+            key = fkey[q, pos]
+            request = -math.inf
+            offset = int(rule_f[r, F_COUNT])
+            tables = place_tab[calendar, place]
+            if asked and rule_f[r, F_BUDGET] == 1.0:
+                request = trigger_ts
+                consent = int(rule_f[r, F_CONSENT])
+                if consent:
+                    end = days_after(trigger_ts, consent, False, tables, n_zones[place],
+                                     bound_off, bounds)  # fmt: skip
+                    if math.isnan(end):
+                        return end, math.nan
+                    if not trigger_ts <= t < end:
+                        request = -math.inf
+            latest, last = -math.inf, math.nan
+            for e in range(m + nc):
+                a = l_at[e] if e < m else cool_at[e - m]
+                if not fhit[q, a] or (e < m and not counts[r, l_shape[e]]):
+                    continue
+                other = fkey[q, a]
+                if (key < 0 or other < 0 or other == key) and ts[a] > request:
+                    end = days_after(ts[a], offset, True, tables, n_zones[place], bound_off,
+                                     bounds)  # fmt: skip
+                    if math.isnan(end):
+                        return end, math.nan
+                    if end > latest:
+                        latest, last = end, ts[a]
+            if latest > t:
+                aux[0] = key
+                return latest, last
+            return t, math.nan
         if kind == ACTIVITY:
             return activity_check(t, rule_f[r, F_SPAN], rule_f[r, F_COUNT] == 1.0, facts), math.nan
         if kind == TRIGGER:
@@ -1142,7 +1324,7 @@ def fold(
         # The customer's place's row of `rule_here`: which rules bind where it may be.
         here = place * n_rules
         ns, current = 0, -1
-        no, nd = 0, 0
+        no, nd, nc = 0, 0, 0
         # The last opt-out (or opt-in) and decline folded: an outcome's signal at the same
         # instant would fold in the ledger's order for ties, which the kernel does not keep.
         last_optout, last_decline = -math.inf, -math.inf
@@ -1189,6 +1371,9 @@ def fold(
                         declines[nd, D_TS] = ts[i]
                         declines[nd, D_OFFER] = signals[g, 3]
                         nd += 1
+                    if cooling and ev_cool[i]:
+                        cool_at[nc] = i
+                        nc += 1
                     if n_revocations:
                         bits = ev_revoke[i]
                         if bits:
@@ -1229,7 +1414,7 @@ def fold(
                     if not rule_here[here + r]:
                         continue
                     u, value = check(r, s, t, asked, trigger_ts, content[i], place, i, m, ns, no,
-                                     nd, version)  # fmt: skip
+                                     nd, nc, version)  # fmt: skip
                     if math.isnan(u):
                         bailed = True
                         break
@@ -1284,7 +1469,7 @@ def fold(
                         if plan_mode[k] == FLAG or timeless[r] or not rule_here[here + r]:
                             continue
                         v, value = check(r, s, u, asked, trigger_ts, content[i], place, i, m,
-                                         ns, no, nd, version)  # fmt: skip
+                                         ns, no, nd, nc, version)  # fmt: skip
                         if math.isnan(v):
                             bailed = True
                             break
@@ -1436,6 +1621,7 @@ def fold(
     kept(own_declines)
     kept(own_l_declined)
     kept(own_revoked_by)
+    kept(own_cool_at)
     kept(own_aux)
     kept(own_held_ts)
     kept(own_held_w)

@@ -72,6 +72,7 @@ from tactful.rules.callback import CallbackRule
 from tactful.rules.cap import CapRule
 from tactful.rules.consent import ConsentRule
 from tactful.rules.content import ContentRule
+from tactful.rules.cooldown import CooldownRule, _event_key
 from tactful.rules.decline import DeclineRule
 from tactful.rules.frequency import FrequencyRule, key_words
 from tactful.rules.gap import GapRule
@@ -120,7 +121,10 @@ KINDS: dict[type[Rule], int] = {
     SessionRule: kernel.SESSION,
     RevocationRule: kernel.REVOCATION,
     FrequencyRule: kernel.FREQUENCY,
+    CooldownRule: kernel.COOLDOWN,
 }
+#: Rules with `per` keys the kernel reads per row (`fkey`), not per shape.
+_KEYED = (FrequencyRule, CooldownRule)
 _MODES = {"defer": kernel.DEFER, "deny": kernel.DENY, "flag": kernel.FLAG}
 #: Each verdict's name at its code (`kernel.ALLOW`, `DEFERRED`, `DENIED`).
 _NAMED = {kernel.ALLOW: "allow", kernel.DEFERRED: "defer", kernel.DENIED: "deny"}
@@ -182,8 +186,8 @@ def unsupported(policy: Policy) -> list[str]:
             and not isinstance(rule.window, float)
         ):
             why.append(f"rule {rule.id!r}: a {rule.window} window")
-        elif isinstance(rule, FrequencyRule):
-            if lacking := _frequency_unsupported(rule):
+        elif isinstance(rule, _KEYED):
+            if lacking := _keyed_unsupported(rule):
                 why.append(f"rule {rule.id!r}: {', '.join(lacking)}")
         elif any(f.startswith("tags.") for f in getattr(rule, "per", ())):
             why.append(f"rule {rule.id!r}: per tag")
@@ -194,27 +198,33 @@ def unsupported(policy: Policy) -> list[str]:
     return why
 
 
-def _frequency_unsupported(rule: FrequencyRule) -> list[str]:
-    """What of a frequency rule the kernel does not cover."""
-    why = []
-    if rule.days is not None:
-        why.append("calendar days")
-    if rule.requested == "exempt" and rule.consent_days is not None:
-        why.append("consent days")
-    if rule.exclude_outcomes:
-        why.append("outcomes excluded")
-    if len(rule.per) > 1:
-        why.append("more than one per key")
-    return why
+def _keyed_unsupported(rule: FrequencyRule | CooldownRule) -> list[str]:
+    """What of a frequency or cooldown rule the kernel does not cover."""
+    return ["more than one per key"] if len(rule.per) > 1 else []
 
 
 def tagged(policies: Sequence[Policy]) -> bool:
-    """Whether a frequency rule of these counts per tag (the kernel reads the tags)."""
+    """Whether a frequency or cooldown rule of these counts per tag (the kernel reads the
+    contacts' tags)."""
     return any(
-        isinstance(r, FrequencyRule) and any(f.startswith("tags.") for f in r.per)
+        isinstance(r, _KEYED) and any(f.startswith("tags.") for f in r.per)
         for p in policies
         for r in p.rules
     )
+
+
+def _calendar(rule: Rule) -> bool:
+    """Whether `rule` counts the customer's local calendar days (a silence's, a
+    frequency's, or those within which a request counts as consent)."""
+    if isinstance(rule, CooldownRule):
+        return True
+    return isinstance(rule, FrequencyRule) and bool(rule.days or _consent_days(rule))
+
+
+def _consent_days(rule: FrequencyRule | CooldownRule) -> int:
+    """The days within which a request exempts contacts from `rule` (0: no limit, or no
+    exemption)."""
+    return (rule.consent_days or 0) if rule.requested == "exempt" else 0
 
 
 def enabled(policy: Policy) -> bool:
@@ -398,7 +408,7 @@ class Prepared:
         self.words = _Codes()
         self.rule_kind = np.array([KINDS[type(r)] for r in rules], dtype=np.int8)
         self.timeless = np.array([r.timeless for r in rules] or [False], dtype=np.bool_)
-        self.rule_f = np.zeros((n_rules, 5))
+        self.rule_f = np.zeros((n_rules, 6))
         longest = max((len(r.cancelled_by) for r in rules if isinstance(r, TriggerRule)), default=0)
         self.cancels = np.full((n_rules, max(longest, 1)), -1, dtype=np.int32)
         content_rules = [r for r in rules if isinstance(r, ContentRule)]
@@ -407,12 +417,12 @@ class Prepared:
         #: The revocation rules, in policy order (a rule's bit in `revocations`).
         self.revocations = [r for r in rules if isinstance(r, RevocationRule)]
         revocation_index = {id(r): q for q, r in enumerate(self.revocations)}
-        #: The frequency rules, in policy order (a rule's row of `fkey`).
-        self.frequency = [r for r in rules if isinstance(r, FrequencyRule)]
-        frequency_index = {id(r): q for q, r in enumerate(self.frequency)}
-        #: Per frequency rule, per shape, the code in `words` of the `per` key its contacts
-        #: carry (-1: none, or a tag: read per row, `frequency_keys`).
-        self.shape_key = np.full((max(len(self.frequency), 1), n_shapes), -1, dtype=np.int32)
+        #: The frequency and cooldown rules, in policy order (a rule's row of `fkey`).
+        self.keyed: list[FrequencyRule | CooldownRule] = [r for r in rules if isinstance(r, _KEYED)]
+        keyed_index = {id(r): q for q, r in enumerate(self.keyed)}
+        #: Per keyed rule, per shape, the code in `words` of the `per` key its contacts
+        #: carry (-1: none, or a tag: read per row, `keyed_rows`).
+        self.shape_key = np.full((max(len(self.keyed), 1), n_shapes), -1, dtype=np.int32)
         #: Per content rule, per distinct content: what it matched (None: nothing).
         self.matches = [
             [r._search(Content(c["subject"], c["body"], bool(c["discount"]))) for c in contents]
@@ -462,10 +472,17 @@ class Prepared:
             elif isinstance(r, RevocationRule):
                 f[kernel.F_COUNT] = revocation_index[id(r)]  # its bit in `ev_revoke`
             elif isinstance(r, FrequencyRule):
-                assert r.window is not None  # calendar days: `unsupported`
-                f[kernel.F_COUNT], f[kernel.F_SPAN] = r.count, r.window
+                f[kernel.F_COUNT] = r.count
+                f[kernel.F_SPAN] = r.window or 0.0
+                f[kernel.F_HALF_LIFE] = r.days or 0  # calendar days
                 f[kernel.F_BUDGET] = 1.0 if r.requested == "exempt" else 0.0
-                f[kernel.F_FACTOR] = frequency_index[id(r)]  # its row of `fkey`
+                f[kernel.F_FACTOR] = keyed_index[id(r)]  # its row of `fkey`
+                f[kernel.F_CONSENT] = _consent_days(r)
+            elif isinstance(r, CooldownRule):
+                f[kernel.F_COUNT] = r.offset
+                f[kernel.F_BUDGET] = 1.0 if r.requested == "exempt" else 0.0
+                f[kernel.F_FACTOR] = keyed_index[id(r)]
+                f[kernel.F_CONSENT] = _consent_days(r)
         self.counts = np.zeros((n_rules, n_shapes), dtype=np.bool_)
         self.keys = np.zeros((n_rules, n_shapes), dtype=np.int32)
         #: Per shape: its trigger's event kind code (-1: no such event here, -2: none).
@@ -506,13 +523,15 @@ class Prepared:
                     per = getattr(r, "per", ())
                     self.counts[i, s] = r._counting[1](lc)
                     self.keys[i, s] = keys[i].code(tuple(contact_key(lc, f) for f in per))
-                elif isinstance(r, FrequencyRule):
-                    # No zones: without consent days (`unsupported`) none are read.
-                    self.counts[i, s] = r.counts_contact(lc, ())
+                elif isinstance(r, _KEYED):
+                    # Outcomes are the kernel's to read (`keyed_rows`); zones too: without
+                    # consent days (`unsupported`) the rule reads none.
+                    if isinstance(r, FrequencyRule):
+                        self.counts[i, s] = r.counts_contact(lc, ())
+                    else:
+                        self.counts[i, s] = r.scope.counts(lc, r.exempt)
                     if r.per and not r.per[0].startswith("tags."):
-                        self.shape_key[frequency_index[id(r)], s] = self.word(
-                            contact_key(lc, r.per[0])
-                        )
+                        self.shape_key[keyed_index[id(r)], s] = self.word(contact_key(lc, r.per[0]))
             flags = p.content.flags if p.content is not None else ()
             plan = policy.plan(p.channel, p.purpose, p.source, p.campaign, trigger, flags)
             for asked in (False, True):
@@ -544,36 +563,55 @@ class Prepared:
     def word(self, value: str | None) -> int:
         return -1 if value is None else self.words.code(value)
 
-    def frequency_keys(
-        self, shape: np.ndarray, is_contact: np.ndarray, tag: np.ndarray, tags: Sequence[str]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """`fkey` for the kernel: per frequency rule, per row, the code in `words` of the
-        contact's `per` key (-1: none, and for every event); from its shape, or from its
-        tags (`tag`: each row's place among the JSON objects `tags`, -1: none). And per
-        row, whether a tag it counts by is not text (the engine's to fold: it would
-        compare and word such values as Python does)."""
+    def keyed_rows(
+        self, frame: pl.DataFrame, moved: np.ndarray, shape: np.ndarray, tag: np.ndarray,
+        tags: Sequence[str], outcome: _Distinct, events: _Distinct, repeated: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        """The kernel's `fkey`, `fhit` and `ev_cool` (one row of nothing without such
+        rules): per frequency and cooldown rule, per row (in the ledger's order: `moved[i]`
+        is the row of `frame` at place i), the code in `words` of its `per` key (-1: none);
+        a contact's from its shape or its tags (`tag`: each row's place among the JSON
+        objects `tags`, -1: none), an event's from its properties; and whether the rule
+        counts the contact (its outcome not excluded) or the contact or event begins a
+        silence. And per row, whether a tag it is keyed by is not text (the engine's to
+        fold: it would compare and word such values as Python does)."""
         n = len(shape)
         unsure = np.zeros(n, dtype=np.bool_)
-        if not self.frequency:
-            return np.full((1, 1), -1, dtype=np.int32), unsure
-        fkey = np.full((len(self.frequency), n), -1, dtype=np.int32)
+        if not self.keyed:
+            nothing = np.zeros((1, 1), dtype=np.bool_)
+            return np.full((1, 1), -1, dtype=np.int32), nothing, nothing[0], unsure
+        is_contact = shape >= 0
+        fkey = np.full((len(self.keyed), n), -1, dtype=np.int32)
+        fhit = np.zeros((len(self.keyed), n), dtype=np.bool_)
         objects = [_json_object(t) for t in tags]
-        for q, rule in enumerate(self.frequency):
-            if not rule.per:
-                continue
-            name = rule.per[0]
-            if not name.startswith("tags."):
+        for q, rule in enumerate(self.keyed):
+            name = rule.per[0] if rule.per else None
+            if name is not None and not name.startswith("tags."):
                 fkey[q] = np.where(is_contact, self.shape_key[q][np.maximum(shape, 0)], -1)
+            elif name is not None:
+                values = [o.get(name[5:]) for o in objects]
+                table = [self.word(v) if isinstance(v, str) else -1 for v in values]
+                odd = [v is not None and not isinstance(v, str) for v in values]
+                fkey[q] = looked_up(np.array([*table, -1], dtype=np.int32), tag)
+                unsure |= looked_up(np.array([*odd, False]), tag)
+            if isinstance(rule, FrequencyRule):
+                fhit[q] = is_contact & ~outcome.among(rule.exclude_outcomes)
                 continue
-            values = [o.get(name[5:]) for o in objects]
-            table = np.array(
-                [self.word(v) if isinstance(v, str) else -1 for v in values] + [-1],
-                dtype=np.int32,
-            )
-            odd = np.array([v is not None and not isinstance(v, str) for v in values] + [False])
-            fkey[q] = looked_up(table, tag)
-            unsure |= looked_up(odd, tag)
-        return fkey, unsure
+            fhit[q] = is_contact & outcome.among(rule.after_outcomes)
+            at = np.flatnonzero(events.among(rule.after_events) & ~repeated & ~is_contact)
+            if not (rule.event_channels or name) or not len(at):
+                fhit[q, at] = True
+                continue
+            for i, props in zip(at.tolist(), _properties(frame, moved[at]), strict=True):
+                channel = props.get("channel")
+                if rule.event_channels and channel and channel not in rule.event_channels:
+                    continue
+                fhit[q, i] = True
+                if name is not None:
+                    fkey[q, i] = self.word(_event_key(props, name))
+        cooling = [q for q, r in enumerate(self.keyed) if isinstance(r, CooldownRule)]
+        ev_cool = fhit[cooling].any(axis=0) & ~is_contact if cooling else np.zeros(1, np.bool_)
+        return fkey, fhit, ev_cool, unsure
 
     @property
     def tables(self) -> tuple[np.ndarray, ...]:
@@ -656,11 +694,12 @@ def _holiday_spans(
 
 
 def lay_out(
-    rule: HoursRule | HolidayRule, tz: ZoneInfo, country: str | None, subdivision: str | None,
-    first: date, last: date,
+    rule: HoursRule | HolidayRule | None, tz: ZoneInfo, country: str | None,
+    subdivision: str | None, first: date, last: date,
 ) -> Days:  # fmt: skip
     """`rule._spans` of each local day from `first` to `last` (`_holiday_spans` for a
-    holiday rule, whose `subdivision` is its own reading of the customer's)."""
+    holiday rule, whose `subdivision` is its own reading of the customer's; None: the
+    calendar alone, each day's beginning, no spans)."""
     n = (last - first).days + 1
     bounds = np.empty(n + 1, dtype=np.int64)
     day_off = np.zeros(n + 1, dtype=np.int64)
@@ -674,7 +713,7 @@ def lay_out(
         before = datetime.fromtimestamp((us - 1) / 1e6, tz).date()
         exact = exact and datetime.fromtimestamp(us / 1e6, tz).date() == day
         exact = exact and before == day - timedelta(days=1)
-        if k < n:
+        if k < n and rule is not None:
             spans = (
                 _holiday_spans(rule, tz, subdivision, day)
                 if isinstance(rule, HolidayRule)
@@ -688,16 +727,17 @@ def lay_out(
     return Days(first, bounds, day_off, np.array(begin), np.array(end), exact)
 
 
-#: Laid-out days kept across slices (a worker folds many): per rule, zone, country and
-#: subdivision.
+#: Laid-out days kept across slices (a worker folds many): per rule (`_CALENDAR`: the
+#: calendar alone), zone, country and subdivision.
 _DAYS: dict[tuple[object, str, str | None, str | None], Days] = {}
+_CALENDAR = object()
 
 
 def days_for(
-    rule: HoursRule | HolidayRule, tz: ZoneInfo, country: str | None, subdivision: str | None,
-    first: date, last: date,
+    rule: HoursRule | HolidayRule | None, tz: ZoneInfo, country: str | None,
+    subdivision: str | None, first: date, last: date,
 ) -> Days:  # fmt: skip
-    key = (rule.token, tz.key, country, subdivision)
+    key = (_CALENDAR if rule is None else rule.token, tz.key, country, subdivision)
     found = _DAYS.get(key)
     if found is None or found.first > first or found.last < last:
         if found is not None:
@@ -737,9 +777,17 @@ class Hours:
         profiles: Callable[[], pl.DataFrame],
         ts: np.ndarray,
     ) -> None:
-        rules: list[HoursRule | HolidayRule] = [r for r in policy.rules if isinstance(r, _HOURS)]
+        rules: list[HoursRule | HolidayRule | None] = [
+            r for r in policy.rules if isinstance(r, _HOURS)
+        ]
         #: Each hours rule's index in the tables, by `id`.
         self.index = {id(r): h for h, r in enumerate(rules)}
+        #: The tables' row of the calendar alone (each local day's beginning), after the
+        #: hours rules', for the rules that count local days (-1: none).
+        self.calendar = -1
+        if any(_calendar(r) for r in policy.rules):
+            self.calendar = len(rules)
+            rules.append(None)
         self.places: list[Place] = []
         self.cust_place = np.zeros(max(n_customers, 1), dtype=np.int32)
         #: Customers whose days could not be laid out exactly: the engine's.
@@ -798,7 +846,9 @@ class Hours:
         index: dict[int, int] = {}
         for h, rule in enumerate(rules):
             for p, place in enumerate(self.places):
-                if isinstance(rule, HolidayRule):
+                if rule is None:
+                    country = subdivision = None
+                elif isinstance(rule, HolidayRule):
                     country = None
                     subdivision = rule.subdivision_of(place.subdivision)
                 else:
@@ -1152,7 +1202,7 @@ def fold_frame(
             content, contents = np.full(n, -1, dtype=np.int32), []
         outcome = _Distinct(frame.get_column("outcome"))
         p = Prepared(policy, shapes, kinds, contents)
-        if "tags" in frame.columns and p.frequency:
+        if "tags" in frame.columns and p.keyed:
             tag, distinct = _coded(frame, ("tags",), contact & pl.col("tags").is_not_null())
             tags = [d["tags"] for d in distinct]
         else:
@@ -1205,7 +1255,9 @@ def fold_frame(
     engaged = outcome.among(_ENGAGED)
     # Customers whose history a rule answered "allowed" would read: the engine's.
     needs = outcome.among(p.fallback_outcomes)
-    fkey, unsure = p.frequency_keys(shape, is_contact, tag, tags)
+    fkey, fhit, ev_cool, unsure = p.keyed_rows(
+        frame, moved, shape, tag, tags, outcome, events, repeated
+    )
     needs |= unsure
     if visits:
         # Two visits started at one instant without a session id share one key in the
@@ -1257,7 +1309,7 @@ def fold_frame(
         starts, skip, ts, is_contact, shape, unanswered, known, engaged, rows, ev_kind,
         kind_activity, kind_engagement,
         ev_sid, kind_visit_engages, ev_signal, signals, signal_time, signal, ev_revoke,
-        len(p.revocations), fkey, trigger_at, content,
+        len(p.revocations), fkey, fhit, ev_cool, hours.calendar, trigger_at, content,
         len(kinds),
         _index(kinds, EventKind.CHECKOUT_STARTED), _index(kinds, EventKind.ORDER_COMPLETED),
         _index(kinds, EventKind.SESSION_STARTED), _index(kinds, EventKind.SESSION_ENDED),
@@ -1456,6 +1508,14 @@ def _revoked_words(
     return _escaped(rule.message.format_map(_Placeholders(details)))
 
 
+def _silence_words(
+    rule: CooldownRule, zones: Sequence[ZoneInfo], last: float, key: str | None
+) -> str:
+    """A cooldown reason's message (`CooldownRule.details`), JSON-escaped."""
+    details = rule.details_of(last, zones, [key])
+    return _escaped(rule.message.format_map(_Placeholders(details)))
+
+
 def _properties(frame: pl.DataFrame, rows: np.ndarray) -> list[dict[str, Any]]:
     """The properties of the events at `rows` of `frame` (`timeline.event_properties`);
     the session ids made text after they are picked, not the whole slice's."""
@@ -1536,7 +1596,8 @@ def _message_parts(rule: Rule) -> list[str]:
         elif isinstance(rule, CallbackRule):
             details = {"at": _SHOWN}
         elif isinstance(
-            rule, ConsentRule | DeclineRule | RevocationRule | HolidayRule | FrequencyRule
+            rule,
+            ConsentRule | DeclineRule | RevocationRule | HolidayRule | FrequencyRule | CooldownRule,
         ):
             return ["", ""]  # worded whole, reason by reason (`_shower`, `_revoked_words`)
         message = message.format_map(_Placeholders(details))
@@ -1687,6 +1748,16 @@ def _reasons(
             words = [
                 _revoked_words(rule, revoked[int(v)], hours.places[h].zones[0])
                 for v, h in zip(values[at].tolist(), place[at].tolist(), strict=True)
+            ]
+            shown = shown.scatter(at, pl.Series(words, dtype=pl.String))
+            continue
+        if isinstance(rule, CooldownRule):
+            names = list(p.words)
+            words = [
+                _silence_words(rule, hours.places[h].zones, v, names[int(k)] if k >= 0 else None)
+                for v, k, h in zip(
+                    values[at].tolist(), aux[at].tolist(), place[at].tolist(), strict=True
+                )
             ]
             shown = shown.scatter(at, pl.Series(words, dtype=pl.String))
             continue

@@ -8,15 +8,16 @@ silence ends at a local midnight: the latest one across zones.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
 from tactful.localtime import day_start, local_day
 from tactful.rules.base import Context, Rule, contact_key, per_validator
-from tactful.rules.frequency import consented
+from tactful.rules.frequency import consented, key_words
 
 
 def _event_key(props: Mapping[str, Any], field: str) -> str | None:
@@ -110,10 +111,18 @@ class CooldownRule(Rule):
                 found = [ts for ts in found if ts > request]
         return found
 
-    def end_of(self, ctx: Context, ts: float) -> float:
+    @property
+    def offset(self) -> int:
+        """Days from a trigger's local day to the one its silence ends at the beginning of."""
+        return self.days + (1 if self.first_day == "next" else 0)
+
+    def end_at(self, ts: float, zones: Sequence[ZoneInfo]) -> float:
         """When the silence after a trigger at `ts` ends: a local midnight, latest across zones."""
-        offset = self.days + (1 if self.first_day == "next" else 0)
-        return max(day_start(local_day(ts, tz) + timedelta(days=offset), tz) for tz in ctx.zones)
+        offset = timedelta(days=self.offset)
+        return max(day_start(local_day(ts, tz) + offset, tz) for tz in zones)
+
+    def end_of(self, ctx: Context, ts: float) -> float:
+        return self.end_at(ts, ctx.zones)
 
     def check(self, ctx: Context, t: float) -> float:
         ends = [self.end_of(ctx, ts) for ts in self.triggers(ctx, t)]
@@ -125,11 +134,16 @@ class CooldownRule(Rule):
         if not found:
             return {}
         last = max(found, key=lambda ts: self.end_of(ctx, ts))
-        tz = ctx.zones[0]
+        return self.details_of(last, ctx.zones, [ctx.key_of(f) for f in self.per])
+
+    def details_of(
+        self, last: float, zones: Sequence[ZoneInfo], keys: Sequence[str | None]
+    ) -> dict[str, str]:
+        """`details` for the silence begun at `last` (the trigger whose silence ends
+        last), the proposal's `per` keys being `keys`."""
+        until = datetime.fromtimestamp(self.end_at(last, zones), UTC)
         return {
-            "on": datetime.fromtimestamp(last, tz).strftime("%Y-%m-%d"),
-            "until": datetime.fromtimestamp(self.end_of(ctx, last), UTC).strftime(
-                "%Y-%m-%d %H:%M UTC"
-            ),
-            "key": ", ".join(v for f in self.per if (v := ctx.key_of(f))) or "any",
+            "on": datetime.fromtimestamp(last, zones[0]).strftime("%Y-%m-%d"),
+            "until": until.strftime("%Y-%m-%d %H:%M UTC"),
+            "key": key_words(keys),
         }

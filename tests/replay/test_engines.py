@@ -15,9 +15,21 @@ from tactful.replay.io import load_log
 from tactful.replay.local import FOLD_GC_THRESHOLD, chunks, replay_local
 from tactful.replay.synthetic import LogFiles, write_log
 
-#: Courtesy (the replay kernel's) and a pack the engine folds (`frequency` over calendar
-#: days, `cooldown`).
-POLICIES = [Policy.load("courtesy"), Policy.load("us-reg-f")]
+#: Courtesy with a cap per calendar week, which the replay kernel does not cover.
+WEEKLY = """
+name: weekly
+version: "1"
+extends: [courtesy]
+rules:
+  - id: weekly-cap
+    kind: cap
+    scope: {channels: [email]}
+    count: 3
+    window: week
+    message: "Three emails a calendar week."
+"""
+#: Courtesy (the replay kernel's) and a policy the engine folds.
+POLICIES = [Policy.load("courtesy"), Policy.from_text(WEEKLY, "weekly.yaml")]
 
 
 def in_time_order(files: LogFiles) -> LogFiles:
@@ -83,7 +95,7 @@ def test_threads_fold_what_the_kernel_covers_as_one_thread_does(
     assert len(list(chunks(timeline, 700))) > 3
     assert one[0].height > 100 and one[0].equals(threads[0])
     with pytest.raises(AssertionError, match="in threads, not processes"):
-        replay_local(timeline, POLICIES, workers=2, chunk_rows=1500)  # us-reg-f is not
+        replay_local(timeline, POLICIES, workers=2, chunk_rows=1500)  # weekly is not
 
 
 def test_the_fold_collects_young_objects_less_often_and_restores_the_setting(

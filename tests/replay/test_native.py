@@ -4,6 +4,7 @@ kinds it covers (searches, the horizon, flags, requests, contacts at one instant
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from pathlib import Path
@@ -200,8 +201,18 @@ def synthetic(
         Policy.load("us-tcpa"),
         Policy.load("au-telemarketing"),
         Policy.load("us-md"),
+        Policy.load("fr-demarchage"),
     ],
-    ids=["frequency", "corners", "paced", "counted", "us-tcpa", "au-telemarketing", "us-md"],
+    ids=[
+        "frequency",
+        "corners",
+        "paced",
+        "counted",
+        "us-tcpa",
+        "au-telemarketing",
+        "us-md",
+        "fr-demarchage",
+    ],
 )
 def test_synthetic_logs_get_the_engines_verdicts(synthetic: pl.DataFrame, policy: Policy) -> None:
     got = assert_same(synthetic, policy)
@@ -876,16 +887,70 @@ def test_frequency_counts_per_tag_strictly_and_exempts_requests(log: LogBuilder)
     assert "deny" in counted.filter(pl.col("rules") == "calls").get_column("verdict").to_list()
 
 
+def test_calendar_days_silences_and_consent_windows(log: LogBuilder) -> None:
+    # Reg F: seven calls per debt in seven local days (a bounced one not counted, one
+    # about no debt counted against every debt), a conversation's seven days of silence
+    # about its debt (an answered call, or an event about a call; not one about a text),
+    # requests that exempt within seven days of them (a call that names its request's
+    # instant is then not counted either). France: four calls in 30 calendar days, and
+    # 60 full days of silence after a refusal.
+    log.profile("ny", timezone="America/New_York", country="US", subdivision="NY")
+    log.profile("fr", timezone="Europe/Paris", country="FR")
+    a1, b2, c3 = (json.dumps({"account": a}) for a in ("A1", "B2", "C3"))
+    day = "2026-03-0{}T{}:00:00Z".format
+    for d, hour, outcome in [(2, 14, "no_answer"), (2, 15, "no_answer"), (2, 16, "no_answer"),
+                             (3, 14, "no_answer"), (3, 15, "no_answer"), (3, 16, "bounced"),
+                             (4, 14, "no_answer"), (4, 15, "no_answer")]:  # fmt: skip
+        log.contact("ny", day(d, hour), "call", "collections", tags=a1, outcome=outcome)
+    log.contact("ny", day(4, 16), "call", "collections", tags=a1)  # the eighth: deferred
+    log.contact("ny", day(4, 17), "call", "collections", tags=b2, outcome="answered")
+    log.contact("ny", day(4, 18), "call", "collections")  # any debt: 8 counted
+    log.event("ny", day(4, 19), "contact_answered", channel="call", account="C3")
+    log.event("ny", day(4, 19), "contact_answered", channel="sms", account="A1")
+    log.contact("ny", day(5, 14), "call", "collections", tags=b2)  # silent about B2
+    log.contact("ny", day(5, 15), "call", "collections", tags=c3)  # and C3
+    log.event("ny", day(5, 16), "callback_requested")
+    log.contact("ny", day(5, 17), "call", "collections", tags=a1, trigger="callback_requested",
+                trigger_at=day(5, 16))  # fmt: skip
+    log.contact("ny", day(5, 18), "call", "collections", tags=b2, trigger="callback_requested")
+    log.contact("ny", day(6, 14), "call", "collections", tags=a1)
+    log.contact("ny", "2026-03-16T14:00:00Z", "call", "collections", tags=b2,
+                trigger="callback_requested")  # fmt: skip
+    for d in range(2, 8):
+        outcome = "declined" if d == 5 else "no_answer"
+        log.contact("fr", day(d, 10), "call", "sales", outcome=outcome)
+    log.event("fr", "2026-03-09T10:00:00Z", "not_interested")
+    log.contact("fr", "2026-03-09T11:00:00Z", "call", "sales")
+    log.contact("fr", "2026-05-07T09:00:00Z", "call", "sales")
+    log.contact("fr", "2026-05-11T09:00:00Z", "call", "sales")
+    timeline = timeline_of(log)
+    fired: dict[str, set[str]] = {}
+    for name in ("us-reg-f", "fr-demarchage"):
+        got = assert_same(timeline, Policy.load(name), engine_folded=[])
+        rules = got.get_column("rules").drop_nulls().to_list()
+        fired[name] = {r for held in rules for r in held.split(";")}
+        reasons = "".join(r for r in got.get_column("reasons").to_list() if r)
+        if name == "us-reg-f":
+            assert "7 calls about debt A1" in reasons and "8 calls about debt any" in reasons
+            assert "debt B2 on 2026-03-04" in reasons and "debt C3 on 2026-03-04" in reasons
+        else:
+            assert "refused the sales call on 2026-03-05" in reasons
+    assert {"us-reg-f.seven-in-seven", "us-reg-f.after-conversation"} <= fired["us-reg-f"]
+    assert {"fr-demarchage.four-per-30-days", "fr-demarchage.refusal-60-days"} <= fired[
+        "fr-demarchage"
+    ]
+
+
 def test_what_the_kernel_does_not_cover_is_named() -> None:
     assert native.unsupported(Policy.load("courtesy")) == []
     assert native.unsupported(Policy.load("ca-crtc")) == []
     assert native.unsupported(Policy.load("us-tcpa")) == []
     for name in ("us-fl-ftsa", "us-md", "us-ok"):
         assert native.unsupported(Policy.load(name)) == []
-    assert native.unsupported(Policy.load("us-reg-f")) == [
-        "rule 'us-reg-f.seven-in-seven': calendar days, consent days, outcomes excluded",
-        "rule 'us-reg-f.after-conversation': kind 'cooldown'",
-    ]
+    for name in ("us-reg-f", "fr-demarchage", "au-telemarketing"):
+        assert native.unsupported(Policy.load(name)) == []
+    two = Policy.from_text(COUNTED.text.replace("per: [offer]", "per: [offer, campaign]"), "x")
+    assert native.unsupported(two) == ["rule 'offer-emails': more than one per key"]
     weekly = Policy.from_text(FREQUENCY.text.replace("window: 7d", "window: week"), "weekly.yaml")
     assert "rule 'sales-call-cap': a week window" in native.unsupported(weekly)
     assert not native.enabled(weekly)
