@@ -398,7 +398,10 @@ class Prepared:
         shapes: list[dict[str, Any]],
         kinds: list[str],
         contents: list[dict[str, Any]],
+        tags: Sequence[str] = (),
     ) -> None:
+        """`tags`: the contacts' distinct tags (JSON objects), which a frequency or
+        cooldown rule may count by."""
         rules = list(policy.rules)
         index = {id(r): i for i, r in enumerate(rules)}
         kind_code = {k: i for i, k in enumerate(kinds)}
@@ -420,6 +423,7 @@ class Prepared:
         #: The frequency and cooldown rules, in policy order (a rule's row of `fkey`).
         self.keyed: list[FrequencyRule | CooldownRule] = [r for r in rules if isinstance(r, _KEYED)]
         keyed_index = {id(r): q for q, r in enumerate(self.keyed)}
+        self.tagged = tagged([policy])
         #: Per keyed rule, per shape, the code in `words` of the `per` key its contacts
         #: carry (-1: none, or a tag: read per row, `keyed_rows`).
         self.shape_key = np.full((max(len(self.keyed), 1), n_shapes), -1, dtype=np.int32)
@@ -541,6 +545,16 @@ class Prepared:
                     plan_rule.append(index[id(step.rule)])
                     plan_mode.append(_MODES[step.mode])
                 offsets.append(len(plan_rule))
+        #: Per keyed rule counting by a tag, per distinct tags (and -1: none), the code in
+        #: `words` of the tag's value (-1: none), and whether it is not text.
+        self.tag_key: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        objects = [_json_object(t) for t in tags] if self.tagged else []
+        for q, r in enumerate(self.keyed):
+            if r.per and r.per[0].startswith("tags."):
+                found = [o.get(r.per[0][5:]) for o in objects]
+                table = [self.word(v) if isinstance(v, str) else -1 for v in found]
+                odd = [v is not None and not isinstance(v, str) for v in found]
+                self.tag_key[q] = (np.array([*table, -1], np.int32), np.array([*odd, False]))
         self.plan_off = np.array(offsets, dtype=np.int64)
         self.plan_rule = np.array(plan_rule, dtype=np.int32)
         self.plan_mode = np.array(plan_mode, dtype=np.int8)
@@ -565,16 +579,16 @@ class Prepared:
 
     def keyed_rows(
         self, frame: pl.DataFrame, moved: np.ndarray, shape: np.ndarray, tag: np.ndarray,
-        tags: Sequence[str], outcome: _Distinct, events: _Distinct, repeated: np.ndarray,
+        outcome: _Distinct, events: _Distinct, repeated: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         """The kernel's `fkey`, `fhit` and `ev_cool` (one row of nothing without such
         rules): per frequency and cooldown rule, per row (in the ledger's order: `moved[i]`
         is the row of `frame` at place i), the code in `words` of its `per` key (-1: none);
-        a contact's from its shape or its tags (`tag`: each row's place among the JSON
-        objects `tags`, -1: none), an event's from its properties; and whether the rule
-        counts the contact (its outcome not excluded) or the contact or event begins a
-        silence. And per row, whether a tag it is keyed by is not text (the engine's to
-        fold: it would compare and word such values as Python does)."""
+        a contact's from its shape or its tags (`tag`: each row's place among the distinct
+        tags the tables were made for, -1: none), an event's from its properties; and
+        whether the rule counts the contact (its outcome not excluded) or the contact or
+        event begins a silence. And per row, whether a tag it is keyed by is not text (the
+        engine's to fold: it would compare and word such values as Python does)."""
         n = len(shape)
         unsure = np.zeros(n, dtype=np.bool_)
         if not self.keyed:
@@ -583,17 +597,14 @@ class Prepared:
         is_contact = shape >= 0
         fkey = np.full((len(self.keyed), n), -1, dtype=np.int32)
         fhit = np.zeros((len(self.keyed), n), dtype=np.bool_)
-        objects = [_json_object(t) for t in tags]
         for q, rule in enumerate(self.keyed):
             name = rule.per[0] if rule.per else None
-            if name is not None and not name.startswith("tags."):
-                fkey[q] = np.where(is_contact, self.shape_key[q][np.maximum(shape, 0)], -1)
+            if q in self.tag_key:
+                table, odd = self.tag_key[q]
+                fkey[q] = looked_up(table, tag)
+                unsure |= looked_up(odd, tag)
             elif name is not None:
-                values = [o.get(name[5:]) for o in objects]
-                table = [self.word(v) if isinstance(v, str) else -1 for v in values]
-                odd = [v is not None and not isinstance(v, str) for v in values]
-                fkey[q] = looked_up(np.array([*table, -1], dtype=np.int32), tag)
-                unsure |= looked_up(np.array([*odd, False]), tag)
+                fkey[q] = np.where(is_contact, self.shape_key[q][np.maximum(shape, 0)], -1)
             if isinstance(rule, FrequencyRule):
                 fhit[q] = is_contact & ~outcome.among(rule.exclude_outcomes)
                 continue
@@ -1104,7 +1115,7 @@ class LogCodes:
         with self._lock:
             found = self._prepared.get(id(policy))
             if found is None:
-                made = Prepared(policy, self.shapes, self.kinds, self.contents)
+                made = Prepared(policy, self.shapes, self.kinds, self.contents, self.tags)
                 found = self._prepared[id(policy)] = (policy, made)
         p = copy.copy(found[1])
         p.words = _Codes(p.words)
@@ -1185,9 +1196,9 @@ def fold_frame(
         outcome = _Distinct.of(codes.outcomes, frame.get_column("_outcome").to_numpy())
         p = codes.prepared(policy)
         if "_tags" in frame.columns:
-            tag, tags = frame.get_column("_tags").to_numpy(), codes.tags
+            tag = frame.get_column("_tags").to_numpy()
         else:
-            tag, tags = np.full(n, -1, dtype=np.int32), []
+            tag = np.full(n, -1, dtype=np.int32)
     else:
         shape, shapes = _coded(frame, SHAPE_COLUMNS, contact)
         events = _Distinct(frame.get_column("event"))
@@ -1201,12 +1212,12 @@ def fold_frame(
         else:
             content, contents = np.full(n, -1, dtype=np.int32), []
         outcome = _Distinct(frame.get_column("outcome"))
-        p = Prepared(policy, shapes, kinds, contents)
-        if "tags" in frame.columns and p.keyed:
+        if "tags" in frame.columns and tagged([policy]):
             tag, distinct = _coded(frame, ("tags",), contact & pl.col("tags").is_not_null())
             tags = [d["tags"] for d in distinct]
         else:
             tag, tags = np.full(n, -1, dtype=np.int32), []
+        p = Prepared(policy, shapes, kinds, contents, tags)
     # An event whose id the customer's ledger already holds is not folded again (the first
     # in the log is kept, in whatever order the ledger puts events at one instant).
     repeated = np.zeros(n, dtype=np.bool_)
@@ -1255,9 +1266,7 @@ def fold_frame(
     engaged = outcome.among(_ENGAGED)
     # Customers whose history a rule answered "allowed" would read: the engine's.
     needs = outcome.among(p.fallback_outcomes)
-    fkey, fhit, ev_cool, unsure = p.keyed_rows(
-        frame, moved, shape, tag, tags, outcome, events, repeated
-    )
+    fkey, fhit, ev_cool, unsure = p.keyed_rows(frame, moved, shape, tag, outcome, events, repeated)
     needs |= unsure
     if visits:
         # Two visits started at one instant without a session id share one key in the
