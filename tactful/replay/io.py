@@ -498,28 +498,31 @@ def _names(chk: _Checker, df: pl.DataFrame, column: str, what: str) -> pl.Series
     return per.get_column("value").alias(column)
 
 
-def _json_objects(chk: _Checker, column: str) -> list[str | None]:
-    """A column of JSON objects, checked row by row (kept as text)."""
+def _json_objects(chk: _Checker, column: str) -> pl.Series:
+    """A column of JSON objects (kept as text; blank: null), each distinct text checked
+    once (a log's tags and properties repeat: a subject, an account, a page)."""
     df = chk.df
-    values = df.get_column(column).cast(pl.String).to_list()
-    rows = df.get_column(ROW).to_list()
-    bad: list[tuple[int, str | None]] = []
-    out: list[str | None] = []
-    for row, value in zip(rows, values, strict=True):
-        if value is None or not value.strip():
-            out.append(None)
+    values = df.get_column(column).cast(pl.String)
+    blank: list[str] = []
+    bad: list[str] = []
+    for value in values.unique().drop_nulls().to_list():
+        if not value.strip():
+            blank.append(value)
             continue
         try:
             data = json.loads(value)
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            bad.append((row, value))
-            out.append(None)
-        else:
-            out.append(value)
-    chk.flag_rows(bad, column, 'is not a JSON object (e.g. {"session_id": "s1"})')
-    return out
+            bad.append(value)
+    if bad:
+        flagged = df.select(ROW, values.alias("_value")).filter(pl.col("_value").is_in(bad))
+        chk.flag_rows(
+            flagged.iter_rows(), column, 'is not a JSON object (e.g. {"session_id": "s1"})'
+        )
+    if not (blank or bad):
+        return values
+    return values.set(values.is_in(blank + bad), None)
 
 
 def _customer_ids(chk: _Checker) -> pl.Series:
@@ -588,7 +591,7 @@ def _contacts(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
     else:
         cols.append(pl.lit(False).alias("discount"))
     if "tags" in df.columns:
-        tags = pl.Series("tags", _json_objects(chk, "tags"), dtype=pl.String)
+        tags = _json_objects(chk, "tags").alias("tags")
     else:
         tags = _nulls("tags", df.height, pl.String)
     out = df.select(cols).with_columns(at_us, trigger_at.alias("trigger_at_us"), tags)
@@ -620,7 +623,7 @@ def _events(
     extras = [c for c in df.columns if c not in core]
     session = _nulls("session_id", df.height, pl.String)
     if "properties" in df.columns:
-        given = _json_objects(chk, "properties")
+        given = _json_objects(chk, "properties").to_list()
         extra_rows = df.select(extras).to_dicts() if extras else [{}] * df.height
         props: list[str | None] = []
         sessions: list[str | None] = []

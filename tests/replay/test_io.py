@@ -328,6 +328,32 @@ def test_strict_makes_bad_rows_fatal(log: LogBuilder) -> None:
     assert "contacts.csv row 3, column 'at'" in str(exc.value)
 
 
+def test_tags_and_properties_that_are_not_json_objects_are_bad_rows(log: LogBuilder) -> None:
+    # Each distinct text is checked once; every row holding a bad one is reported, in
+    # order; a blank one is no tags at all.
+    tags = ['{"subject": "loans"}', "[1, 2]", "   ", '{"subject": "loans"}', "not json", "[1, 2]"]
+    for i, text in enumerate(tags):
+        log.contact("a", f"2026-03-02T1{i}:00:00Z", "sms", "sales", tags=text)
+    log.event("a", "2026-03-02T09:00:00Z", "signed_in", properties='{"page": "home"}')
+    log.event("a", "2026-03-02T09:01:00Z", "signed_in", properties='"home"')
+    loaded = _load(log)
+    got = [(Path(b.file).name, b.row, b.column, b.value) for b in loaded.bad_rows]
+    assert got == [
+        ("contacts.csv", 2, "tags", "[1, 2]"),
+        ("contacts.csv", 5, "tags", "not json"),
+        ("contacts.csv", 6, "tags", "[1, 2]"),
+        ("events.csv", 2, "properties", '"home"'),
+    ]
+    assert "is not a JSON object" in str(loaded.bad_rows[0])
+    contacts = loaded.timeline.filter(pl.col("is_contact")).sort("row")
+    assert contacts.get_column("row").to_list() == [1, 3, 4]
+    assert contacts.get_column("tags").to_list() == [
+        '{"subject": "loans"}',
+        None,
+        '{"subject": "loans"}',
+    ]
+
+
 def test_properties_json_and_columns_merge(tmp_path: Path) -> None:
     contacts = write_csv(tmp_path / "c.csv", ["customer_id", "at", "channel", "purpose"], [])
     events = write_csv(
