@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -346,6 +346,23 @@ def main(argv: Sequence[str]) -> Result:
         "on it.",
     ]
     return res
+
+
+def with_policy(policy: str, benchmark: str, title: str) -> Callable[[Sequence[str]], Result]:
+    """This benchmark with `policy` (a pack's name, or a file beside this one), under its
+    own name and title (`bench_replay_kernel.py`, `bench_replay_tcpa.py`,
+    `bench_replay_packs.py`)."""
+    beside = Path(__file__).with_name(policy)
+    if beside.is_file():
+        policy = os.path.relpath(beside)
+
+    def bench(argv: Sequence[str]) -> Result:
+        res = main(["--policy", policy, *argv])
+        res.benchmark = benchmark
+        res.title = title
+        return res
+
+    return bench
 
 
 if __name__ == "__main__":

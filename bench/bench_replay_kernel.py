@@ -10,22 +10,14 @@ Target (PRODUCT.md): >= 1,000,000 log rows per second per core.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from pathlib import Path
+from bench_replay import with_policy
+from report import run
 
-from bench_replay import main as replay
-from report import Result, run
-
-FREQUENCY = Path(__file__).with_name("frequency.yaml")
-
-
-def main(argv: Sequence[str]) -> Result:
-    res = replay(["--policy", os.path.relpath(FREQUENCY), *argv])
-    res.benchmark = "replay_kernel"
-    res.title = "Replay of caps, gaps and pressure alone (frequency.yaml)"
-    return res
-
+main = with_policy(
+    "frequency.yaml",
+    "replay_kernel",
+    "Replay of caps, gaps and pressure alone (frequency.yaml)",
+)
 
 if __name__ == "__main__":
     run(main)

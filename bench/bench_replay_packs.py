@@ -17,22 +17,14 @@ Target (PRODUCT.md): >= 1,000,000 log rows per second per core.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from pathlib import Path
+from bench_replay import with_policy
+from report import run
 
-from bench_replay import main as replay
-from report import Result, run
-
-REGULATORY = Path(__file__).with_name("regulatory.yaml")
-
-
-def main(argv: Sequence[str]) -> Result:
-    res = replay(["--policy", os.path.relpath(REGULATORY), *argv])
-    res.benchmark = "replay_packs"
-    res.title = "Replay through every regulatory pack (regulatory.yaml)"
-    return res
-
+main = with_policy(
+    "regulatory.yaml",
+    "replay_packs",
+    "Replay through every regulatory pack (regulatory.yaml)",
+)
 
 if __name__ == "__main__":
     run(main)

@@ -12,18 +12,10 @@ Target (PRODUCT.md): >= 1,000,000 log rows per second per core.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from bench_replay import with_policy
+from report import run
 
-from bench_replay import main as replay
-from report import Result, run
-
-
-def main(argv: Sequence[str]) -> Result:
-    res = replay(["--policy", "us-tcpa", *argv])
-    res.benchmark = "replay_tcpa"
-    res.title = "Replay of the US TCPA pack (us-tcpa)"
-    return res
-
+main = with_policy("us-tcpa", "replay_tcpa", "Replay of the US TCPA pack (us-tcpa)")
 
 if __name__ == "__main__":
     run(main)
