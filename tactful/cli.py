@@ -447,7 +447,8 @@ def replay(
         typer.Option(
             help="The contact log (CSV or Parquet): customer_id, at, channel, "
             "purpose, and optionally trigger, offer, campaign, source, outcome, "
-            "subject, body, flags, discount, priority."
+            "subject, body, flags, discount, priority, tags (a JSON object, e.g. "
+            '{"account": "A1"}, which a rule counting per tags.account reads).'
         ),
     ],
     policy: Annotated[str, typer.Option(help="The policy to replay through: pack or file.")],
