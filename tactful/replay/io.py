@@ -498,13 +498,15 @@ def _names(chk: _Checker, df: pl.DataFrame, column: str, what: str) -> pl.Series
     return per.get_column("value").alias(column)
 
 
-def _json_objects(chk: _Checker, column: str) -> pl.Series:
+def _json_objects(chk: _Checker, column: str, *, text: bool = False) -> pl.Series:
     """A column of JSON objects (kept as text; blank: null), each distinct text checked
-    once (a log's tags and properties repeat: a subject, an account, a page)."""
+    once (a log's tags and properties repeat: a subject, an account, a page). `text`:
+    their values must be text (or null), as a contact's tags are."""
     df = chk.df
     values = df.get_column(column).cast(pl.String)
     blank: list[str] = []
     bad: list[str] = []
+    untyped: list[str] = []
     for value in values.unique().drop_nulls().to_list():
         if not value.strip():
             blank.append(value)
@@ -515,14 +517,17 @@ def _json_objects(chk: _Checker, column: str) -> pl.Series:
             data = None
         if not isinstance(data, dict):
             bad.append(value)
-    if bad:
-        flagged = df.select(ROW, values.alias("_value")).filter(pl.col("_value").is_in(bad))
-        chk.flag_rows(
-            flagged.iter_rows(), column, 'is not a JSON object (e.g. {"session_id": "s1"})'
-        )
-    if not (blank or bad):
-        return values
-    return values.set(values.is_in(blank + bad), None)
+        elif text and not all(v is None or isinstance(v, str) for v in data.values()):
+            untyped.append(value)
+    for texts, message in (
+        (bad, 'is not a JSON object (e.g. {"session_id": "s1"})'),
+        (untyped, 'has a value that is not text (e.g. {"account": "A1"})'),
+    ):
+        if texts:
+            rows = df.select(ROW, values.alias("_value")).filter(pl.col("_value").is_in(texts))
+            chk.flag_rows(rows.iter_rows(), column, message)
+    dropped = blank + bad + untyped
+    return values.set(values.is_in(dropped), None) if dropped else values
 
 
 def _customer_ids(chk: _Checker) -> pl.Series:
@@ -591,7 +596,7 @@ def _contacts(df: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[BadRow]]:
     else:
         cols.append(pl.lit(False).alias("discount"))
     if "tags" in df.columns:
-        tags = _json_objects(chk, "tags").alias("tags")
+        tags = _json_objects(chk, "tags", text=True).alias("tags")
     else:
         tags = _nulls("tags", df.height, pl.String)
     out = df.select(cols).with_columns(at_us, trigger_at.alias("trigger_at_us"), tags)

@@ -332,6 +332,7 @@ def test_tags_and_properties_that_are_not_json_objects_are_bad_rows(log: LogBuil
     # Each distinct text is checked once; every row holding a bad one is reported, in
     # order; a blank one is no tags at all.
     tags = ['{"subject": "loans"}', "[1, 2]", "   ", '{"subject": "loans"}', "not json", "[1, 2]"]
+    tags.append('{"subject": 7, "account": null}')  # tags are text (or null)
     for i, text in enumerate(tags):
         log.contact("a", f"2026-03-02T1{i}:00:00Z", "sms", "sales", tags=text)
     log.event("a", "2026-03-02T09:00:00Z", "signed_in", properties='{"page": "home"}')
@@ -342,9 +343,11 @@ def test_tags_and_properties_that_are_not_json_objects_are_bad_rows(log: LogBuil
         ("contacts.csv", 2, "tags", "[1, 2]"),
         ("contacts.csv", 5, "tags", "not json"),
         ("contacts.csv", 6, "tags", "[1, 2]"),
+        ("contacts.csv", 7, "tags", '{"subject": 7, "account": null}'),
         ("events.csv", 2, "properties", '"home"'),
     ]
     assert "is not a JSON object" in str(loaded.bad_rows[0])
+    assert "has a value that is not text" in str(loaded.bad_rows[3])
     contacts = loaded.timeline.filter(pl.col("is_contact")).sort("row")
     assert contacts.get_column("row").to_list() == [1, 3, 4]
     assert contacts.get_column("tags").to_list() == [
