@@ -89,7 +89,8 @@ ALLOW, DEFERRED, DENIED = 0, 1, 2
 #: A reason's rule index for the search running past the horizon.
 HORIZON = -1
 
-# Columns of `rule_f`, a rule's parameters as floats: a cap's count, an activity rule's
+# Columns of `rule_f`, a rule's parameters as floats: a cap's count (and its calendar
+# period, `DAY`, `WEEK` or `MONTH`, as its half-life), an activity rule's
 # `when: checkout` (1), a content rule's index among them; a window, gap, quiet or delay
 # (nan: none); pressure's budget, half-life and unanswered factor. An unanswered rule's
 # `after`, `gap` and `stop_after` are its count, span and budget; an hours rule's index
@@ -554,6 +555,69 @@ def day_begins(d: int, table: int, bound_off: np.ndarray, bounds: np.ndarray) ->
     return float(bounds[b0 + d] / 1e6)
 
 
+#: A cap's calendar periods (`F_HALF_LIFE`; 0: none), as `CapRule.window` names them.
+DAY, WEEK, MONTH = 1, 2, 3
+#: `CapRule.check`'s bound on the periods it moves through.
+PERIOD_STEPS = 400
+#: `date(1970, 1, 1).toordinal()`.
+EPOCH_ORDINAL = 719163
+
+
+@njit(cache=True, inline="always")
+def month_of(ordinal: int) -> tuple[int, int]:
+    """The day of the month (1-31) of the proleptic Gregorian date `ordinal` (as
+    `date.toordinal` counts), and how many days its month has (H. Hinnant's
+    `civil_from_days`)."""
+    z = ordinal - EPOCH_ORDINAL + 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (1 if month <= 2 else 0)
+    if month == 2:
+        leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+        return day, 29 if leap else 28
+    return day, 30 if month in (4, 6, 9, 11) else 31
+
+
+@njit(cache=True, inline="always")
+def period_check(
+    t: float, count: int, period: int, times: np.ndarray, n: int, table: int,
+    bound_off: np.ndarray, bounds: np.ndarray, day_first: np.ndarray,
+) -> float:  # fmt: skip
+    """`CapRule.check` over calendar periods (`period_bounds` in the customer's first zone,
+    whose local days `table` lays out): the first period from `t`'s with room, `times`
+    (sorted) counted in each. nan: past the days laid out."""
+    if n < count:
+        return t
+    last = bound_off[table + 1] - bound_off[table] - 1
+    u = t
+    for _ in range(PERIOD_STEPS):
+        d = day_of(u, table, bound_off, bounds)
+        if d < 0 or d >= last:
+            return math.nan
+        first, span = d, 1
+        if period == WEEK:
+            first, span = d - (day_first[table] + d - 1) % 7, 7  # Monday first
+        elif period == MONTH:
+            day, span = month_of(day_first[table] + d)
+            first = d - (day - 1)
+        start = day_begins(first, table, bound_off, bounds)
+        end = day_begins(first + span, table, bound_off, bounds)
+        if math.isnan(start) or math.isnan(end):
+            return math.nan
+        inside = np.searchsorted(times[:n], end, side="left") - np.searchsorted(
+            times[:n], start, side="left"
+        )
+        if inside < count:
+            return u
+        u = end
+    return NEVER
+
+
 #: `tactful.rules.frequency.MAX_STEPS`: rounds of a frequency rule's search across zones.
 FREQUENCY_STEPS = 100
 
@@ -933,7 +997,8 @@ def fold(
     rule_kind, rule_f, counts, keys, shape_weight, shape_asked = tables[:6]
     cancels, content_hit, shape_channel, shape_purpose, shape_offer = tables[6:11]
     shape_unsubscribes, shape_declines = tables[11:]
-    place_tab, n_zones, bound_off, bounds, day_off, span_base, span_begin, span_end = hours
+    place_tab, n_zones, bound_off, bounds, day_off, span_base, span_begin, span_end = hours[:8]
+    day_first = borrowed(hours[8])
     # The arguments borrowed (see `borrowed`): the caller holds them throughout.
     starts = borrowed(starts)
     skip = borrowed(skip)
@@ -1130,6 +1195,11 @@ def fold(
                         buf[:n], visits[k, V_START], side="left"
                     )
                     return (NEVER if inside >= rule_f[r, F_COUNT] else t), math.nan
+                period = int(rule_f[r, F_HALF_LIFE])
+                if period:
+                    return period_check(t, int(rule_f[r, F_COUNT]), period, buf, n,
+                                        place_tab[calendar, place, 0], bound_off, bounds,
+                                        day_first), math.nan  # fmt: skip
                 return cap_check(t, int(rule_f[r, F_COUNT]), rule_f[r, F_SPAN], buf, n), math.nan
             return gap_check(t, rule_f[r, F_SPAN], buf, n), math.nan
         if kind == FREQUENCY:

@@ -180,12 +180,6 @@ def unsupported(policy: Policy) -> list[str]:
     for rule in policy.rules:
         if type(rule) not in KINDS:
             why.append(f"rule {rule.id!r}: kind {rule.kind!r}")
-        elif (
-            isinstance(rule, CapRule)
-            and rule.window not in ("session",)
-            and not isinstance(rule.window, float)
-        ):
-            why.append(f"rule {rule.id!r}: a {rule.window} window")
         elif isinstance(rule, _KEYED):
             if lacking := _keyed_unsupported(rule):
                 why.append(f"rule {rule.id!r}: {', '.join(lacking)}")
@@ -216,9 +210,13 @@ def tagged(policies: Sequence[Policy]) -> bool:
 def _calendar(rule: Rule) -> bool:
     """Whether `rule` counts the customer's local calendar days (a silence's, a
     frequency's, or those within which a request counts as consent)."""
-    if isinstance(rule, CooldownRule):
+    if isinstance(rule, CooldownRule) or (isinstance(rule, CapRule) and rule.window in _PERIODS):
         return True
     return isinstance(rule, FrequencyRule) and bool(rule.days or _consent_days(rule))
+
+
+#: A cap's calendar periods, as the kernel numbers them.
+_PERIODS = {"day": kernel.DAY, "week": kernel.WEEK, "month": kernel.MONTH}
 
 
 def _consent_days(rule: FrequencyRule | CooldownRule) -> int:
@@ -443,8 +441,9 @@ class Prepared:
                 f[kernel.F_COUNT] = r.count
                 if r.window == "session":
                     f[kernel.F_BUDGET] = 1.0
+                elif isinstance(r.window, str):
+                    f[kernel.F_HALF_LIFE] = _PERIODS[r.window]  # a calendar period
                 else:
-                    assert isinstance(r.window, float)
                     f[kernel.F_SPAN] = r.window
             elif isinstance(r, GapRule):
                 f[kernel.F_SPAN] = r.gap
@@ -885,6 +884,7 @@ class Hours:
         bound_off = np.cumsum([0] + [len(d.bounds) for d in t]).astype(np.int64)
         span_base = np.cumsum([0] + [len(d.begin) for d in t]).astype(np.int64)
         empty_i, empty_f = np.zeros(1, dtype=np.int64), np.zeros(1)
+        first = np.array([d.first.toordinal() for d in t], dtype=np.int64) if t else empty_i
         return (
             self.place_tab,
             self.n_zones,
@@ -894,6 +894,7 @@ class Hours:
             span_base,
             np.concatenate([d.begin for d in t]) if t else empty_f,
             np.concatenate([d.end for d in t]) if t else empty_f,
+            first,  # each table's first day, as `date.toordinal` counts
         )
 
     def local_all(self, rule: HoursRule, places: np.ndarray, ts: np.ndarray) -> pl.Series:

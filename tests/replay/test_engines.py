@@ -15,7 +15,7 @@ from tactful.replay.io import load_log
 from tactful.replay.local import FOLD_GC_THRESHOLD, chunks, replay_local
 from tactful.replay.synthetic import LogFiles, write_log
 
-#: Courtesy with a cap per calendar week, which the replay kernel does not cover.
+#: Courtesy with a cap per tag, which the replay kernel does not cover.
 WEEKLY = """
 name: weekly
 version: "1"
@@ -25,8 +25,9 @@ rules:
     kind: cap
     scope: {channels: [email]}
     count: 3
-    window: week
-    message: "Three emails a calendar week."
+    window: 7d
+    per: [tags.account]
+    message: "Three emails a week per account."
 """
 #: Courtesy (the replay kernel's) and a policy the engine folds.
 POLICIES = [Policy.load("courtesy"), Policy.from_text(WEEKLY, "weekly.yaml")]

@@ -4,9 +4,11 @@ kinds it covers (searches, the horizon, flags, requests, contacts at one instant
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
 import tempfile
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +131,42 @@ rules:
 )
 
 
+#: Caps per local calendar day, ISO week and month (in the customer's first zone).
+PERIODS = Policy.from_text(
+    """
+name: periods
+version: "1"
+rules:
+  - id: call-day
+    kind: cap
+    scope: {channels: [call]}
+    count: 1
+    window: day
+    message: "One call a day."
+  - id: email-week
+    kind: cap
+    scope: {channels: [email]}
+    count: 2
+    window: week
+    per: [offer]
+    message: "Two emails a week per offer ({offer})."
+  - id: sales-month
+    kind: cap
+    scope: {purposes: [sales]}
+    count: 3
+    window: month
+    mode: deny
+    message: "Three sales contacts a month."
+  - id: sms-gap
+    kind: gap
+    scope: {channels: [sms]}
+    gap: 30h
+    message: "Texts 30 hours apart."
+""",
+    "periods.yaml",
+)
+
+
 def python_fold(timeline: pl.DataFrame, policies: list[Policy]) -> pl.DataFrame:
     columns = {name: timeline.get_column(name).to_list() for name in TIMELINE_COLUMNS}
     return pl.DataFrame(fold_columns(columns, policies), schema=VERDICT_SCHEMA)
@@ -202,6 +240,7 @@ def synthetic(
         Policy.load("au-telemarketing"),
         Policy.load("us-md"),
         Policy.load("fr-demarchage"),
+        PERIODS,
     ],
     ids=[
         "frequency",
@@ -212,6 +251,7 @@ def synthetic(
         "au-telemarketing",
         "us-md",
         "fr-demarchage",
+        "periods",
     ],
 )
 def test_synthetic_logs_get_the_engines_verdicts(synthetic: pl.DataFrame, policy: Policy) -> None:
@@ -945,6 +985,39 @@ def test_calendar_days_silences_and_consent_windows(log: LogBuilder) -> None:
     ]
 
 
+def test_caps_per_calendar_period_in_the_customer_s_first_zone(log: LogBuilder) -> None:
+    # One instant, two local calendars: New York's (a month's last evening, a Sunday
+    # night, a day with a clock change) and Auckland's (already the next month, a Monday).
+    log.profile("ny", timezone="America/New_York", country="US")
+    log.profile("akl", timezone="Pacific/Auckland", country="NZ")
+    for who in ("ny", "akl"):
+        for day in ("2026-01-24", "2026-01-26", "2026-01-28"):
+            log.contact(who, f"{day}T15:00:00Z", "sms", "sales")
+        log.contact(who, "2026-02-01T03:00:00Z", "email", "sales", offer="a")
+        log.contact(who, "2026-03-08T05:30:00Z", "call", "service")  # 00:30 EST
+        log.contact(who, "2026-03-09T03:30:00Z", "call", "service")  # 23:30 EDT, same day
+        for at in ("2026-03-13T15:00:00Z", "2026-03-14T15:00:00Z", "2026-03-16T03:00:00Z"):
+            log.contact(who, at, "email", "marketing", offer="b")
+        log.contact(who, "2026-03-16T03:00:00Z", "email", "marketing", offer="c")
+    got = assert_same(timeline_of(log), PERIODS, engine_folded=[])
+    fired = got.filter(pl.col("rules").is_not_null())
+    by = {(c, r): v for c, r, v in fired.select("customer_id", "rules", "verdict").iter_rows()}
+    assert by[("ny", "sales-month")] == "deny"  # still January in New York
+    assert by[("ny", "call-day")] == "defer" and by[("ny", "email-week")] == "defer"
+    assert ("akl", "sales-month") not in by and ("akl", "email-week") not in by
+    nb = fired.filter((pl.col("customer_id") == "ny") & (pl.col("rules") == "call-day"))
+    assert nb.get_column("not_before_us").to_list() == [to_us(datetime(2026, 3, 9, 4, tzinfo=UTC))]
+
+
+@given(st.integers(min_value=1, max_value=date.max.toordinal()))
+@example(date(2024, 2, 29).toordinal())
+@example(date(2100, 2, 28).toordinal())
+def test_a_day_s_place_in_its_month_is_the_calendar_s(ordinal: int) -> None:
+    day = date.fromordinal(ordinal)
+    length = calendar.monthrange(day.year, day.month)[1]
+    assert kernel.month_of(ordinal) == (day.day, length)
+
+
 def test_what_the_kernel_does_not_cover_is_named() -> None:
     assert native.unsupported(Policy.load("courtesy")) == []
     assert native.unsupported(Policy.load("ca-crtc")) == []
@@ -955,9 +1028,9 @@ def test_what_the_kernel_does_not_cover_is_named() -> None:
         assert native.unsupported(Policy.load(name)) == []
     two = Policy.from_text(COUNTED.text.replace("per: [offer]", "per: [offer, campaign]"), "x")
     assert native.unsupported(two) == ["rule 'offer-emails': more than one per key"]
-    weekly = Policy.from_text(FREQUENCY.text.replace("window: 7d", "window: week"), "weekly.yaml")
-    assert "rule 'sales-call-cap': a week window" in native.unsupported(weekly)
-    assert not native.enabled(weekly)
+    tagged = Policy.from_text(CORNERS.text.replace("per: [offer]", "per: [tags.offer]"), "t.yaml")
+    assert native.unsupported(tagged) == ["rule 'email-cap': per tag"]
+    assert not native.enabled(tagged)
 
 
 def test_the_local_engine_folds_each_policy_its_own_way(
