@@ -97,13 +97,15 @@ HORIZON = -1
 # among them is its count; a session rule's condition (`CONDITIONS`) and seconds its count
 # and span; a cap over a visit has budget 1; a decline rule's `same_offer` (1) and window
 # its count and span; a frequency rule's count and window (or calendar days: its half-life)
-# are its count and span, whether it exempts what the customer asked for (1) its budget,
-# and its index among the keyed rules (its row of `fkey`) its factor; a cooldown rule's
-# days (one more from the next day) are its count, and its budget and factor as a
+# are its count and span, whether it exempts what the customer asked for (1) its budget; a
+# cooldown rule's days (one more from the next day) are its count, and its budget as a
 # frequency rule's.
 F_COUNT, F_SPAN, F_BUDGET, F_HALF_LIFE, F_FACTOR = 0, 1, 2, 3, 4
 #: A frequency or cooldown rule's `consent_days` (0: none).
 F_CONSENT = 5
+#: A rule's row of `fkey`, where its `per` keys are read per row (-1: per shape): every
+#: frequency and cooldown rule's, and a cap's, gap's or unanswered rule's keyed by a tag.
+F_KEYED = 6
 
 
 @njit(cache=True, inline="always")
@@ -167,23 +169,35 @@ def _digits(x: int) -> int:
 
 
 @njit(cache=True, inline="always")
+def key_of(r: int, q: int, s: int, at: int, keys: np.ndarray, fkey: np.ndarray) -> int:
+    """Rule `r`'s `per` key of the contact of shape `s` at row `at`: its shape's, or, for
+    a rule keyed per row (`q`, its row of `fkey`; -1: none), its row's."""
+    return int(fkey[q, at] if q >= 0 else keys[r, s])
+
+
+@njit(cache=True, inline="always")
 def counted(
     r: int,
+    q: int,
     s: int,
+    at: int,
     l_ts: np.ndarray,
     l_shape: np.ndarray,
+    l_at: np.ndarray,
     m: int,
     counts: np.ndarray,
     keys: np.ndarray,
+    fkey: np.ndarray,
     out: np.ndarray,
 ) -> int:
-    """`Rule.counted_times` for a proposal of shape `s`: the times of the ledger's
-    contacts rule `r` counts with the same `per` keys, into `out`; how many."""
-    key = keys[r, s]
+    """`Rule.counted_times` for a proposal of shape `s` at row `at`: the times of the
+    ledger's contacts rule `r` counts with the same `per` keys (`key_of`), into `out`;
+    how many."""
+    key = key_of(r, q, s, at, keys, fkey)
     n = 0
     for i in range(m):
         sh = l_shape[i]
-        if counts[r, sh] and keys[r, sh] == key:
+        if counts[r, sh] and key_of(r, q, sh, l_at[i], keys, fkey) == key:
             out[n] = l_ts[i]
             n += 1
     return n
@@ -863,23 +877,27 @@ def callback_pending(
 @njit(cache=True, inline="always")
 def streak(
     r: int,
+    q: int,
     s: int,
+    at: int,
     l_ts: np.ndarray,
     l_shape: np.ndarray,
+    l_at: np.ndarray,
     l_unanswered: np.ndarray,
     l_known: np.ndarray,
     m: int,
     counts: np.ndarray,
     keys: np.ndarray,
+    fkey: np.ndarray,
     engaged: float,
 ) -> tuple[int, float]:
     """`UnansweredRule.streak`: every ledger contact lies at or before `t`."""
     n = 0
     last = math.nan
-    key = keys[r, s]
+    key = key_of(r, q, s, at, keys, fkey)
     for i in range(m - 1, -1, -1):
         sh = l_shape[i]
-        if not counts[r, sh] or keys[r, sh] != key or not l_known[i]:
+        if not counts[r, sh] or key_of(r, q, sh, l_at[i], keys, fkey) != key or not l_known[i]:
             continue
         if l_ts[i] <= engaged:
             break
@@ -1180,10 +1198,12 @@ def fold(
             return u, pressure_at(buf, buf_w, n, total, hl, t)
         if kind in (CAP, GAP):
             buf = held_ts[r]
-            if held_version[r] != version or held_key[r] != keys[r, s]:
-                held_n[r] = counted(r, s, l_ts, l_shape, m, counts, keys, buf)
+            q = int(rule_f[r, F_KEYED])
+            key = key_of(r, q, s, pos, keys, fkey)
+            if held_version[r] != version or held_key[r] != key:
+                held_n[r] = counted(r, q, s, pos, l_ts, l_shape, l_at, m, counts, keys, fkey, buf)
                 held_version[r] = version
-                held_key[r] = keys[r, s]
+                held_key[r] = key
             n = held_n[r]
             if kind == CAP:
                 if rule_f[r, F_BUDGET] == 1.0:
@@ -1218,7 +1238,7 @@ def fold(
                     return end, math.nan
                 if trigger_ts <= t < end:
                     return t, math.nan
-            q = int(rule_f[r, F_FACTOR])
+            q = int(rule_f[r, F_KEYED])
             key = fkey[q, pos]
             buf = held_ts[r]
             if held_version[r] != version or held_key[r] != key:
@@ -1268,7 +1288,7 @@ def fold(
             # `CooldownRule.check`: silent until the latest end of a silence begun by a
             # contact it counts (in the ledger's order) or an event (in theirs), with a
             # key that matches strictly, after the customer's request where it exempts it.
-            q = int(rule_f[r, F_FACTOR])
+            q = int(rule_f[r, F_KEYED])
             key = fkey[q, pos]
             request = -math.inf
             offset = int(rule_f[r, F_COUNT])
@@ -1308,8 +1328,9 @@ def fold(
             return trigger_check(t, trigger_ts, rule_f[r, F_SPAN], cancels[r], last_time), math.nan
         if kind == UNANSWERED:
             n, last = streak(
-                r, s, l_ts, l_shape, l_unanswered, l_known, m, counts, keys, facts[LAST_ENGAGEMENT]
-            )
+                r, int(rule_f[r, F_KEYED]), s, pos, l_ts, l_shape, l_at, l_unanswered, l_known, m,
+                counts, keys, fkey, facts[LAST_ENGAGEMENT],
+            )  # fmt: skip
             if n >= rule_f[r, F_BUDGET]:
                 return NEVER, float(n)
             if n >= rule_f[r, F_COUNT] and not math.isnan(last):
@@ -1615,7 +1636,8 @@ def fold(
                         if held_version[r] != version - 1:
                             continue
                         if rule_kind[r] == CAP or rule_kind[r] == GAP:
-                            if counts[r, s] and keys[r, s] == held_key[r]:
+                            q = int(rule_f[r, F_KEYED])
+                            if counts[r, s] and key_of(r, q, s, i, keys, fkey) == held_key[r]:
                                 held_ts[r, held_n[r]] = t
                                 held_n[r] += 1
                             held_version[r] = version

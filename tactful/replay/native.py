@@ -123,8 +123,20 @@ KINDS: dict[type[Rule], int] = {
     FrequencyRule: kernel.FREQUENCY,
     CooldownRule: kernel.COOLDOWN,
 }
-#: Rules with `per` keys the kernel reads per row (`fkey`), not per shape.
+#: Rules whose `per` keys the kernel reads per row (`fkey`), not per shape: these, and a
+#: cap, gap or unanswered rule keyed by a tag (`_row_keyed`).
 _KEYED = (FrequencyRule, CooldownRule)
+#: Kinds whose `per` keys match exactly (a missing value matches only a missing one).
+_EXACT = (CapRule, GapRule, UnansweredRule)
+
+
+def _row_keyed(rule: Rule) -> bool:
+    """Whether the kernel reads `rule`'s `per` keys per row."""
+    if isinstance(rule, _KEYED):
+        return True
+    return isinstance(rule, _EXACT) and any(f.startswith("tags.") for f in getattr(rule, "per", ()))
+
+
 _MODES = {"defer": kernel.DEFER, "deny": kernel.DENY, "flag": kernel.FLAG}
 #: Each verdict's name at its code (`kernel.ALLOW`, `DEFERRED`, `DENIED`).
 _NAMED = {kernel.ALLOW: "allow", kernel.DEFERRED: "defer", kernel.DENIED: "deny"}
@@ -183,8 +195,6 @@ def unsupported(policy: Policy) -> list[str]:
         elif isinstance(rule, _KEYED):
             if lacking := _keyed_unsupported(rule):
                 why.append(f"rule {rule.id!r}: {', '.join(lacking)}")
-        elif any(f.startswith("tags.") for f in getattr(rule, "per", ())):
-            why.append(f"rule {rule.id!r}: per tag")
         elif isinstance(rule, ConsentRule) and rule.require_opt_in:
             why.append(f"rule {rule.id!r}: opt-in required")
     if sum(isinstance(r, RevocationRule) for r in policy.rules) > kernel.LIFTS:
@@ -198,10 +208,9 @@ def _keyed_unsupported(rule: FrequencyRule | CooldownRule) -> list[str]:
 
 
 def tagged(policies: Sequence[Policy]) -> bool:
-    """Whether a frequency or cooldown rule of these counts per tag (the kernel reads the
-    contacts' tags)."""
+    """Whether a rule of these counts per tag (the kernel reads the contacts' tags)."""
     return any(
-        isinstance(r, _KEYED) and any(f.startswith("tags.") for f in r.per)
+        _row_keyed(r) and any(f.startswith("tags.") for f in getattr(r, "per", ()))
         for p in policies
         for r in p.rules
     )
@@ -409,7 +418,7 @@ class Prepared:
         self.words = _Codes()
         self.rule_kind = np.array([KINDS[type(r)] for r in rules], dtype=np.int8)
         self.timeless = np.array([r.timeless for r in rules] or [False], dtype=np.bool_)
-        self.rule_f = np.zeros((n_rules, 6))
+        self.rule_f = np.zeros((n_rules, 7))
         longest = max((len(r.cancelled_by) for r in rules if isinstance(r, TriggerRule)), default=0)
         self.cancels = np.full((n_rules, max(longest, 1)), -1, dtype=np.int32)
         content_rules = [r for r in rules if isinstance(r, ContentRule)]
@@ -418,12 +427,13 @@ class Prepared:
         #: The revocation rules, in policy order (a rule's bit in `revocations`).
         self.revocations = [r for r in rules if isinstance(r, RevocationRule)]
         revocation_index = {id(r): q for q, r in enumerate(self.revocations)}
-        #: The frequency and cooldown rules, in policy order (a rule's row of `fkey`).
-        self.keyed: list[FrequencyRule | CooldownRule] = [r for r in rules if isinstance(r, _KEYED)]
+        #: The rules keyed per row (`_row_keyed`), in policy order (a rule's row of `fkey`).
+        self.keyed: list[Any] = [r for r in rules if _row_keyed(r)]
         keyed_index = {id(r): q for q, r in enumerate(self.keyed)}
+        self.rule_f[:, kernel.F_KEYED] = [keyed_index.get(id(r), -1) for r in rules] or [-1]
         self.tagged = tagged([policy])
-        #: Per keyed rule, per shape, the code in `words` of the `per` key its contacts
-        #: carry (-1: none, or a tag: read per row, `keyed_rows`).
+        #: Per frequency or cooldown rule, per shape, the code in `words` of the `per` key
+        #: its contacts carry (-1: none, or a tag: read per row, `keyed_rows`).
         self.shape_key = np.full((max(len(self.keyed), 1), n_shapes), -1, dtype=np.int32)
         #: Per content rule, per distinct content: what it matched (None: nothing).
         self.matches = [
@@ -479,12 +489,10 @@ class Prepared:
                 f[kernel.F_SPAN] = r.window or 0.0
                 f[kernel.F_HALF_LIFE] = r.days or 0  # calendar days
                 f[kernel.F_BUDGET] = 1.0 if r.requested == "exempt" else 0.0
-                f[kernel.F_FACTOR] = keyed_index[id(r)]  # its row of `fkey`
                 f[kernel.F_CONSENT] = _consent_days(r)
             elif isinstance(r, CooldownRule):
                 f[kernel.F_COUNT] = r.offset
                 f[kernel.F_BUDGET] = 1.0 if r.requested == "exempt" else 0.0
-                f[kernel.F_FACTOR] = keyed_index[id(r)]
                 f[kernel.F_CONSENT] = _consent_days(r)
         self.counts = np.zeros((n_rules, n_shapes), dtype=np.bool_)
         self.keys = np.zeros((n_rules, n_shapes), dtype=np.int32)
@@ -544,16 +552,32 @@ class Prepared:
                     plan_rule.append(index[id(step.rule)])
                     plan_mode.append(_MODES[step.mode])
                 offsets.append(len(plan_rule))
-        #: Per keyed rule counting by a tag, per distinct tags (and -1: none), the code in
-        #: `words` of the tag's value (-1: none), and whether it is not text.
+        #: Per keyed rule counting by a tag, per distinct tags (and -1: none), a code of
+        #: the tag's value (a frequency or cooldown rule's: in `words`, -1 for none; a
+        #: cap's, gap's or unanswered rule's: of its tags' values together, the others of
+        #: its `per` keys being its shape's, `keys`), and whether one is not text.
         self.tag_key: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         objects = [_json_object(t) for t in tags] if self.tagged else []
         for q, r in enumerate(self.keyed):
-            if r.per and r.per[0].startswith("tags."):
-                found = [o.get(r.per[0][5:]) for o in objects]
-                table = [self.word(v) if isinstance(v, str) else -1 for v in found]
-                odd = [v is not None and not isinstance(v, str) for v in found]
-                self.tag_key[q] = (np.array([*table, -1], np.int32), np.array([*odd, False]))
+            names = [f[5:] for f in getattr(r, "per", ()) if f.startswith("tags.")]
+            if not names:
+                continue
+            tagged_values = [tuple(o.get(name) for name in names) for o in [*objects, {}]]
+            odd = [
+                any(v is not None and not isinstance(v, str) for v in vs) for vs in tagged_values
+            ]
+            if isinstance(r, _EXACT):
+                codes = _Codes()
+                table = [
+                    codes.code(vs) if not bad else -1
+                    for vs, bad in zip(tagged_values, odd, strict=True)
+                ]
+            else:
+                table = [
+                    self.word(vs[0]) if not bad else -1
+                    for vs, bad in zip(tagged_values, odd, strict=True)
+                ]
+            self.tag_key[q] = (np.array(table, np.int32), np.array(odd))
         self.plan_off = np.array(offsets, dtype=np.int64)
         self.plan_rule = np.array(plan_rule, dtype=np.int32)
         self.plan_mode = np.array(plan_mode, dtype=np.int8)
@@ -598,6 +622,16 @@ class Prepared:
         fhit = np.zeros((len(self.keyed), n), dtype=np.bool_)
         for q, rule in enumerate(self.keyed):
             name = rule.per[0] if rule.per else None
+            if isinstance(rule, _EXACT):
+                # Its shape's keys and its tags' values, as one code (equal where both are).
+                table, odd = self.tag_key[q]
+                unsure |= looked_up(odd, tag)
+                i = self.rules.index(rule)
+                both = self.keys[i][np.maximum(shape, 0)].astype(np.int64) * len(table)
+                both += looked_up(table, tag)
+                codes = np.unique(both[is_contact], return_inverse=True)[1]
+                fkey[q, is_contact] = codes.reshape(-1)
+                continue
             if q in self.tag_key:
                 table, odd = self.tag_key[q]
                 fkey[q] = looked_up(table, tag)

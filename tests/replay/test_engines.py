@@ -15,19 +15,17 @@ from tactful.replay.io import load_log
 from tactful.replay.local import FOLD_GC_THRESHOLD, chunks, replay_local
 from tactful.replay.synthetic import LogFiles, write_log
 
-#: Courtesy with a cap per tag, which the replay kernel does not cover.
+#: Courtesy with texts that need an opt-in, which the replay kernel does not cover.
 WEEKLY = """
 name: weekly
 version: "1"
 extends: [courtesy]
 rules:
-  - id: weekly-cap
-    kind: cap
-    scope: {channels: [email]}
-    count: 3
-    window: 7d
-    per: [tags.account]
-    message: "Three emails a week per account."
+  - id: sms-opt-in
+    kind: consent
+    scope: {channels: [sms]}
+    require_opt_in: [sms]
+    message: "Texts need an opt-in ({scope})."
 """
 #: Courtesy (the replay kernel's) and a policy the engine folds.
 POLICIES = [Policy.load("courtesy"), Policy.from_text(WEEKLY, "weekly.yaml")]

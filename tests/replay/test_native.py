@@ -167,6 +167,38 @@ rules:
 )
 
 
+#: Caps and gaps keyed by tags (matched exactly: a contact without the tag is its own
+#: key), with a shape's field beside a tag.
+TAGGED = Policy.from_text(
+    """
+name: tagged
+version: "1"
+rules:
+  - id: account-calls
+    kind: cap
+    scope: {channels: [call]}
+    count: 2
+    window: 1d
+    per: [tags.account]
+    message: "Two calls a day per account."
+  - id: offer-account-emails
+    kind: cap
+    scope: {channels: [email]}
+    count: 1
+    window: week
+    per: [offer, tags.account]
+    message: "One email a week per offer and account."
+  - id: account-texts
+    kind: gap
+    scope: {channels: [sms]}
+    gap: 6h
+    per: [tags.account, tags.subject]
+    message: "Texts six hours apart per account and subject."
+""",
+    "tagged.yaml",
+)
+
+
 def python_fold(timeline: pl.DataFrame, policies: list[Policy]) -> pl.DataFrame:
     columns = {name: timeline.get_column(name).to_list() for name in TIMELINE_COLUMNS}
     return pl.DataFrame(fold_columns(columns, policies), schema=VERDICT_SCHEMA)
@@ -241,6 +273,7 @@ def synthetic(
         Policy.load("us-md"),
         Policy.load("fr-demarchage"),
         PERIODS,
+        TAGGED,
     ],
     ids=[
         "frequency",
@@ -252,6 +285,7 @@ def synthetic(
         "us-md",
         "fr-demarchage",
         "periods",
+        "tagged",
     ],
 )
 def test_synthetic_logs_get_the_engines_verdicts(synthetic: pl.DataFrame, policy: Policy) -> None:
@@ -1009,6 +1043,7 @@ def test_caps_per_calendar_period_in_the_customer_s_first_zone(log: LogBuilder) 
     assert nb.get_column("not_before_us").to_list() == [to_us(datetime(2026, 3, 9, 4, tzinfo=UTC))]
 
 
+@settings(deadline=None)  # the first example compiles `month_of`, or loads it
 @given(st.integers(min_value=1, max_value=date.max.toordinal()))
 @example(date(2024, 2, 29).toordinal())
 @example(date(2100, 2, 28).toordinal())
@@ -1016,6 +1051,32 @@ def test_a_day_s_place_in_its_month_is_the_calendar_s(ordinal: int) -> None:
     day = date.fromordinal(ordinal)
     length = calendar.monthrange(day.year, day.month)[1]
     assert kernel.month_of(ordinal) == (day.day, length)
+
+
+def test_caps_and_gaps_keyed_by_tags(log: LogBuilder) -> None:
+    log.profile("a", timezone="Europe/London", country="GB")
+    tag = '{{"account": "{}"}}'.format
+    for at, account in [("09", "A1"), ("10", "A1"), ("11", "A1"), ("12", "B2"), ("13", None)]:
+        fields = {"tags": tag(account)} if account else {}
+        log.contact("a", f"2026-03-02T{at}:00:00Z", "call", "collections", **fields)
+    log.contact("a", "2026-03-02T14:00:00Z", "call", "collections")  # its own key: 2nd
+    log.contact("a", "2026-03-02T15:00:00Z", "call", "collections")  # 3rd without one
+    for at, offer, account in [("09", "x", "A1"), ("10", "x", "B2"), ("11", "y", "A1"),
+                               ("12", "x", "A1")]:  # fmt: skip
+        log.contact("a", f"2026-03-03T{at}:00:00Z", "email", "marketing", offer=offer,
+                    tags=tag(account))  # fmt: skip
+    both = '{"account": "A1", "subject": "s"}'
+    for at, tags in [("09", both), ("10", tag("A1")), ("11", both), ("20", both)]:
+        log.contact("a", f"2026-03-04T{at}:00:00Z", "sms", "marketing", tags=tags)
+    got = assert_same(timeline_of(log), TAGGED, engine_folded=[])
+    fired = got.filter(pl.col("rules").is_not_null())
+    assert fired.get_column("rules").to_list() == [
+        "account-calls",
+        "account-calls",
+        "offer-account-emails",
+        "account-texts",
+    ]
+    assert got.filter(pl.col("rules").is_null()).height == got.height - 4
 
 
 def test_what_the_kernel_does_not_cover_is_named() -> None:
@@ -1028,9 +1089,15 @@ def test_what_the_kernel_does_not_cover_is_named() -> None:
         assert native.unsupported(Policy.load(name)) == []
     two = Policy.from_text(COUNTED.text.replace("per: [offer]", "per: [offer, campaign]"), "x")
     assert native.unsupported(two) == ["rule 'offer-emails': more than one per key"]
-    tagged = Policy.from_text(CORNERS.text.replace("per: [offer]", "per: [tags.offer]"), "t.yaml")
-    assert native.unsupported(tagged) == ["rule 'email-cap': per tag"]
-    assert not native.enabled(tagged)
+    assert native.unsupported(TAGGED) == []
+    opt_in = Policy.from_text(
+        COURTESY.text.replace("name: courtesy", "name: opt-in").replace(
+            "kind: consent", "kind: consent\n    require_opt_in: [sms]", 1
+        ),
+        "opt-in.yaml",
+    )
+    assert any("opt-in required" in why for why in native.unsupported(opt_in))
+    assert not native.enabled(opt_in)
 
 
 def test_the_local_engine_folds_each_policy_its_own_way(
