@@ -780,8 +780,8 @@ def opt_in(optouts: np.ndarray, no: int, channel: int, purpose: int) -> int:
 def consent_check(
     t: float, channel: int, purpose: int, exempt: bool, optouts: np.ndarray, no: int
 ) -> tuple[float, float]:
-    """`ConsentRule.check` (no consent in a replay's profile, no opt-in required): the
-    earliest opt-out covering the channel and purpose; what it says, packed (kind, the
+    """`ConsentRule.check` as far as opt-outs go (a replay's profile holds no consent):
+    the earliest opt-out covering the channel and purpose; what it says, packed (kind, the
     scope's channel and purpose, each code plus one)."""
     best = -1
     for q in range(no):
@@ -1350,8 +1350,14 @@ def fold(
             return t, math.nan
         if kind == CONSENT:
             # `counts` holds, for a consent rule, whether the shape's purpose is exempt from a
-            # global opt-out.
-            return consent_check(t, shape_channel[s], shape_purpose[s], counts[r, s], optouts, no)
+            # global opt-out; `keys`, which of the consent keys it requires an opt-in for
+            # speaks for the shape (one more than its index; 0: none), which a replay's
+            # profile, holding no consent, never records: shown as minus that.
+            u, value = consent_check(t, shape_channel[s], shape_purpose[s], counts[r, s],
+                                     optouts, no)  # fmt: skip
+            if u == t and keys[r, s] > 0:
+                return NEVER, -float(keys[r, s])
+            return u, value
         if kind == DECLINE:
             return decline_check(
                 t, rule_f[r, F_SPAN], rule_f[r, F_COUNT] == 1.0, shape_offer[s], declines, nd,

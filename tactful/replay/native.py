@@ -70,7 +70,7 @@ from tactful.rules.activity import ActivityRule
 from tactful.rules.base import Rule, contact_key
 from tactful.rules.callback import CallbackRule
 from tactful.rules.cap import CapRule
-from tactful.rules.consent import ConsentRule
+from tactful.rules.consent import ConsentRule, consent_keys
 from tactful.rules.content import ContentRule
 from tactful.rules.cooldown import CooldownRule, _event_key
 from tactful.rules.decline import DeclineRule
@@ -192,11 +192,8 @@ def unsupported(policy: Policy) -> list[str]:
     for rule in policy.rules:
         if type(rule) not in KINDS:
             why.append(f"rule {rule.id!r}: kind {rule.kind!r}")
-        elif isinstance(rule, _KEYED):
-            if lacking := _keyed_unsupported(rule):
-                why.append(f"rule {rule.id!r}: {', '.join(lacking)}")
-        elif isinstance(rule, ConsentRule) and rule.require_opt_in:
-            why.append(f"rule {rule.id!r}: opt-in required")
+        elif isinstance(rule, _KEYED) and (lacking := _keyed_unsupported(rule)):
+            why.append(f"rule {rule.id!r}: {', '.join(lacking)}")
     if sum(isinstance(r, RevocationRule) for r in policy.rules) > kernel.LIFTS:
         why.append(f"more than {kernel.LIFTS} revocation rules")
     return why
@@ -530,6 +527,12 @@ class Prepared:
             for i, r in enumerate(rules):
                 if isinstance(r, ConsentRule):
                     self.counts[i, s] = p.purpose in r.global_exempt_purposes
+                    # The consent key it needs an opt-in for, as `ConsentRule._why` finds
+                    # it: one more than its index (0: none).
+                    speaks = consent_keys(p.channel, p.purpose)
+                    self.keys[i, s] = next(
+                        (k + 1 for k, key in enumerate(r.require_opt_in) if key in speaks), 0
+                    )
                 if isinstance(r, CapRule | GapRule | UnansweredRule):
                     per = getattr(r, "per", ())
                     self.counts[i, s] = r._counting[1](lc)
@@ -1663,6 +1666,11 @@ def _shower(p: Prepared, rule: Rule) -> Callable[[float, float], str]:
         return _escaped(rule.message.format_map(_Placeholders(details)))
 
     def consent(value: float, aux: float) -> str:
+        if value < 0:  # an opt-in required for one of its keys (`kernel.fold`)
+            assert isinstance(rule, ConsentRule)
+            return worded(
+                {"scope": f"no opt-in recorded for {rule.require_opt_in[-int(value) - 1]}"}
+            )
         packed = int(value)
         how, channel, purpose = packed >> 40, (packed >> 20) % 2**20 - 1, packed % 2**20 - 1
         what = " ".join(words[x] for x in (purpose, channel) if x >= 0) or "all contact"

@@ -185,7 +185,7 @@ def test_the_summary_says_how_each_policy_was_folded(tmp_path: Path) -> None:
     said = " ".join(result.output.split())  # as Rich wraps it
     assert (
         "weekly v1: folded by the engine; the replay kernel does not cover rule "
-        "'sms-opt-in': opt-in required" in said
+        "'two-keys': more than one per key" in said
     )
 
 

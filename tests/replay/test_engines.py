@@ -15,17 +15,20 @@ from tactful.replay.io import load_log
 from tactful.replay.local import FOLD_GC_THRESHOLD, chunks, replay_local
 from tactful.replay.synthetic import LogFiles, write_log
 
-#: Courtesy with texts that need an opt-in, which the replay kernel does not cover.
+#: Courtesy with emails counted per offer and campaign together, which the replay kernel
+#: does not cover.
 WEEKLY = """
 name: weekly
 version: "1"
 extends: [courtesy]
 rules:
-  - id: sms-opt-in
-    kind: consent
-    scope: {channels: [sms]}
-    require_opt_in: [sms]
-    message: "Texts need an opt-in ({scope})."
+  - id: two-keys
+    kind: frequency
+    scope: {channels: [email]}
+    count: 1
+    window: 7d
+    per: [offer, campaign]
+    message: "One email a week per offer and campaign; {counted} already."
 """
 #: Courtesy (the replay kernel's) and a policy the engine folds.
 POLICIES = [Policy.load("courtesy"), Policy.from_text(WEEKLY, "weekly.yaml")]
