@@ -103,9 +103,22 @@ HORIZON = -1
 F_COUNT, F_SPAN, F_BUDGET, F_HALF_LIFE, F_FACTOR = 0, 1, 2, 3, 4
 #: A frequency or cooldown rule's `consent_days` (0: none).
 F_CONSENT = 5
-#: A rule's row of `fkey`, where its `per` keys are read per row (-1: per shape): every
-#: frequency and cooldown rule's, and a cap's, gap's or unanswered rule's keyed by a tag.
+#: A rule's first row of `fkey`, where its `per` keys are read per row (-1: per shape):
+#: every frequency and cooldown rule's (a row per key, `F_KEYS` of them), and a cap's,
+#: gap's or unanswered rule's keyed by a tag (one row: its keys together).
 F_KEYED = 6
+F_KEYS = 7
+
+
+@njit(cache=True, inline="always")
+def keys_match(fkey: np.ndarray, q: int, nk: int, a: int, b: int) -> bool:
+    """`frequency.keys_match` of rows `a` and `b` over the `nk` keys at rows `q`... of
+    `fkey`: strictly, a missing key (-1) on either side matching every value."""
+    for f in range(nk):
+        x, y = fkey[q + f, a], fkey[q + f, b]
+        if x >= 0 and y >= 0 and x != y:
+            return False
+    return True
 
 
 @njit(cache=True, inline="always")
@@ -1004,12 +1017,13 @@ def fold(
     1]` (flagged at the contact's own time). A plan is `plan_off[2 * shape + asked]`
     onwards. `ev_revoke`: per row, the `n_revocations` revocation rules its reply revokes
     and those an opt-in lifts (bits q and `LIFTS + q`; one row of nothing without such
-    rules). `fkey[q, i]`: row i's `per` key for the q-th keyed rule (frequency and
-    cooldown), as a code (-1: none, which matches every key); `fhit[q, i]`: whether the
-    rule counts row i's contact (its outcome not excluded) or takes it, or the event at i,
-    for the beginning of a silence; `ev_cool`: whether an event row begins one for any
-    cooldown rule. `calendar`: the row of the hours tables that lays out each place's
-    local days, for the rules that count them (-1: none). A customer at place `p`
+    rules). `fkey[q, i]`: row i's `per` key at row q of the rules keyed per row
+    (`F_KEYED`), as a code (-1: none, which matches every key for frequency and cooldown
+    rules); `fhit[q, i]`, at a rule's first row: whether the rule counts row i's contact
+    (its outcome not excluded) or takes it, or the event at i, for the beginning of a
+    silence; `ev_cool`: whether an event row begins one for any cooldown rule. `calendar`:
+    the row of the hours tables that lays out each place's local days, for the rules that
+    count them (-1: none). A customer at place `p`
     (`cust_place`) is bound by rule `r` where `rule_here[p * n_rules + r]` (a rule limited
     to regions binds where it may be)."""
     rule_kind, rule_f, counts, keys, shape_weight, shape_asked = tables[:6]
@@ -1238,8 +1252,10 @@ def fold(
                     return end, math.nan
                 if trigger_ts <= t < end:
                     return t, math.nan
-            q = int(rule_f[r, F_KEYED])
-            key = fkey[q, pos]
+            q, nk = int(rule_f[r, F_KEYED]), int(rule_f[r, F_KEYS])
+            # What the counted contacts are drawn for: the one key's value, else the
+            # proposal itself (whose keys, several, the search asks about again and again).
+            key = fkey[q, pos] if nk == 1 else (-1 if nk == 0 else -2 - pos)
             buf = held_ts[r]
             if held_version[r] != version or held_key[r] != key:
                 n = 0
@@ -1247,8 +1263,7 @@ def fold(
                     a = l_at[e]
                     if not (counts[r, l_shape[e]] and fhit[q, a]):
                         continue
-                    other = fkey[q, a]
-                    if not (key < 0 or other < 0 or other == key):
+                    if not keys_match(fkey, q, nk, pos, a):
                         continue
                     if exempting and consent and shape_asked[l_shape[e]]:
                         # Asked for within `consent_days` of the request: not counted.
@@ -1282,14 +1297,13 @@ def fold(
                 inside = np.searchsorted(buf[:n], t, side="right") - np.searchsorted(
                     buf[:n], t - window, side="right"
                 )
-            aux[0] = key
+            aux[0] = pos  # whose keys the reason names
             return u, float(inside)
         if kind == COOLDOWN:
             # `CooldownRule.check`: silent until the latest end of a silence begun by a
             # contact it counts (in the ledger's order) or an event (in theirs), with a
             # key that matches strictly, after the customer's request where it exempts it.
-            q = int(rule_f[r, F_KEYED])
-            key = fkey[q, pos]
+            q, nk = int(rule_f[r, F_KEYED]), int(rule_f[r, F_KEYS])
             request = -math.inf
             offset = int(rule_f[r, F_COUNT])
             tables = place_tab[calendar, place]
@@ -1308,8 +1322,7 @@ def fold(
                 a = l_at[e] if e < m else cool_at[e - m]
                 if not fhit[q, a] or (e < m and not counts[r, l_shape[e]]):
                     continue
-                other = fkey[q, a]
-                if (key < 0 or other < 0 or other == key) and ts[a] > request:
+                if keys_match(fkey, q, nk, pos, a) and ts[a] > request:
                     end = days_after(ts[a], offset, True, tables, n_zones[place], bound_off,
                                      bounds)  # fmt: skip
                     if math.isnan(end):
@@ -1317,7 +1330,7 @@ def fold(
                     if end > latest:
                         latest, last = end, ts[a]
             if latest > t:
-                aux[0] = key
+                aux[0] = pos  # whose keys the reason names
                 return latest, last
             return t, math.nan
         if kind == ACTIVITY:

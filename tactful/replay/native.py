@@ -192,16 +192,9 @@ def unsupported(policy: Policy) -> list[str]:
     for rule in policy.rules:
         if type(rule) not in KINDS:
             why.append(f"rule {rule.id!r}: kind {rule.kind!r}")
-        elif isinstance(rule, _KEYED) and (lacking := _keyed_unsupported(rule)):
-            why.append(f"rule {rule.id!r}: {', '.join(lacking)}")
     if sum(isinstance(r, RevocationRule) for r in policy.rules) > kernel.LIFTS:
         why.append(f"more than {kernel.LIFTS} revocation rules")
     return why
-
-
-def _keyed_unsupported(rule: FrequencyRule | CooldownRule) -> list[str]:
-    """What of a frequency or cooldown rule the kernel does not cover."""
-    return ["more than one per key"] if len(rule.per) > 1 else []
 
 
 def tagged(policies: Sequence[Policy]) -> bool:
@@ -415,7 +408,7 @@ class Prepared:
         self.words = _Codes()
         self.rule_kind = np.array([KINDS[type(r)] for r in rules], dtype=np.int8)
         self.timeless = np.array([r.timeless for r in rules] or [False], dtype=np.bool_)
-        self.rule_f = np.zeros((n_rules, 7))
+        self.rule_f = np.zeros((n_rules, 8))
         longest = max((len(r.cancelled_by) for r in rules if isinstance(r, TriggerRule)), default=0)
         self.cancels = np.full((n_rules, max(longest, 1)), -1, dtype=np.int32)
         content_rules = [r for r in rules if isinstance(r, ContentRule)]
@@ -424,14 +417,23 @@ class Prepared:
         #: The revocation rules, in policy order (a rule's bit in `revocations`).
         self.revocations = [r for r in rules if isinstance(r, RevocationRule)]
         revocation_index = {id(r): q for q, r in enumerate(self.revocations)}
-        #: The rules keyed per row (`_row_keyed`), in policy order (a rule's row of `fkey`).
+        #: The rules keyed per row (`_row_keyed`), in policy order, and the rows of `fkey`:
+        #: per frequency or cooldown rule one per `per` key (one at least), per cap, gap or
+        #: unanswered rule one for its keys together; each row's rule and key (None: all).
         self.keyed: list[Any] = [r for r in rules if _row_keyed(r)]
-        keyed_index = {id(r): q for q, r in enumerate(self.keyed)}
-        self.rule_f[:, kernel.F_KEYED] = [keyed_index.get(id(r), -1) for r in rules] or [-1]
+        self.key_rows: list[tuple[Any, str | None]] = []
+        #: Each keyed rule's first row, by `id`.
+        self.key_base: dict[int, int] = {}
+        for r in self.keyed:
+            self.key_base[id(r)] = len(self.key_rows)
+            fields = [None] if isinstance(r, _EXACT) or not r.per else list(r.per)
+            self.key_rows += [(r, f) for f in fields]
+        self.rule_f[:, kernel.F_KEYED] = [self.key_base.get(id(r), -1) for r in rules] or [-1]
+        self.rule_f[:, kernel.F_KEYS] = [len(getattr(r, "per", ())) for r in rules] or [0]
         self.tagged = tagged([policy])
-        #: Per frequency or cooldown rule, per shape, the code in `words` of the `per` key
-        #: its contacts carry (-1: none, or a tag: read per row, `keyed_rows`).
-        self.shape_key = np.full((max(len(self.keyed), 1), n_shapes), -1, dtype=np.int32)
+        #: Per row of `fkey` of a frequency or cooldown rule's key that is a shape's field,
+        #: per shape, the code in `words` of its value (-1: none).
+        self.shape_key = np.full((max(len(self.key_rows), 1), n_shapes), -1, dtype=np.int32)
         #: Per content rule, per distinct content: what it matched (None: nothing).
         self.matches = [
             [r._search(Content(c["subject"], c["body"], bool(c["discount"]))) for c in contents]
@@ -544,8 +546,10 @@ class Prepared:
                         self.counts[i, s] = r.counts_contact(lc, ())
                     else:
                         self.counts[i, s] = r.scope.counts(lc, r.exempt)
-                    if r.per and not r.per[0].startswith("tags."):
-                        self.shape_key[keyed_index[id(r)], s] = self.word(contact_key(lc, r.per[0]))
+                    for k, field in enumerate(r.per):
+                        if not field.startswith("tags."):
+                            row = self.key_base[id(r)] + k
+                            self.shape_key[row, s] = self.word(contact_key(lc, field))
             flags = p.content.flags if p.content is not None else ()
             plan = policy.plan(p.channel, p.purpose, p.source, p.campaign, trigger, flags)
             for asked in (False, True):
@@ -555,14 +559,19 @@ class Prepared:
                     plan_rule.append(index[id(step.rule)])
                     plan_mode.append(_MODES[step.mode])
                 offsets.append(len(plan_rule))
-        #: Per keyed rule counting by a tag, per distinct tags (and -1: none), a code of
-        #: the tag's value (a frequency or cooldown rule's: in `words`, -1 for none; a
+        #: Per row of `fkey` read from tags, per distinct tags (and -1: none), a code of the
+        #: tag's value (a frequency or cooldown rule's key: in `words`, -1 for none; a
         #: cap's, gap's or unanswered rule's: of its tags' values together, the others of
         #: its `per` keys being its shape's, `keys`), and whether one is not text.
         self.tag_key: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         objects = [_json_object(t) for t in tags] if self.tagged else []
-        for q, r in enumerate(self.keyed):
-            names = [f[5:] for f in getattr(r, "per", ()) if f.startswith("tags.")]
+        for q, (r, key_field) in enumerate(self.key_rows):
+            if isinstance(r, _EXACT):
+                names = [f[5:] for f in getattr(r, "per", ()) if f.startswith("tags.")]
+            elif key_field is not None and key_field.startswith("tags."):
+                names = [key_field[5:]]
+            else:
+                names = []
             if not names:
                 continue
             tagged_values = [tuple(o.get(name) for name in names) for o in [*objects, {}]]
@@ -621,10 +630,9 @@ class Prepared:
             nothing = np.zeros((1, 1), dtype=np.bool_)
             return np.full((1, 1), -1, dtype=np.int32), nothing, nothing[0], unsure
         is_contact = shape >= 0
-        fkey = np.full((len(self.keyed), n), -1, dtype=np.int32)
-        fhit = np.zeros((len(self.keyed), n), dtype=np.bool_)
-        for q, rule in enumerate(self.keyed):
-            name = rule.per[0] if rule.per else None
+        fkey = np.full((len(self.key_rows), n), -1, dtype=np.int32)
+        fhit = np.zeros((len(self.key_rows), n), dtype=np.bool_)
+        for q, (rule, key_field) in enumerate(self.key_rows):
             if isinstance(rule, _EXACT):
                 # Its shape's keys and its tags' values, as one code (equal where both are).
                 table, odd = self.tag_key[q]
@@ -634,19 +642,22 @@ class Prepared:
                 both += looked_up(table, tag)
                 codes = np.unique(both[is_contact], return_inverse=True)[1]
                 fkey[q, is_contact] = codes.reshape(-1)
-                continue
-            if q in self.tag_key:
+            elif q in self.tag_key:
                 table, odd = self.tag_key[q]
                 fkey[q] = looked_up(table, tag)
                 unsure |= looked_up(odd, tag)
-            elif name is not None:
+            elif key_field is not None:
                 fkey[q] = np.where(is_contact, self.shape_key[q][np.maximum(shape, 0)], -1)
+        for rule in self.keyed:
+            q = self.key_base[id(rule)]
+            if isinstance(rule, _EXACT):
+                continue
             if isinstance(rule, FrequencyRule):
                 fhit[q] = is_contact & ~outcome.among(rule.exclude_outcomes)
                 continue
             fhit[q] = is_contact & outcome.among(rule.after_outcomes)
             at = np.flatnonzero(events.among(rule.after_events) & ~repeated & ~is_contact)
-            if not (rule.event_channels or name) or not len(at):
+            if not (rule.event_channels or rule.per) or not len(at):
                 fhit[q, at] = True
                 continue
             for i, props in zip(at.tolist(), _properties(frame, moved[at]), strict=True):
@@ -654,9 +665,9 @@ class Prepared:
                 if rule.event_channels and channel and channel not in rule.event_channels:
                     continue
                 fhit[q, i] = True
-                if name is not None:
-                    fkey[q, i] = self.word(_event_key(props, name))
-        cooling = [q for q, r in enumerate(self.keyed) if isinstance(r, CooldownRule)]
+                for k, name in enumerate(rule.per):
+                    fkey[q + k, i] = self.word(_event_key(props, name))
+        cooling = [self.key_base[id(r)] for r in self.keyed if isinstance(r, CooldownRule)]
         ev_cool = fhit[cooling].any(axis=0) & ~is_contact if cooling else np.zeros(1, np.bool_)
         return fkey, fhit, ev_cool, unsure
 
@@ -1371,7 +1382,7 @@ def fold_frame(
     contact_place = np.repeat(hours.cust_place[: len(starts) - 1], per_customer)
     reason_place = np.repeat(contact_place, np.diff(r_off)) if nc else np.zeros(0, np.int32)
     held, reasons = _reasons(
-        p, hours, reason_place, r_off, r_rule, r_value, r_until, r_aux, revoked
+        p, hours, reason_place, r_off, r_rule, r_value, r_until, r_aux, revoked, fkey
     )
     contacts = original.select(c for c in COPIED_COLUMNS if c in frame.columns).filter(
         pl.Series(is_contact)
@@ -1555,11 +1566,17 @@ def _revoked_words(
     return _escaped(rule.message.format_map(_Placeholders(details)))
 
 
-def _silence_words(
-    rule: CooldownRule, zones: Sequence[ZoneInfo], last: float, key: str | None
-) -> str:
-    """A cooldown reason's message (`CooldownRule.details`), JSON-escaped."""
-    details = rule.details_of(last, zones, [key])
+def _keyed_words(
+    rule: FrequencyRule | CooldownRule, value: float, keys: list[str | None],
+    zones: Sequence[ZoneInfo],
+) -> str:  # fmt: skip
+    """A frequency reason's message (`FrequencyRule.details`: `value` counted) or a
+    cooldown's (`CooldownRule.details`: the silence begun at `value`), JSON-escaped, the
+    proposal's `per` keys being `keys`."""
+    if isinstance(rule, FrequencyRule):
+        details = {"counted": str(int(value)), "key": key_words(keys)}
+    else:
+        details = rule.details_of(value, zones, keys)
     return _escaped(rule.message.format_map(_Placeholders(details)))
 
 
@@ -1681,16 +1698,10 @@ def _shower(p: Prepared, rule: Rule) -> Callable[[float, float], str]:
         on = datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d")
         return worded({"offer": offer or "our offer", "declined_on": on})
 
-    def frequency(value: float, aux: float) -> str:
-        key = words[int(aux)] if aux >= 0 else None
-        return worded({"counted": str(int(value)), "key": key_words([key])})
-
     if isinstance(rule, ConsentRule):
         return consent
     if isinstance(rule, DeclineRule):
         return decline
-    if isinstance(rule, FrequencyRule):
-        return frequency
     if isinstance(rule, ContentRule):
         matches = p.matches[p.content_index[id(rule)]]
         return lambda value, aux: _escaped(matches[int(value)] or "")
@@ -1760,9 +1771,12 @@ def _reasons(
     r_until: np.ndarray,
     r_aux: np.ndarray,
     revoked: dict[int, tuple[dict[str, Any], float]],
+    fkey: np.ndarray,
 ) -> tuple[pl.Series, pl.Series]:
     """The `rules` and `reasons` columns, each reason as `engine._reason` words it and
-    `Reason.as_dict` lays it out, in `json.dumps`'s format. `revoked`: the replies that
+    `Reason.as_dict` lays it out, in `json.dumps`'s format. `fkey`: the keys read per row
+    (`Prepared.keyed_rows`), a frequency or cooldown reason's by its proposal's row in
+    its `aux`. `revoked`: the replies that
     revoked consent, by row (`_revocations`)."""
     n = int(r_off[-1])
     rules = p.rules
@@ -1803,20 +1817,22 @@ def _reasons(
             ]
             shown = shown.scatter(at, pl.Series(words, dtype=pl.String))
             continue
-        if isinstance(rule, CooldownRule):
-            names = list(p.words)
+        if isinstance(rule, FrequencyRule | CooldownRule):
+            names = [*p.words, None]  # a code of -1: none
+            rows = fkey[p.key_base[id(rule)] :][: len(rule.per)]
+            # (A frequency rule over a rolling window, in a policy that reads no places,
+            # reads no zones either.)
+            zones = [hours.places[h].zones if hours.places else () for h in place[at].tolist()]
             words = [
-                _silence_words(rule, hours.places[h].zones, v, names[int(k)] if k >= 0 else None)
-                for v, k, h in zip(
-                    values[at].tolist(), aux[at].tolist(), place[at].tolist(), strict=True
-                )
+                _keyed_words(rule, v, [names[k] for k in rows[:, int(a)].tolist()], z)
+                for v, a, z in zip(values[at].tolist(), aux[at].tolist(), zones, strict=True)
             ]
             shown = shown.scatter(at, pl.Series(words, dtype=pl.String))
             continue
         # Reasons that show the same thing are worded once (the offer counts for
         # declines only).
         show = _shower(p, rule)
-        if isinstance(rule, DeclineRule | FrequencyRule):
+        if isinstance(rule, DeclineRule):
             pairs = np.stack([values[at], aux[at]], axis=1)
             keys, which = np.unique(pairs, axis=0, return_inverse=True)
             words = [show(value, offer) for value, offer in keys.tolist()]

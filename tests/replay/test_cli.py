@@ -16,7 +16,7 @@ from tactful.cli import app
 from tactful.replay.run import OUTPUTS
 from tactful.replay.timeline import VERDICT_CATEGORICAL
 from tests.replay.conftest import LogBuilder
-from tests.replay.test_engines import WEEKLY
+from tests.replay.test_engines import REVOKING
 
 runner = CliRunner()
 
@@ -176,16 +176,16 @@ def test_the_summary_says_how_each_policy_was_folded(tmp_path: Path) -> None:
     frequency = Path(__file__).parents[2] / "bench" / "frequency.yaml"
     args = ["replay", "--contacts", str(log / "contacts.parquet")]
     args += ["--events", str(log / "events.parquet"), "--policy", str(frequency)]
-    weekly = tmp_path / "weekly.yaml"
-    weekly.write_text(WEEKLY)
-    args += ["--compare", str(weekly), "--out", str(tmp_path / "out"), "--workers", "1"]
+    revoking = tmp_path / "revoking.yaml"
+    revoking.write_text(REVOKING)
+    args += ["--compare", str(revoking), "--out", str(tmp_path / "out"), "--workers", "1"]
     result = runner.invoke(app, [*args, "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "frequency v1: folded by the replay kernel" in result.output
     said = " ".join(result.output.split())  # as Rich wraps it
     assert (
-        "weekly v1: folded by the engine; the replay kernel does not cover rule "
-        "'two-keys': more than one per key" in said
+        "revoking v1: folded by the engine; the replay kernel does not cover more than 32 "
+        "revocation rules" in said
     )
 
 

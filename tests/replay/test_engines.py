@@ -10,13 +10,25 @@ import polars as pl
 import pytest
 
 from tactful.policy.document import Policy
-from tactful.replay import local
+from tactful.replay import kernel, local, native
 from tactful.replay.io import load_log
 from tactful.replay.local import FOLD_GC_THRESHOLD, chunks, replay_local
 from tactful.replay.synthetic import LogFiles, write_log
 
-#: Courtesy with emails counted per offer and campaign together, which the replay kernel
-#: does not cover.
+#: More revocation rules than the replay kernel keeps bits for: the engine folds it.
+REVOKING = "\n".join(
+    [
+        "name: revoking",
+        'version: "1"',
+        "extends: [courtesy]",
+        "rules:",
+        *(
+            f"  - {{id: stop-{k}, kind: revocation, keywords: [stop{k}], message: Revoked.}}"
+            for k in range(kernel.LIFTS + 1)
+        ),
+    ]
+)
+#: Courtesy with emails counted per offer and campaign together (two `per` keys).
 WEEKLY = """
 name: weekly
 version: "1"
@@ -30,7 +42,7 @@ rules:
     per: [offer, campaign]
     message: "One email a week per offer and campaign; {counted} already."
 """
-#: Courtesy (the replay kernel's) and a policy the engine folds.
+#: Courtesy and a policy of one rule more.
 POLICIES = [Policy.load("courtesy"), Policy.from_text(WEEKLY, "weekly.yaml")]
 
 
@@ -74,7 +86,10 @@ def test_chunks_never_split_a_customer(timeline: pl.DataFrame) -> None:
         seen |= ids
 
 
-def test_processes_give_the_verdicts_of_one_process(timeline: pl.DataFrame) -> None:
+def test_processes_give_the_verdicts_of_one_process(
+    timeline: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(native.NATIVE_ENV, "0")  # the engine's: in processes
     one = replay_local(timeline, POLICIES, workers=1)
     two = replay_local(timeline, POLICIES, workers=2, chunk_rows=1500)
     for a, b in zip(one, two, strict=True):
@@ -96,8 +111,10 @@ def test_threads_fold_what_the_kernel_covers_as_one_thread_does(
     threads = replay_local(timeline, POLICIES[:1], workers=3, chunk_rows=700)
     assert len(list(chunks(timeline, 700))) > 3
     assert one[0].height > 100 and one[0].equals(threads[0])
+    revoking = Policy.from_text(REVOKING, "revoking.yaml")
+    assert native.unsupported(revoking) == [f"more than {kernel.LIFTS} revocation rules"]
     with pytest.raises(AssertionError, match="in threads, not processes"):
-        replay_local(timeline, POLICIES, workers=2, chunk_rows=1500)  # weekly is not
+        replay_local(timeline, [revoking], workers=2, chunk_rows=1500)  # the engine's
 
 
 def test_the_fold_collects_young_objects_less_often_and_restores_the_setting(

@@ -126,6 +126,13 @@ rules:
     window: 1d
     per: [tags.subject]
     message: "One text a day on {key}; {counted} already."
+  - id: push-keys
+    kind: frequency
+    scope: {channels: [push]}
+    count: 2
+    window: 3d
+    per: [offer, tags.subject]
+    message: "Two pushes per offer and subject ({key}) in 3 days; {counted} already."
 """,
     "counted.yaml",
 )
@@ -951,6 +958,9 @@ def test_frequency_counts_per_tag_strictly_and_exempts_requests(log: LogBuilder)
         log.contact(who, "2026-03-02T18:10:00Z", "email", "marketing", offer="a")
         log.contact(who, "2026-03-02T18:20:00Z", "email", "marketing", offer="b")
         log.contact(who, "2026-03-02T18:30:00Z", "email", "marketing", offer="a")
+        for at, tags in [("10", loans), ("11", loans), ("12", loans), ("13", cards), ("14", None)]:
+            log.contact(who, f"2026-03-05T{at}:00:00Z", "push", "marketing", offer="a",
+                        **({"tags": tags} if tags else {}))  # fmt: skip
         log.contact(who, "2026-03-02T19:00:00Z", "sms", "sales", tags=loans)
         log.contact(who, "2026-03-02T19:10:00Z", "sms", "sales", tags=cards)
         log.contact(who, "2026-03-03T14:05:00Z", "call", "sales", tags=loans)
@@ -973,7 +983,13 @@ def test_frequency_counts_per_tag_strictly_and_exempts_requests(log: LogBuilder)
     asked = fired["us-fl-ftsa"].filter(pl.col("trigger") == "callback_requested")
     assert asked.height == 0  # exempt
     counted = fired["counted"]
-    assert set(counted.get_column("rules").to_list()) == {"offer-emails", "calls", "texts"}
+    held = {r for rules in counted.get_column("rules").to_list() for r in rules.split(";")}
+    assert held == {"offer-emails", "calls", "texts", "push-keys"}
+    pushes = got.filter((pl.col("channel") == "push") & (pl.col("customer_id") == "fl"))
+    assert pushes.get_column("verdict").to_list() == ["allow", "allow", "defer", "allow", "defer"]
+    said = "".join(counted.get_column("reasons").to_list())
+    assert "per offer and subject (a, loans) in 3 days; 2 already" in said
+    assert "per offer and subject (a) in 3 days; 3 already" in said
     assert "deny" in counted.filter(pl.col("rules") == "calls").get_column("verdict").to_list()
 
 
@@ -1099,10 +1115,8 @@ def test_what_the_kernel_does_not_cover_is_named() -> None:
         assert native.unsupported(Policy.load(name)) == []
     for name in ("us-reg-f", "fr-demarchage", "au-telemarketing"):
         assert native.unsupported(Policy.load(name)) == []
-    two = Policy.from_text(COUNTED.text.replace("per: [offer]", "per: [offer, campaign]"), "x")
-    assert native.unsupported(two) == ["rule 'offer-emails': more than one per key"]
-    assert native.unsupported(TAGGED) == []
-    assert native.unsupported(OPT_IN) == []
+    for policy in (TAGGED, OPT_IN, PERIODS, COUNTED):
+        assert native.unsupported(policy) == []
 
 
 def test_the_local_engine_folds_each_policy_its_own_way(
