@@ -565,6 +565,7 @@ class Prepared:
         #: its `per` keys being its shape's, `keys`), and whether one is not text.
         self.tag_key: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         objects = [_json_object(t) for t in tags] if self.tagged else []
+        made: dict[tuple[tuple[str, ...], bool], tuple[np.ndarray, np.ndarray]] = {}
         for q, (r, key_field) in enumerate(self.key_rows):
             if isinstance(r, _EXACT):
                 names = [f[5:] for f in getattr(r, "per", ()) if f.startswith("tags.")]
@@ -573,6 +574,12 @@ class Prepared:
             else:
                 names = []
             if not names:
+                continue
+            # Rules keyed by the same tags share their table (several packs count per
+            # subject, or per account).
+            shared = made.get((tuple(names), isinstance(r, _EXACT)))
+            if shared is not None:
+                self.tag_key[q] = shared
                 continue
             tagged_values = [tuple(o.get(name) for name in names) for o in [*objects, {}]]
             odd = [
@@ -590,6 +597,7 @@ class Prepared:
                     for vs, bad in zip(tagged_values, odd, strict=True)
                 ]
             self.tag_key[q] = (np.array(table, np.int32), np.array(odd))
+            made[(tuple(names), isinstance(r, _EXACT))] = self.tag_key[q]
         self.plan_off = np.array(offsets, dtype=np.int64)
         self.plan_rule = np.array(plan_rule, dtype=np.int32)
         self.plan_mode = np.array(plan_mode, dtype=np.int8)
