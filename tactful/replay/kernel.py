@@ -590,12 +590,12 @@ PERIOD_STEPS = 400
 EPOCH_ORDINAL = 719163
 
 
-@njit(cache=True, inline="always")
-def month_of(ordinal: int) -> tuple[int, int]:
-    """The day of the month (1-31) of the proleptic Gregorian date `ordinal` (as
-    `date.toordinal` counts), and how many days its month has (H. Hinnant's
-    `civil_from_days`)."""
-    z = ordinal - EPOCH_ORDINAL + 719468
+@njit(cache=True, nogil=True)
+def civil(days: int) -> tuple[int, int, int]:
+    """Year, month and day of a day counted from 1970-01-01 (the proleptic Gregorian
+    calendar, as `datetime` counts; H. Hinnant's `civil_from_days`). Also
+    `tactful.replay.texts`'s (whose numba cache does not follow changes here)."""
+    z = days + 719468
     era = (z if z >= 0 else z - 146096) // 146097
     doe = z - era * 146097
     yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
@@ -604,6 +604,14 @@ def month_of(ordinal: int) -> tuple[int, int]:
     day = doy - (153 * mp + 2) // 5 + 1
     month = mp + 3 if mp < 10 else mp - 9
     year = yoe + era * 400 + (1 if month <= 2 else 0)
+    return year, month, day
+
+
+@njit(cache=True, inline="always")
+def month_of(ordinal: int) -> tuple[int, int]:
+    """The day of the month (1-31) of the date `ordinal` (as `date.toordinal` counts),
+    and how many days its month has."""
+    year, month, day = civil(ordinal - EPOCH_ORDINAL)
     if month == 2:
         leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
         return day, 29 if leap else 28

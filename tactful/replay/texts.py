@@ -13,28 +13,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tactful.replay.kernel import borrowed, kept
+from tactful.replay.kernel import borrowed, civil, kept
 
 #: Between a reason's message and its `until`.
 _UNTIL = np.frombuffer(b'", "until": ', dtype=np.uint8)
 _NULL = np.frombuffer(b"null", dtype=np.uint8)
 _UTC = np.frombuffer(b'+00:00"', dtype=np.uint8)
-
-
-@njit(cache=True, nogil=True)
-def _civil(days: int) -> tuple[int, int, int]:
-    """Year, month and day of a day counted from 1970-01-01 (the proleptic Gregorian
-    calendar, as `datetime` counts)."""
-    z = days + 719468
-    era = (z if z >= 0 else z - 146096) // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    day = doy - (153 * mp + 2) // 5 + 1
-    month = mp + 3 if mp < 10 else mp - 9
-    year = yoe + era * 400 + (1 if month <= 2 else 0)
-    return year, month, day
 
 
 @njit(cache=True, nogil=True)
@@ -62,7 +46,7 @@ def _iso(out: np.ndarray, at: int, us: int) -> int:
         return at + 4
     seconds, fraction = us // 1_000_000, us % 1_000_000
     days, second = seconds // 86400, seconds % 86400
-    year, month, day = _civil(days)
+    year, month, day = civil(days)
     out[at] = 34  # "
     at = _number(out, at + 1, year, 4)
     out[at] = 45  # -
