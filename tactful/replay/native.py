@@ -397,8 +397,7 @@ class Prepared:
         contents: list[dict[str, Any]],
         tags: Sequence[str] = (),
     ) -> None:
-        """`tags`: the contacts' distinct tags (JSON objects), which a frequency or
-        cooldown rule may count by."""
+        """`tags`: the contacts' distinct tags (JSON objects), which a rule may count by."""
         rules = list(policy.rules)
         index = {id(r): i for i, r in enumerate(rules)}
         kind_code = {k: i for i, k in enumerate(kinds)}
@@ -540,8 +539,8 @@ class Prepared:
                     self.counts[i, s] = r._counting[1](lc)
                     self.keys[i, s] = keys[i].code(tuple(contact_key(lc, f) for f in per))
                 elif isinstance(r, _KEYED):
-                    # Outcomes are the kernel's to read (`keyed_rows`); zones too: without
-                    # consent days (`unsupported`) the rule reads none.
+                    # Outcomes are the kernel's to read (`keyed_rows`), and consent windows
+                    # (`lc` holds no request's instant, so `consented` reads no zones).
                     if isinstance(r, FrequencyRule):
                         self.counts[i, s] = r.counts_contact(lc, ())
                     else:
@@ -625,13 +624,16 @@ class Prepared:
         outcome: _Distinct, events: _Distinct, repeated: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         """The kernel's `fkey`, `fhit` and `ev_cool` (one row of nothing without such
-        rules): per frequency and cooldown rule, per row (in the ledger's order: `moved[i]`
-        is the row of `frame` at place i), the code in `words` of its `per` key (-1: none);
-        a contact's from its shape or its tags (`tag`: each row's place among the distinct
-        tags the tables were made for, -1: none), an event's from its properties; and
-        whether the rule counts the contact (its outcome not excluded) or the contact or
-        event begins a silence. And per row, whether a tag it is keyed by is not text (the
-        engine's to fold: it would compare and word such values as Python does)."""
+        rules): per row of `key_rows`, per row of the slice (in the ledger's order:
+        `moved[i]` is the row of `frame` at place i), the key's code (a frequency or
+        cooldown rule's: in `words`, -1 for none; a cap's, gap's or unanswered rule's: of
+        its keys together); a contact's from its shape or its tags (`tag`: each row's place
+        among the distinct tags the tables were made for, -1: none), an event's from its
+        properties; and at a frequency or cooldown rule's first row, whether it counts the
+        contact (its outcome not excluded) or the contact or event begins a silence. And
+        per row, whether a tag it is keyed by is not text (the engine's to fold: it would
+        compare and word such values as Python does; their codes, -1, may then coincide
+        with others', but only in customers the engine folds)."""
         n = len(shape)
         unsure = np.zeros(n, dtype=np.bool_)
         if not self.keyed:
