@@ -835,8 +835,9 @@ class Hours:
     the kernel's `hours` tables, and which rules bind at each place (`rule_here`: the
     regions a rule is limited to, against where a customer may be). `profiles()`: each
     customer's `PROFILE_COLUMNS`, one row per customer in the slice's order (asked for
-    where the policy has hours rules, rules limited to regions or revocations); `ts`: the
-    slice's instants (epoch seconds)."""
+    where the policy has hours rules, rules limited to regions, revocations or rules that
+    count local days: their calendar, `calendar`); `ts`: the slice's instants (epoch
+    seconds)."""
 
     def __init__(
         self,
