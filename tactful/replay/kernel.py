@@ -1250,7 +1250,9 @@ def fold(
             # proposal without one matches every key).
             exempting = rule_f[r, F_BUDGET] == 1.0
             consent = int(rule_f[r, F_CONSENT])
-            tables = place_tab[calendar, place]
+            # The place's calendar, one table per zone (none laid out for a rolling window
+            # without consent days, which reads none: the first row stands in).
+            tables = place_tab[calendar, place] if calendar >= 0 else place_tab[0, 0]
             if asked and exempting:
                 if not consent:
                     return t, math.nan

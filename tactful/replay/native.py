@@ -266,11 +266,13 @@ def columns_for(policies: Sequence[Policy], *, coded: bool = False) -> tuple[str
 def self_contained(policy: Policy) -> bool:
     """Whether the kernel folds every customer for `policy` itself, reading neither the
     order of events at one instant nor what only the engine reads (nor the profiles: a
-    rule limited to regions reads where each customer may be)."""
+    rule limited to regions reads where each customer may be; a rule keyed by tags hands
+    a customer whose tag is not text to the engine)."""
     return all(
         isinstance(r, SELF_CONTAINED) and not _visits(r) and not r.scope.regions
+        and not _row_keyed(r)
         for r in policy.rules
-    )
+    )  # fmt: skip
 
 
 def _visits(rule: Rule) -> bool:

@@ -96,11 +96,18 @@ def _established(pid: int, port: int) -> int:
     return len(_held(pid, port, "01"))
 
 
+def _cmdline(pid: int) -> bytes:
+    """Process `pid`'s command line (empty once it has exited: a worker just killed may
+    be gone between listing the server's processes and reading this)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return b""
+
+
 def _workers(server: Server) -> list[int]:
     """The server's worker processes (not the supervisor, nor multiprocessing's tracker)."""
-    return [
-        pid for pid in server.pids[1:] if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
+    return [pid for pid in server.pids[1:] if b"spawn_main" in _cmdline(pid)]
 
 
 def _spread(server: Server) -> list[int]:
