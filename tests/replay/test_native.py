@@ -8,7 +8,7 @@ import calendar
 import json
 import re
 import tempfile
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -1327,3 +1327,122 @@ def test_a_borrowed_array_is_the_array_without_an_owner() -> None:
     own, total = through(4)
     assert own.tolist() == [[i] * 3 for i in (0.0, 1.0, 2.0, 3.0)]
     assert total == 18.0
+
+
+#: Every kind the twentieth round brought into the kernel, at once: frequency over a window
+#: and over calendar days (consent windows, excluded outcomes, keys of the proposal's and of
+#: its tags, several), a cooldown keyed by account, a calendar cap and a gap keyed by tags.
+MIXED = Policy.from_text(
+    """
+name: mixed
+version: "1"
+rules:
+  - id: window
+    kind: frequency
+    scope: {channels: [call, sms]}
+    count: 2
+    window: 20h
+    per: [tags.subject, offer]
+    message: "Two in 20 hours per {key}; {counted} already."
+  - id: days
+    kind: frequency
+    scope: {channels: [call], purposes: [collections, sales]}
+    count: 3
+    days: 4
+    per: [tags.account]
+    consent_days: 2
+    exclude_outcomes: [bounced]
+    message: "Three in 4 days about {key}; {counted} already."
+  - id: silence
+    kind: cooldown
+    scope: {channels: [call, sms]}
+    days: 1
+    first_day: same
+    after_outcomes: [answered, declined]
+    after_events: [contact_answered, not_interested]
+    event_channels: [call]
+    per: [tags.account]
+    consent_days: 1
+    message: "Quiet about {key} after {on}, until {until}."
+  - id: weekly
+    kind: cap
+    scope: {channels: [email, push]}
+    count: 2
+    window: week
+    per: [tags.subject]
+    message: "Two a week per subject."
+  - id: texts-apart
+    kind: gap
+    scope: {channels: [sms]}
+    gap: 5h
+    per: [tags.account]
+    message: "Texts 5 hours apart per account."
+""",
+    "mixed.yaml",
+)
+
+_PLACES = [
+    ("America/New_York", "US", "NY"),
+    ("Europe/Paris", "FR", None),
+    ("Australia/Sydney", "AU", "NSW"),
+    ("Pacific/Auckland", "NZ", None),
+]
+_TAGS = [None, '{"subject": "s1"}', '{"subject": "s2", "account": "A1"}', '{"account": "A1"}',
+         '{"account": "A2", "subject": ""}']  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, len(_PLACES) - 1), min_size=1, max_size=3),
+    st.lists(
+        st.tuples(
+            st.integers(0, 2),  # customer
+            st.integers(0, 5 * 24 * 4),  # quarter hours from 2026-03-06 (New York's clock change)
+            st.sampled_from(["call", "call", "call", "sms", "sms", "email", "push"]),
+            st.sampled_from(["sales", "collections", "marketing"]),
+            st.sampled_from([None, "a", "b"]),
+            st.sampled_from(_TAGS),
+            st.sampled_from([None, None, None, "no_answer", "bounced", "answered", "declined"]),
+            st.sampled_from([0, 0, 0, 1, 2]),  # no trigger, a call-back asked, with its instant
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.lists(
+        st.tuples(
+            st.integers(0, 2),
+            st.integers(0, 5 * 24 * 4),
+            st.sampled_from(["contact_answered", "not_interested", "callback_requested"]),
+            st.sampled_from([None, "call", "sms"]),
+            st.sampled_from([None, "A1", "A2"]),
+        ),
+        max_size=6,
+    ),
+)
+def test_random_logs_of_the_new_kinds_get_the_engines_verdicts(
+    places: list[int],
+    contacts: list[tuple[int, int, str, str, str | None, str | None, str | None, int]],
+    events: list[tuple[int, int, str, str | None, str | None]],
+) -> None:
+    start = datetime(2026, 3, 6, tzinfo=UTC)
+
+    def at(quarters: int) -> str:
+        return (start + timedelta(minutes=15 * quarters)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        log = LogBuilder(Path(tmp))
+        for c, place in enumerate(places):
+            zone, country, subdivision = _PLACES[place]
+            log.profile(f"c{c}", timezone=zone, country=country, subdivision=subdivision)
+        for who, q, kind, channel, account in events:
+            props = {k: v for k, v in (("channel", channel), ("account", account)) if v}
+            log.event(f"c{who % len(places)}", at(q), kind, **props)
+        for who, q, channel, purpose, offer, tags, outcome, asked in contacts:
+            fields = {"offer": offer, "tags": tags or "", "outcome": outcome}
+            if asked:
+                fields["trigger"] = "callback_requested"
+                log.event(f"c{who % len(places)}", at(max(q - 8, 0)), "callback_requested")
+                if asked == 2:
+                    fields["trigger_at"] = at(max(q - 8, 0))
+            log.contact(f"c{who % len(places)}", at(q), channel, purpose, **fields)
+        assert_same(timeline_of(log), MIXED, engine_folded=[])
