@@ -74,7 +74,7 @@ from tactful.rules.consent import ConsentRule, consent_keys
 from tactful.rules.content import ContentRule
 from tactful.rules.cooldown import CooldownRule, _event_key
 from tactful.rules.decline import DeclineRule
-from tactful.rules.frequency import FrequencyRule, key_words
+from tactful.rules.frequency import FrequencyRule
 from tactful.rules.gap import GapRule
 from tactful.rules.holiday import HolidayRule
 from tactful.rules.hours import HoursRule
@@ -1565,18 +1565,22 @@ def _revocations(
     return bits, revoked
 
 
+def _worded(rule: Rule, details: dict[str, str]) -> str:
+    """`rule`'s message with `details` in its placeholders (as `engine._reason` fills
+    them), JSON-escaped."""
+    return _escaped(rule.message.format_map(_Placeholders(details)))
+
+
 def _holiday_words(rule: HolidayRule, where: Place, t: float) -> str:
     """A holiday reason's message (`HolidayRule.details` at `t`), JSON-escaped."""
-    details = rule.details_at(where.zones, rule.subdivision_of(where.subdivision), t)
-    return _escaped(rule.message.format_map(_Placeholders(details)))
+    return _worded(rule, rule.details_at(where.zones, rule.subdivision_of(where.subdivision), t))
 
 
 def _revoked_words(
     rule: RevocationRule, reply: tuple[dict[str, Any], float], zone: ZoneInfo
 ) -> str:
     """A revocation reason's message (`RevocationRule.details`), JSON-escaped."""
-    details = rule.details_of(*reply, zone)
-    return _escaped(rule.message.format_map(_Placeholders(details)))
+    return _worded(rule, rule.details_of(*reply, zone))
 
 
 def _keyed_words(
@@ -1587,10 +1591,8 @@ def _keyed_words(
     cooldown's (`CooldownRule.details`: the silence begun at `value`), JSON-escaped, the
     proposal's `per` keys being `keys`."""
     if isinstance(rule, FrequencyRule):
-        details = {"counted": str(int(value)), "key": key_words(keys)}
-    else:
-        details = rule.details_of(value, zones, keys)
-    return _escaped(rule.message.format_map(_Placeholders(details)))
+        return _worded(rule, rule.details_of(int(value), keys))
+    return _worded(rule, rule.details_of(value, zones, keys))
 
 
 def _properties(frame: pl.DataFrame, rows: np.ndarray) -> list[dict[str, Any]]:
@@ -1692,24 +1694,23 @@ def _shower(p: Prepared, rule: Rule) -> Callable[[float, float], str]:
     calling hours: `tenths` and `Hours.local_all`, column by column.)"""
     words = list(p.words)
 
-    def worded(details: dict[str, str]) -> str:
-        return _escaped(rule.message.format_map(_Placeholders(details)))
-
     def consent(value: float, aux: float) -> str:
         if value < 0:  # an opt-in required for one of its keys (`kernel.fold`)
             assert isinstance(rule, ConsentRule)
-            return worded(
-                {"scope": f"no opt-in recorded for {rule.require_opt_in[-int(value) - 1]}"}
+            return _worded(
+                rule, {"scope": f"no opt-in recorded for {rule.require_opt_in[-int(value) - 1]}"}
             )
         packed = int(value)
         how, channel, purpose = packed >> 40, (packed >> 20) % 2**20 - 1, packed % 2**20 - 1
         what = " ".join(words[x] for x in (purpose, channel) if x >= 0) or "all contact"
-        return worded({"scope": f"{kernel.OPT_OUT_KINDS[how].replace('_', ' ')} from {what}"})
+        return _worded(
+            rule, {"scope": f"{kernel.OPT_OUT_KINDS[how].replace('_', ' ')} from {what}"}
+        )
 
     def decline(value: float, aux: float) -> str:
         offer = words[int(aux)] if aux >= 0 else None
         on = datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d")
-        return worded({"offer": offer or "our offer", "declined_on": on})
+        return _worded(rule, {"offer": offer or "our offer", "declined_on": on})
 
     if isinstance(rule, ConsentRule):
         return consent

@@ -198,7 +198,10 @@ class FrequencyRule(Rule):
             tz = ctx.zones[0]
             first_day = local_day(t, tz) - timedelta(days=(self.days or 1) - 1)
             inside = [c for c in counted if first_day <= local_day(c.ts, tz) <= local_day(t, tz)]
-        return {
-            "counted": str(len(inside)),
-            "key": key_words([ctx.key_of(f) for f in self.per]),
-        }
+        return self.details_of(len(inside), [ctx.key_of(f) for f in self.per])
+
+    @staticmethod
+    def details_of(counted: int, keys: Sequence[str | None]) -> dict[str, str]:
+        """`details` for `counted` contacts inside the span, the proposal's `per` keys
+        being `keys`."""
+        return {"counted": str(counted), "key": key_words(keys)}
