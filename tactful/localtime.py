@@ -7,7 +7,8 @@ country from the profile or the numbers' region. With nothing known, UTC.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -96,3 +97,9 @@ def local_day(ts: float, tz: ZoneInfo) -> date:
 def day_start(day: date, tz: ZoneInfo) -> float:
     """The instant `day` begins in `tz` (a DST day is 23 or 25 hours long, as it is locally)."""
     return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
+
+
+def days_later(ts: float, days: int, zones: Iterable[ZoneInfo]) -> list[float]:
+    """In each of `zones`, the instant the local day `days` after `ts`'s begins (a consent
+    window's or a silence's end: the earliest or the latest of them)."""
+    return [day_start(local_day(ts, tz) + timedelta(days=days), tz) for tz in zones]

@@ -9,13 +9,13 @@ silence ends at a local midnight: the latest one across zones.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
-from tactful.localtime import day_start, local_day
+from tactful.localtime import days_later
 from tactful.rules.base import Context, Rule, contact_key, per_validator
 from tactful.rules.frequency import consented, key_words
 
@@ -118,8 +118,7 @@ class CooldownRule(Rule):
 
     def end_at(self, ts: float, zones: Sequence[ZoneInfo]) -> float:
         """When the silence after a trigger at `ts` ends: a local midnight, latest across zones."""
-        offset = timedelta(days=self.offset)
-        return max(day_start(local_day(ts, tz) + offset, tz) for tz in zones)
+        return max(days_later(ts, self.offset, zones))
 
     def end_of(self, ctx: Context, ts: float) -> float:
         return self.end_at(ts, ctx.zones)

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator, model_validator
 
 from tactful.durations import format_duration, parse_duration
-from tactful.localtime import day_start, local_day
+from tactful.localtime import day_start, days_later, local_day
 from tactful.rules.base import NEVER, Context, Rule, contact_key, per_validator
 from tactful.rules.cap import rolling_earliest
 from tactful.state import LedgerContact
@@ -32,7 +32,7 @@ MAX_STEPS = 100
 def consent_end(request_ts: float, days: int, zones: Sequence[ZoneInfo]) -> float:
     """When a request made at `request_ts` stops counting as consent: the end of its
     `days`-th calendar day (the request's own day is day 1), the earliest across zones."""
-    return min(day_start(local_day(request_ts, tz) + timedelta(days=days), tz) for tz in zones)
+    return min(days_later(request_ts, days, zones))
 
 
 def consented(
