@@ -540,6 +540,15 @@ SEARCH_DAYS = 370
 
 
 @njit(cache=True, inline="always")
+def day_of(t: float, table: int, bound_off: np.ndarray, bounds: np.ndarray) -> int:
+    """The local day of instant `t` (`localtime.local_day`), as its index among the days
+    laid out in `table` (`Hours.arrays`); -1 before them, their number or more after."""
+    b0 = bound_off[table]
+    days = bound_off[table + 1] - b0 - 1
+    return int(np.searchsorted(bounds[b0 : b0 + days + 1], micros(t), side="right") - 1)
+
+
+@njit(cache=True, inline="always")
 def open_in(
     table: int, t: float, bound_off: np.ndarray, bounds: np.ndarray, day_off: np.ndarray,
     span_base: np.ndarray, span_begin: np.ndarray, span_end: np.ndarray,
@@ -550,7 +559,7 @@ def open_in(
     out."""
     b0 = bound_off[table]
     days = bound_off[table + 1] - b0 - 1
-    d = np.searchsorted(bounds[b0 : b0 + days + 1], micros(t), side="right") - 1
+    d = day_of(t, table, bound_off, bounds)
     if d < 0:
         return math.nan
     base = span_base[table]
@@ -562,15 +571,6 @@ def open_in(
             if span_end[q] > t:
                 return float(max(t, span_begin[q]))
     return NEVER
-
-
-@njit(cache=True, inline="always")
-def day_of(t: float, table: int, bound_off: np.ndarray, bounds: np.ndarray) -> int:
-    """The local day of instant `t` (`localtime.local_day`), as its index among the days
-    laid out in `table` (`Hours.arrays`); -1 before them, their number or more after."""
-    b0 = bound_off[table]
-    days = bound_off[table + 1] - b0 - 1
-    return int(np.searchsorted(bounds[b0 : b0 + days + 1], micros(t), side="right") - 1)
 
 
 @njit(cache=True, inline="always")
