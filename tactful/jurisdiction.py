@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
+from types import ModuleType
 
 import phonenumbers
-from phonenumbers import geocoder
 
 from tactful.model import CustomerProfile
 
@@ -60,6 +60,15 @@ def _subdivision_of(country: str, description: str) -> str | None:
     return names.get(tail)
 
 
+def geodata() -> ModuleType:
+    """phonenumbers' geocoder, its data loaded on first use: ~0.4 s of a process's start
+    that a replay or service whose policy names no regions never needs. `tactful serve`
+    loads it as it starts, so that no decision waits for it."""
+    from phonenumbers import geocoder
+
+    return geocoder
+
+
 @lru_cache(maxsize=65536)
 def phone_locations(number: str) -> tuple[str, ...]:
     """ISO 3166 codes a phone number points at: its country, and its subdivision (`US-FL`),
@@ -71,7 +80,7 @@ def phone_locations(number: str) -> tuple[str, ...]:
     country = phonenumbers.region_code_for_number(parsed)
     if not country or country == "ZZ":
         return ()
-    sub = _subdivision_of(country, geocoder.description_for_number(parsed, "en"))
+    sub = _subdivision_of(country, geodata().description_for_number(parsed, "en"))
     return (country, f"{country}-{sub or '*'}")
 
 

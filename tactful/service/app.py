@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 from starlette.types import Receive, Scope, Send
 
 from tactful import __version__
+from tactful.jurisdiction import geodata
 from tactful.service import errors
 from tactful.service.config import Settings
 from tactful.service.deps import one_value_each, plain_text_params
@@ -80,6 +81,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = store is None
+        geodata()  # loaded now, not by the first decision about a regional rule
         the_store = (
             store
             if store is not None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -323,3 +326,23 @@ def test_a_form_encoded_body_is_told_to_come_as_json(service: Service) -> None:
     assert problem["field"] == "body"
     assert "Content-Type: application/json" in problem["message"]
     assert "application/x-www-form-urlencoded" in problem["message"]
+
+
+def test_the_geocoders_data_is_loaded_as_the_service_starts(tmp_path: Path) -> None:
+    """Importing the service loads no phone geodata (a replay or a CLI command does not
+    wait ~0.4 s for it); starting the service does, so no decision about a rule limited to
+    regions waits for it."""
+    script = (
+        "import sys\n"
+        "from fastapi.testclient import TestClient\n"
+        "from tactful.service import create_app\n"
+        "from tactful.service.config import Settings\n"
+        "loaded = 'phonenumbers.geocoder' in sys.modules\n"
+        f"app = create_app(Settings(database_url='sqlite:///{tmp_path}/t.db', worker=False))\n"
+        "with TestClient(app) as client:\n"
+        "    assert client.get('/healthz').status_code == 200\n"
+        "    print(loaded, 'phonenumbers.geocoder' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False True"
