@@ -25,6 +25,7 @@ from tactful.replay.io import (
     load_log,
     parse_mapping,
     read_apart,
+    read_table,
 )
 from tactful.replay.synthetic import write_log
 from tactful.replay.timeline import (
@@ -158,6 +159,42 @@ def test_parquet_reads_as_csv_does_its_few_valued_columns_decoded_to_codes(
     assert {(b.row, b.column) for b in coded.bad_rows} == {
         (2, "customer_id"), (3, "channel"), (4, "outcome"), (2, "event"), (3, "customer_id")
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("dictionary", [True, False], ids=["dictionaries", "plain"])
+def test_few_valued_parquet_columns_are_read_as_their_dictionaries_say(
+    tmp_path: Path, dictionary: bool
+) -> None:
+    """`read_table`'s categoricals read by Arrow from a file's dictionaries (each row
+    group its own, with values the others lack, and nulls) or from plain-encoded text
+    hold what Polars' cast of the text holds; a column already categorical, a number
+    named as few-valued and the columns not named come as Polars reads them; a folder
+    of files (Polars' cast) gives the same."""
+    import pyarrow.parquet as pq
+
+    n = 5000
+    frame = pl.DataFrame(
+        {
+            "customer_id": [f"c{(i * 7919) % 1300}" if i % 97 else None for i in range(n)],
+            "channel": [["email", "sms", "call"][i % 3] if i < 3000 else "push" for i in range(n)],
+            "kind": pl.Series([f"k{i % 4}" for i in range(n)], dtype=pl.Categorical),
+            "priority": [i % 5 for i in range(n)],
+            "note": [f"n{i}" for i in range(n)],
+        }
+    )
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    file = folder / "log.parquet"
+    pq.write_table(frame.to_arrow(), file, row_group_size=1000, use_dictionary=dictionary)
+    assert pq.ParquetFile(file).metadata.num_row_groups == 5
+    few = ["customer_id", "channel", "kind", "priority", "missing"]
+    read = read_table(file, few)
+    cast = ["customer_id", "channel"]
+    expected = pl.read_parquet(file).with_columns(pl.col(cast).cast(pl.Categorical))
+    assert read.schema == expected.schema
+    assert read.schema["channel"] == pl.Categorical and read.schema["note"] == pl.String
+    assert_frame_equal(read, expected, categorical_as_str=True)
+    assert_frame_equal(read_table(folder, few), expected, categorical_as_str=True)
 
 
 def _events_frame(n: int, properties: bool) -> pl.DataFrame:
