@@ -12,7 +12,13 @@ import pytest
 from tactful.policy.document import Policy
 from tactful.replay import kernel, local, native
 from tactful.replay.io import load_log
-from tactful.replay.local import FOLD_GC_THRESHOLD, chunks, replay_local
+from tactful.replay.local import (
+    FOLD_GC_THRESHOLD,
+    THREAD_CHUNK_ROWS,
+    chunks,
+    replay_local,
+    thread_chunk_rows,
+)
 from tactful.replay.synthetic import LogFiles, write_log
 
 #: More revocation rules than the replay kernel keeps bits for: the engine folds it.
@@ -84,6 +90,33 @@ def test_chunks_never_split_a_customer(timeline: pl.DataFrame) -> None:
         ids = set(timeline.slice(offset, length).get_column("customer_id").to_list())
         assert not ids & seen
         seen |= ids
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 4])
+def test_threads_get_as_many_slices_each_of_about_the_chunk_size(workers: int) -> None:
+    """`thread_chunk_rows`: the 10M-row log's slices (13 of `THREAD_CHUNK_ROWS`) made a
+    number the threads share evenly, each no larger than the chunk size, fewer than
+    `workers` more than that size would make; a small log split between the threads."""
+    for height in (1, 5, 999, 200_000, 1_600_001, 10_169_250):
+        size = thread_chunk_rows(height, workers)
+        count = -(-height // size)
+        assert size <= max(THREAD_CHUNK_ROWS, 1) and size >= 1
+        if height >= 1000 * workers:  # (a few rows: split as they divide)
+            assert count % workers == 0, (height, workers, size)
+            assert count < -(-height // THREAD_CHUNK_ROWS) + workers
+    assert -(-10_169_250 // thread_chunk_rows(10_169_250, 2)) == 14
+
+
+def test_two_threads_fold_an_even_number_of_slices(
+    timeline: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tactful.replay import local
+
+    monkeypatch.setattr(local, "THREAD_CHUNK_ROWS", timeline.height // 3 + 1)  # 3 slices
+    sizes: list[int] = []
+    got = replay_local(timeline, POLICIES[:1], workers=2, on_rows=sizes.append)[0]
+    assert len(sizes) == 4 and sum(sizes) == timeline.height
+    assert got.equals(replay_local(timeline, POLICIES[:1], workers=1)[0])
 
 
 def test_processes_give_the_verdicts_of_one_process(
