@@ -228,7 +228,8 @@ def _parquet(
 
         try:
             # (`ParquetFile`, not `read_table`: that imports pandas, ~0.25 s.)
-            table = pq.ParquetFile(file, read_dictionary=cast).read(columns=cast)
+            with pq.ParquetFile(file, read_dictionary=cast) as parquet:
+                table = parquet.read(columns=cast)
         except (pa.ArrowException, OSError):
             table = None  # what Arrow does not read as Polars does: Polars' cast
         if table is not None and table.column_names == cast:
