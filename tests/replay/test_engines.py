@@ -110,8 +110,6 @@ def test_threads_get_as_many_slices_each_of_about_the_chunk_size(workers: int) -
 def test_two_threads_fold_an_even_number_of_slices(
     timeline: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tactful.replay import local
-
     monkeypatch.setattr(local, "THREAD_CHUNK_ROWS", timeline.height // 3 + 1)  # 3 slices
     sizes: list[int] = []
     got = replay_local(timeline, POLICIES[:1], workers=2, on_rows=sizes.append)[0]
