@@ -593,7 +593,8 @@ EPOCH_ORDINAL = 719163
 @njit(cache=True, nogil=True)
 def civil(days: int) -> tuple[int, int, int]:
     """Year, month and day of a day counted from 1970-01-01 (the proleptic Gregorian
-    calendar, as `datetime` counts; H. Hinnant's `civil_from_days`). Also
+    calendar, as `datetime` counts; H. Hinnant's `civil_from_days`), from 0000-03-01 on
+    (its era's adjustment for days before that is C's for a division that truncates). Also
     `tactful.replay.texts`'s (whose numba cache does not follow changes here)."""
     z = days + 719468
     era = (z if z >= 0 else z - 146096) // 146097

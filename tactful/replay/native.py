@@ -1919,6 +1919,7 @@ def warm() -> None:
         courtesy = Policy.load("courtesy")
         replay_local(log.source, [courtesy], workers=1)  # slices coded, as a replay folds
         fold_frame(log.timeline, courtesy)  # a timeline as it is
+    texts.csv_instants(np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.bool_))  # the CSV's
 
 
 if __name__ == "__main__":

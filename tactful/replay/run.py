@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal, cast
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from tactful.policy.document import Policy
+from tactful.replay import texts
 from tactful.replay.direct import DirectFile
 from tactful.replay.io import ISO_UTC, Log, Mapping_, load_log
 
@@ -98,6 +101,34 @@ def verdict_frame(raw: pl.DataFrame, policy: Policy) -> pl.DataFrame:
     )
 
 
+def instants_text(column: pl.Series) -> pl.Series | None:
+    """A UTC datetime column as the text Polars' CSV writer makes of it under `ISO_UTC`
+    (`texts.csv_instants`); None where that declines (a year past 9999)."""
+    given = column.is_not_null().to_numpy()
+    us = column.dt.epoch("us").fill_null(0).to_numpy()
+    ends, data, made = texts.csv_instants(us, given)
+    if not made:
+        return None
+    valid = None if given.all() else pa.py_buffer(np.packbits(given, bitorder="little"))
+    text = pa.LargeStringArray.from_buffers(
+        len(column), pa.py_buffer(ends), pa.py_buffer(data), valid
+    )
+    return pl.Series(column.name, text)
+
+
+def write_csv(frame: pl.DataFrame, sink: IO[bytes], *, header: bool = True) -> None:
+    """Verdicts as CSV, their instants as `ISO_UTC` text, byte for byte as Polars writes
+    them, made by `instants_text` first: Polars' own formatting (chrono's) took ~0.25 us
+    an instant, about a fifth of the CSV's time."""
+    made = [
+        instants_text(frame.get_column(name))
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone == "UTC" and dtype.time_unit == "us"
+    ]
+    frame = frame.with_columns(column for column in made if column is not None)
+    frame.write_csv(sink, include_header=header, datetime_format=ISO_UTC)
+
+
 def _io(file: DirectFile) -> IO[bytes]:
     """Polars writes into any object with `write`, though its types name files."""
     return cast(IO[bytes], file)
@@ -140,7 +171,7 @@ class VerdictFiles:
             self._csv = [DirectFile(self._path(run, ".csv")[0]) for run in range(len(self.stems))]
         for run, raw in enumerate(chunk):
             frame = verdict_frame(raw, self.policies[run])
-            frame.write_csv(_io(self._csv[run]), include_header=first, datetime_format=ISO_UTC)
+            write_csv(frame, _io(self._csv[run]), header=first)
 
     def finish(self, verdicts: Sequence[pl.DataFrame]) -> dict[str, Path]:
         """Every policy's verdicts (`verdict_frame`s, all of them): the CSV written if
@@ -153,7 +184,7 @@ class VerdictFiles:
                     self._csv[run].close()
                 else:
                     with DirectFile(self._path(run, ".csv")[0]) as csv:
-                        frame.write_csv(_io(csv), datetime_format=ISO_UTC)
+                        write_csv(frame, _io(csv))
                 # zstd's quickest level: 2.5M verdicts in 0.9 s instead of 1.3 s, 2% larger.
                 parquet, whole = self._path(run, ".parquet")
                 with DirectFile(parquet) as sink:

@@ -145,3 +145,80 @@ def reason_lists(
         out[at] = 93  # ]
     kept(text)
     return ends, text
+
+
+#: The two digits of each number below 100, at twice the number: "00", "01", ... "99".
+_PAIRS = np.frombuffer("".join(f"{i:02d}" for i in range(100)).encode(), dtype=np.uint8)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pair(out: np.ndarray, at: int, value: int) -> int:
+    out[at] = _PAIRS[2 * value]
+    out[at + 1] = _PAIRS[2 * value + 1]
+    return at + 2
+
+
+@njit(cache=True, nogil=True)
+def csv_instants(us: np.ndarray, given: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Each instant `us[i]` (epoch microseconds) where `given[i]`, as Polars' CSV writer
+    writes a UTC datetime under `io.ISO_UTC` (chrono's `%Y-%m-%dT%H:%M:%S%.fZ`: no
+    fraction on a whole second, three digits on a whole millisecond, else six), nothing
+    where not given; as Arrow lays text out (offsets, bytes), and True. False (and
+    nothing to use) where a year is outside 1-9999 (chrono writes a sign past 9999;
+    `kernel.civil` counts days from 0000-03-01 on, as Python's dates begin in year 1).
+
+    A day's date is made once while the instants stay in it, the rest two digits at a
+    time from a table: ~70 ns an instant where chrono took ~250 (2.5M verdicts' `at`
+    and `not_before`: the CSV ~0.3-0.5 CPU-seconds less)."""
+    n = len(us)
+    ends = np.empty(n + 1, dtype=np.int64)
+    ends[0] = 0
+    size = 0
+    for i in range(n):
+        if given[i]:
+            fraction = us[i] % 1_000_000
+            size += 20 if fraction == 0 else (24 if fraction % 1000 == 0 else 27)
+        ends[i + 1] = size
+    out = np.empty(size, dtype=np.uint8)
+    date = np.empty(11, dtype=np.uint8)  # YYYY-MM-DDT
+    last = np.int64(-(1 << 62))
+    for i in range(n):
+        if not given[i]:
+            continue
+        seconds = us[i] // 1_000_000
+        fraction = us[i] - seconds * 1_000_000
+        days = seconds // 86400
+        second = seconds - days * 86400
+        if days != last:
+            year, month, day = civil(days)
+            if year < 1 or year > 9999:
+                return ends, out, False
+            _pair(date, 0, year // 100)
+            _pair(date, 2, year % 100)
+            date[4] = 45  # -
+            _pair(date, 5, month)
+            date[7] = 45
+            _pair(date, 8, day)
+            date[10] = 84  # T
+            last = days
+        at = ends[i]
+        for k in range(11):
+            out[at + k] = date[k]
+        at = _pair(out, at + 11, second // 3600)
+        out[at] = 58  # :
+        at = _pair(out, at + 1, second // 60 % 60)
+        out[at] = 58
+        at = _pair(out, at + 1, second % 60)
+        if fraction:
+            out[at] = 46  # .
+            if fraction % 1000 == 0:
+                out[at + 1] = 48 + fraction // 100_000
+                at = _pair(out, at + 2, fraction // 1000 % 100)
+            else:
+                out[at + 1] = 48 + fraction // 100_000
+                at = _pair(out, at + 2, fraction // 1000 % 100)
+                at = _pair(out, at, fraction // 10 % 100)
+                out[at] = 48 + fraction % 10
+                at += 1
+        out[at] = 90  # Z
+    return ends, out, True

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -94,3 +95,54 @@ def test_each_contacts_reasons_are_a_json_list(
             expected.append({"rule": rule, "message": message, "until": at})
         assert json.loads(got) == expected
         assert got == json.dumps(expected, ensure_ascii=False)
+
+
+#: The first instant of year 1 (`datetime`'s first) and the last of 9999 bound what
+#: `csv_instants` writes.
+FIRST = (datetime(1, 1, 1, tzinfo=UTC) - EPOCH) // timedelta(microseconds=1)
+INSTANT = st.one_of(
+    st.integers(FIRST, LAST),
+    st.integers(-(FIRST // -1_000_000), LAST // 1_000_000).map(lambda s: s * 1_000_000),
+    st.integers(-(FIRST // -1000), LAST // 1000).map(lambda ms: ms * 1000),  # milliseconds
+    st.sampled_from([0, -1, 1, 999, 1000, 999_999, 951782400 * 10**6, FIRST, LAST]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), INSTANT), max_size=40))
+def test_instants_are_written_to_csv_as_polars_writes_them(values: list[int | None]) -> None:
+    """`run.write_csv`'s instants (`texts.csv_instants`) are Polars' CSV of the datetimes
+    under `ISO_UTC`, byte for byte: fractions of six digits, of three, none; before 1970;
+    the first and last years; nulls."""
+    import polars as pl
+
+    from tactful.replay.io import ISO_UTC
+    from tactful.replay.run import instants_text
+
+    column = pl.Series("at", values, dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
+    text = instants_text(column)
+    assert text is not None
+    expected = pl.DataFrame([column]).write_csv(datetime_format=ISO_UTC)
+    assert pl.DataFrame([text]).write_csv() == expected
+
+
+@pytest.mark.parametrize("year", [10000, 12345, 0, -1])
+def test_instants_outside_years_1_to_9999_are_left_to_polars(year: int) -> None:
+    """Years past 9999 chrono writes with a sign, and years before 1 `kernel.civil` does
+    not count: `csv_instants` declines, and `write_csv` gives the column to Polars as it
+    is."""
+    import io
+
+    import polars as pl
+
+    from tactful.replay.io import ISO_UTC
+    from tactful.replay.run import instants_text, write_csv
+
+    days = (year - 1970) * 36525 // 100 + 180  # mid-year
+    column = pl.Series("at", [0, days * 86_400_000_000, None], dtype=pl.Int64)
+    column = column.cast(pl.Datetime("us", "UTC"))
+    assert instants_text(column) is None
+    frame = pl.DataFrame([column, pl.Series("n", [1, 2, 3])])
+    sink = io.BytesIO()
+    write_csv(frame, sink)
+    assert sink.getvalue().decode() == frame.write_csv(datetime_format=ISO_UTC)
