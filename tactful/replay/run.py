@@ -103,7 +103,7 @@ def verdict_frame(raw: pl.DataFrame, policy: Policy) -> pl.DataFrame:
 
 def instants_text(column: pl.Series) -> pl.Series | None:
     """A UTC datetime column as the text Polars' CSV writer makes of it under `ISO_UTC`
-    (`texts.csv_instants`); None where that declines (a year past 9999)."""
+    (`texts.csv_instants`); None where that declines (a year outside 1-9999)."""
     given = column.is_not_null().to_numpy()
     us = column.dt.epoch("us").fill_null(0).to_numpy()
     ends, data, made = texts.csv_instants(us, given)
