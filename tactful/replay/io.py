@@ -472,7 +472,7 @@ def _per_value(df: pl.DataFrame, column: str, **exprs: pl.Expr) -> pl.DataFrame:
     coded = df.get_column(column)
     if coded.dtype != pl.Categorical:
         coded = coded.cast(pl.Categorical)
-    distinct = coded.unique()
+    distinct = _present(coded)
     table = pl.DataFrame({column: distinct.cast(pl.String)}).with_columns(**exprs)
     out: dict[str, pl.Series] = {}
     looked_up: list[str] = []
@@ -498,6 +498,22 @@ def _per_value(df: pl.DataFrame, column: str, **exprs: pl.Expr) -> pl.DataFrame:
         found = table.select(looked_up).with_columns(texts)[at]
         out.update((name, found.get_column(name)) for name in looked_up)
     return pl.DataFrame([out[name].alias(name) for name in exprs], height=df.height)
+
+
+def _present(coded: pl.Series) -> pl.Series:
+    """A categorical's distinct values (and null, where a row has none), found on its
+    codes (`some_rows`): Polars' `unique` took ~0.1 s for 7.7M rows, ~10x this."""
+    physical = coded.to_physical()
+    top = physical.max()
+    if top is None:  # no values: nulls at most
+        return coded.head(1)
+    nulls = physical.null_count() > 0
+    # Nulls as the code after every value's, left out of the values found.
+    codes = (physical.fill_null(int(top) + 1) if nulls else physical).to_numpy(writable=True)  # type: ignore[arg-type]
+    used = np.flatnonzero(some_rows(codes, int(top) + 1 + nulls) >= 0)  # type: ignore[arg-type]
+    values = used[:-1] if nulls else used
+    distinct = pl.Series(coded.name, values.astype(np.uint32)).cat.to(coded.dtype)
+    return distinct.extend(pl.Series(coded.name, [None], dtype=coded.dtype)) if nulls else distinct
 
 
 def _names(chk: _Checker, df: pl.DataFrame, column: str, what: str) -> pl.Series:

@@ -706,6 +706,21 @@ def test_per_value_gives_each_rows_result(values: list[str | None]) -> None:
     assert got.get_column("blank").to_list() == [v is None or not v.strip() for v in values]
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "", " c", "é"])), max_size=30))
+def test_a_categoricals_present_values_are_its_unique_ones(values: list[str | None]) -> None:
+    """`_present` finds on the codes what `unique` finds: each value a row has, once,
+    null where a row has none, no value only some other column has."""
+    from tactful.replay.io import _present
+
+    pl.Series(["only elsewhere"], dtype=pl.Categorical)  # in the mapping, in no row here
+    coded = pl.Series("c", values, dtype=pl.String).cast(pl.Categorical)
+    found = _present(coded)
+    assert found.dtype == coded.dtype and found.name == "c"
+    assert sorted(found.to_list(), key=str) == sorted(coded.unique().to_list(), key=str)
+    assert found.n_unique() == len(found)
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_slice_is_built_alone_as_the_whole_timeline_holds_it(tmp_path: Path, seed: int) -> None:
     """A replay builds the timeline a slice at a time (`TimelineBuilder.frame`): each
