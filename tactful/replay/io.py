@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tactful.model import Outcome
-from tactful.replay.order import some_rows, spread, timeline_order
+from tactful.replay.order import TALLIED, some_rows, spread, timeline_order
 from tactful.replay.timeline import CATEGORICAL_COLUMNS, TIMELINE_COLUMNS
 
 ROW = "__row"
@@ -502,11 +502,14 @@ def _per_value(df: pl.DataFrame, column: str, **exprs: pl.Expr) -> pl.DataFrame:
 
 def _present(coded: pl.Series) -> pl.Series:
     """A categorical's distinct values (and null, where a row has none), found on its
-    codes (`some_rows`): Polars' `unique` took ~0.1 s for 7.7M rows, ~10x this."""
+    codes (`some_rows`): Polars' `unique` took ~0.1 s for 7.7M rows, ~10x this (and
+    takes codes past `TALLIED`, too many for a table)."""
     physical = coded.to_physical()
     top = physical.max()
     if top is None:  # no values: nulls at most
         return coded.head(1)
+    if int(top) >= TALLIED:  # type: ignore[arg-type]
+        return coded.unique()
     nulls = physical.null_count() > 0
     # Nulls as the code after every value's, left out of the values found.
     codes = (physical.fill_null(int(top) + 1) if nulls else physical).to_numpy(writable=True)  # type: ignore[arg-type]

@@ -57,7 +57,7 @@ from tactful.policy.document import Policy
 from tactful.replay import kernel, texts
 from tactful.replay.fold import DEFAULT_HALF_LIFE, DEFAULT_UNANSWERED_FACTOR
 from tactful.replay.io import CUSTOMER_CODE, PROFILE_COLUMNS, TimelineBuilder, customer_bounds
-from tactful.replay.order import looked_up, push_digit, renumbered
+from tactful.replay.order import TALLIED, looked_up, push_digit, renumbered
 from tactful.replay.timeline import (
     COPIED_COLUMNS,
     TIMELINE_COLUMNS,
@@ -346,8 +346,8 @@ def _dense(key: np.ndarray) -> tuple[np.ndarray, int]:
     return inverse.reshape(-1).astype(np.int32), len(uniques)
 
 
-#: Categorical codes up to which `_numbered` tallies them in a table (64 MB at most).
-_TALLIED = 1 << 24
+#: Categorical codes up to which `_numbered` tallies them in a table (`order.TALLIED`).
+_TALLIED = TALLIED
 
 
 def _numbered(column: pl.Series) -> tuple[np.ndarray, np.ndarray] | None:

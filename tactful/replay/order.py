@@ -15,6 +15,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+#: Codes (a categorical's, of Polars' one mapping for the whole process) up to which they
+#: are tallied in tables of their own (`some_rows`, `renumbered`: 64-128 MB at most);
+#: past that, Polars' own ways.
+TALLIED = 1 << 24
+
 
 @njit(cache=True, nogil=True)
 def _merge(key: np.ndarray, idx: np.ndarray, lo: int, mid: int, hi: int, tk: np.ndarray,
