@@ -37,6 +37,7 @@ from report import Figure, Result, Table, arguments, command_line, log, run, wit
 
 from tactful.policy.document import Policy
 from tactful.replay.io import ISO_UTC, load_log
+from tactful.replay.local import keep_freed_memory
 from tactful.replay.run import ReplayResult, VerdictFiles, run_engine, write_results
 
 TARGET_PER_CORE = 1_000_000.0
@@ -218,6 +219,7 @@ def main(argv: Sequence[str]) -> Result:
                     rows_of.write_parquet(path)
                 del rows_of
         log(f"replaying with {args.workers} workers ...")
+        keep_freed_memory()  # as `tactful replay` does
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         with PeakMemory() as memory:
             t0 = time.perf_counter()

@@ -509,7 +509,7 @@ def replay(
     """Replay a history of contacts and events through a policy: which contacts it would
     have stopped, whom it would have protected, and what it would have cost."""
     from tactful.replay.io import InputError, parse_mapping
-    from tactful.replay.local import progress_bar
+    from tactful.replay.local import keep_freed_memory, progress_bar
     from tactful.replay.run import replay as run_replay
 
     if engine not in ("local", "spark"):
@@ -518,6 +518,7 @@ def replay(
     chosen = _load_policy(policy)
     second = _load_policy(compare) if compare else None
     show = err.is_terminal if progress is None else progress
+    keep_freed_memory()
     bar = progress_bar(err, disable=not show)
     task = bar.add_task("replay", total=None)
     try:

@@ -171,6 +171,40 @@ def small_pages() -> Iterator[None]:
                 switch(_PAGES.before)
 
 
+#: `mallopt`'s parameters (glibc's malloc.h) and what `keep_freed_memory` sets them to:
+#: blocks up to 32 MB (glibc's largest) from the heap, not each from the system; up to
+#: 1 GB left free on top of the heap, not handed back; 64 MB asked for beyond a request.
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+KEPT_MEMORY = ((_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 1 << 30), (_M_TOP_PAD, 64 << 20))
+
+
+def keep_freed_memory() -> bool:
+    """Have the C library's allocator keep memory a replay frees for its next arrays,
+    rather than hand it back to the system (True where it took the settings: glibc).
+
+    numpy's and numba's arrays come from glibc's `malloc`, which by default gives each
+    large block its own pages from the system and hands them back when the block is
+    freed; a replay makes and drops arrays of megabytes per slice, and each new one
+    faults its pages in again, zeroed. On the virtual machines we measure on, where freed
+    pages go back to the host (free page reporting), such a fault costs microseconds
+    (10M rows of courtesy: ~800,000 faults, ~0.7-1.7 CPU-seconds of system time in the
+    fold). Kept: ~5% fewer faults, the fold's system time 0.17 s less on average (five
+    alternating pairs: -0.01 to 0.46 s). The settings are the process's and stay:
+    `tactful replay` makes them as it starts, not the library."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:  # pragma: no cover - a system without a C library to find
+        return False
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):  # pragma: no cover - not glibc (musl, macOS)
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    return all([mallopt(parameter, value) == 1 for parameter, value in KEPT_MEMORY])
+
+
 @contextmanager
 def few_collections() -> Iterator[None]:
     """The youngest generation collected every `FOLD_GC_THRESHOLD` allocations while the

@@ -274,6 +274,33 @@ def test_no_report_writes_the_verdicts_alone(tmp_path: Path) -> None:
     assert "report:" not in result.output
 
 
+def test_a_replay_keeps_the_memory_it_frees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tactful replay` sets the allocator to keep freed memory (`keep_freed_memory`)
+    before it reads the logs."""
+    from tactful.replay import local
+    from tactful.replay.synthetic import write_log
+
+    files = write_log(tmp_path / "log", customers=2, seed=1)
+    calls: list[str] = []
+    monkeypatch.setattr(local, "keep_freed_memory", lambda: calls.append("kept") or True)
+    monkeypatch.setattr(local, "progress_bar", _recorded(local.progress_bar, calls, "bar"))
+    args = ["replay", "--contacts", str(files.contacts), "--events", str(files.events),
+            "--policy", "courtesy", "--out", str(tmp_path / "out"), "--no-report"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert calls == ["kept", "bar"]
+
+
+def _recorded(function: Any, calls: list[str], name: str) -> Any:
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        calls.append(name)
+        return function(*args, **kwargs)
+
+    return recorded
+
+
 def test_a_device_that_fills_while_the_csv_is_written_leaves_no_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +214,37 @@ def test_small_pages_restores_numpys_setting_when_the_last_of_overlapping_blocks
     assert setting == [False]  # the second replay still folds
     second.__exit__(None, None, None)
     assert setting == [True]
+
+
+#: In a fresh interpreter: a 24 MB array made, written and freed, then another; the page
+#: faults of the second (its pages written) printed. `KEEP`: with `keep_freed_memory`.
+_REUSE = """
+import resource, sys
+import numpy as np
+from tactful.replay import local
+np._core.multiarray._set_madvise_hugepage(False)  # 4 KiB pages, whatever the system's
+if sys.argv[1] == "1":
+    assert local.keep_freed_memory()
+a = np.ones(3 << 20)
+del a
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+b = np.ones(3 << 20)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's allocator")
+def test_kept_memory_is_reused_without_faulting_its_pages_in_again() -> None:
+    """glibc hands a freed 24 MB block back to the system and faults the next one in
+    again, page by page (~6,000 faults); `keep_freed_memory` has it reuse the block."""
+    faults = []
+    for keep in ("0", "1"):
+        done = subprocess.run(
+            [sys.executable, "-c", _REUSE, keep], capture_output=True, text=True, check=True
+        )
+        faults.append(int(done.stdout))
+    assert faults[0] > 5000
+    assert faults[1] < 500
 
 
 @pytest.mark.spark
