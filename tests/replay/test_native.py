@@ -1448,3 +1448,21 @@ def test_random_logs_of_the_new_kinds_get_the_engines_verdicts(
                     fields["trigger_at"] = at(max(q - 8, 0))
             log.contact(f"c{who % len(places)}", at(q), channel, purpose, **fields)
         assert_same(timeline_of(log), MIXED, engine_folded=[])
+
+
+def test_coded_parts_read_no_file_without_contacts() -> None:
+    """`_coded_parts` does not read a file whose rows are no contacts (its contacts'
+    columns are nulls never written: reading them faulted each page of them in): here,
+    evaluating the events' rows would fail, as they lack a column."""
+    contacts = pl.DataFrame(
+        {"is_contact": [True, True, True], "channel": ["sms", "email", "sms"], "x": [1, 0, 1]}
+    )
+    events = pl.DataFrame(
+        {"is_contact": [False] * 4, "channel": [None] * 4}, schema={"is_contact": pl.Boolean,
+                                                                    "channel": pl.String}
+    )  # fmt: skip
+    rows = pl.col("is_contact") & (pl.col("x") == 1)
+    codes, distinct = native._coded_parts([contacts, events], ("channel",), rows)
+    assert codes[1] is None
+    assert codes[0] is not None
+    assert [distinct[c]["channel"] if c >= 0 else None for c in codes[0]] == ["sms", None, "sms"]
