@@ -197,8 +197,8 @@ def csv_instants(us: np.ndarray, given: np.ndarray) -> tuple[np.ndarray, np.ndar
     ends = np.empty(n + 1, dtype=np.int64)
     ends[0] = 0
     size = 0
-    first = np.int64(1 << 62)
-    last = np.int64(-(1 << 62))
+    first = 1 << 62
+    last = -(1 << 62)
     for i in range(n):
         if given[i]:
             fraction = us[i] % 1_000_000
