@@ -196,6 +196,27 @@ def test_the_fold_asks_numpy_for_no_huge_pages_and_restores_the_setting(
         switch(before)
 
 
+def test_a_fold_leaves_what_the_process_held_out_of_its_collections() -> None:
+    """`few_collections` freezes what the process held before the fold (a collection of
+    the oldest generation would go through all of it), and gives it back after."""
+    held = [[object()] for _ in range(1000)]  # objects the collector tracks
+    assert gc.get_freeze_count() == 0
+    with local.few_collections():
+        assert gc.get_freeze_count() >= len(held)
+        assert gc.get_threshold()[0] == local.FOLD_GC_THRESHOLD
+    assert gc.get_freeze_count() == 0
+    # A process that froze objects itself keeps them frozen.
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with local.few_collections():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+    assert held
+
+
 def test_small_pages_restores_numpys_setting_when_the_last_of_overlapping_blocks_ends(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
