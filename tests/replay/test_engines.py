@@ -240,10 +240,10 @@ def test_small_pages_restores_numpys_setting_when_the_last_of_overlapping_blocks
 #: In a fresh interpreter: a 24 MB array made, written and freed, then another; the page
 #: faults of the second (its pages written) printed. `KEEP`: with `keep_freed_memory`.
 _REUSE = """
-import resource, sys
+import ctypes, resource, sys
 import numpy as np
 from tactful.replay import local
-np._core.multiarray._set_madvise_hugepage(False)  # 4 KiB pages, whatever the system's
+ctypes.CDLL(None).prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE: 4 KiB pages, whatever the system's
 if sys.argv[1] == "1":
     assert local.keep_freed_memory()
 a = np.ones(3 << 20)
