@@ -500,21 +500,34 @@ def _per_value(df: pl.DataFrame, column: str, **exprs: pl.Expr) -> pl.DataFrame:
     return pl.DataFrame([out[name].alias(name) for name in exprs], height=df.height)
 
 
+def tallied_codes(physical: pl.Series) -> tuple[np.ndarray, int, bool] | None:
+    """A categorical's codes (its `to_physical()`, or any small unsigned numbers) as
+    they are tallied in a table of their own (`some_rows`, `renumbered`): nulls as the
+    code after the largest, so that they come after every value; the table's size (the
+    largest code + 1, and 1 more for nulls); whether there are nulls. None where the
+    codes run past `TALLIED`. Writable: a read-only array is another type to numba."""
+    top = physical.max()
+    top = -1 if top is None else int(top)  # type: ignore[arg-type]
+    if top >= TALLIED:
+        return None
+    nulls = physical.null_count() > 0
+    codes = (physical.fill_null(top + 1) if nulls else physical).to_numpy(writable=True)
+    return codes, top + 1 + nulls, nulls
+
+
 def _present(coded: pl.Series) -> pl.Series:
     """A categorical's distinct values (and null, where a row has none), found on its
     codes (`some_rows`): Polars' `unique` took ~0.1 s for 7.7M rows, ~10x this (and
     takes codes past `TALLIED`, too many for a table)."""
     physical = coded.to_physical()
-    top = physical.max()
-    if top is None:  # no values: nulls at most
+    if physical.null_count() == len(physical):  # no values: nulls at most
         return coded.head(1)
-    if int(top) >= TALLIED:  # type: ignore[arg-type]
+    tallied = tallied_codes(physical)
+    if tallied is None:
         return coded.unique()
-    nulls = physical.null_count() > 0
-    # Nulls as the code after every value's, left out of the values found.
-    codes = (physical.fill_null(int(top) + 1) if nulls else physical).to_numpy(writable=True)  # type: ignore[arg-type]
-    used = np.flatnonzero(some_rows(codes, int(top) + 1 + nulls) >= 0)  # type: ignore[arg-type]
-    values = used[:-1] if nulls else used
+    codes, size, nulls = tallied
+    used = np.flatnonzero(some_rows(codes, size) >= 0)
+    values = used[:-1] if nulls else used  # the nulls' code left out
     distinct = pl.Series(coded.name, values.astype(np.uint32)).cat.to(coded.dtype)
     return distinct.extend(pl.Series(coded.name, [None], dtype=coded.dtype)) if nulls else distinct
 

@@ -56,7 +56,13 @@ from tactful.model import (
 from tactful.policy.document import Policy
 from tactful.replay import kernel, texts
 from tactful.replay.fold import DEFAULT_HALF_LIFE, DEFAULT_UNANSWERED_FACTOR
-from tactful.replay.io import CUSTOMER_CODE, PROFILE_COLUMNS, TimelineBuilder, customer_bounds
+from tactful.replay.io import (
+    CUSTOMER_CODE,
+    PROFILE_COLUMNS,
+    TimelineBuilder,
+    customer_bounds,
+    tallied_codes,
+)
 from tactful.replay.order import TALLIED, looked_up, push_digit, renumbered
 from tactful.replay.timeline import (
     COPIED_COLUMNS,
@@ -310,7 +316,7 @@ def _coded(
         key = np.zeros(len(picked), dtype=np.int64)
         span = 1
         for places, used in (x for x in numbered if x is not None):
-            if span * (len(used) + 1) >= _TALLIED:
+            if span * (len(used) + 1) >= TALLIED:
                 dense, span = _dense(key)
                 key = dense.astype(np.int64)
             push_digit(key, places, len(used) + 1)
@@ -339,15 +345,11 @@ def _coded(
 
 def _dense(key: np.ndarray) -> tuple[np.ndarray, int]:
     """`key` renumbered 0, 1, ... in the order of its values, and how many there are."""
-    if len(key) and key.max() < _TALLIED:
+    if len(key) and key.max() < TALLIED:
         code, used = renumbered(key, int(key.max()) + 1)
         return code, len(used)
     uniques, inverse = np.unique(key, return_inverse=True)
     return inverse.reshape(-1).astype(np.int32), len(uniques)
-
-
-#: Categorical codes up to which `_numbered` tallies them in a table (`order.TALLIED`).
-_TALLIED = TALLIED
 
 
 def _numbered(column: pl.Series) -> tuple[np.ndarray, np.ndarray] | None:
@@ -360,15 +362,11 @@ def _numbered(column: pl.Series) -> tuple[np.ndarray, np.ndarray] | None:
         physical = column.to_physical()
     else:
         return None
-    top = physical.max()
-    top = -1 if top is None else int(top)  # type: ignore[arg-type]
-    if top >= _TALLIED:
+    tallied = tallied_codes(physical)
+    if tallied is None:
         return None
-    nulls = physical.null_count() > 0
-    # Nulls as the code after every other, so numbered after them all. Writable: a
-    # read-only array is another type to numba.
-    values = (physical.fill_null(top + 1) if nulls else physical).to_numpy(writable=True)
-    places, used = renumbered(values, top + 2)
+    codes, size, nulls = tallied
+    places, used = renumbered(codes, size)
     return places, used[:-1] if nulls else used
 
 

@@ -1274,8 +1274,8 @@ def test_shapes_are_numbered_alike_by_their_codes_or_joined(
     """`_coded` numbers each row's values (categorical codes as digits of one number, or,
     with codes too many to tally, the distinct values joined back): the same rows share a
     code, each code's values are its rows', and rows left out get -1."""
-    if not tallied:
-        monkeypatch.setattr(native, "_TALLIED", 0)
+    if not tallied:  # every column's codes too many (`io.tallied_codes`)
+        monkeypatch.setattr("tactful.replay.io.TALLIED", 0)
     contact = pl.col("is_contact")
     shown = synthetic.filter(contact).select(native.SHAPE_COLUMNS).to_dicts()
     code, distinct = native._coded(synthetic, native.SHAPE_COLUMNS, contact)
