@@ -947,9 +947,15 @@ def sort_keys(ids: pl.Series, instants: pl.Series) -> Sorted:
     # Numbered by a categorical's codes (the loader's ids are one already), each code's id
     # read off one of its rows, then renumbered in the order of the ids.
     ids = ids.cast(pl.Categorical)
+    physical = ids.to_physical()
+    if len(physical) and int(physical.max()) >= TALLIED:  # type: ignore[arg-type]
+        # Codes past a table's reach (Polars numbers the categories of the whole process,
+        # which may hold many others: earlier replays' verdicts, a visit's ids): the
+        # log's own, numbered densely, so that the tables below hold its customers only.
+        physical = (physical.rank("dense") - 1).cast(pl.UInt32)
     # Writable however Polars holds them (a log of one file's may be lent as they are): a
     # read-only array is another type to numba, compiled again.
-    codes = ids.to_physical().to_numpy(writable=True)
+    codes = physical.to_numpy(writable=True)
     some = some_rows(codes, int(codes.max()) + 1 if len(codes) else 0)
     used = np.flatnonzero(some >= 0)
     distinct = ids.gather(some[used]).cast(pl.String)

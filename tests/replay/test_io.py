@@ -4,9 +4,12 @@ column, left out (or fatal under --strict), never dropped silently."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import polars as pl
@@ -597,17 +600,55 @@ def test_a_visits_id_stays_in_the_json_beside_other_properties_on_every_event(
     files=st.integers(0, 3),
     split=st.floats(0, 1),
     dtype=st.sampled_from([pl.String, pl.Categorical]),
+    tallied=st.booleans(),
 )
 def test_sort_keys_orders_as_a_stable_sort_by_customer_then_instant(
-    rows: list[tuple[str, int]], scale: int, files: int, split: float, dtype: pl.DataType
+    rows: list[tuple[str, int]],
+    scale: int,
+    files: int,
+    split: float,
+    dtype: pl.DataType,
+    tallied: bool,
 ) -> None:
     """Rows are ordered as sorting the text of their ids and their instants would, equal
     keys in the order given, at any instant, before 1970 too: rows in any order (`files`
     0), in time order (1), or in two files each in time order (2: a contact log and an
     event log, as systems export them; 3: the same, customer by customer); ids as text or
-    as a categorical (whose codes are not in the ids' order)."""
+    as a categorical (whose codes are not in the ids' order); and where the categorical's
+    codes run past a table's reach (`TALLIED`), numbered densely first."""
     from tactful.replay.io import sort_keys
 
+    if tallied:
+        _sort_keys_case(sort_keys, rows, scale, files, split, dtype)
+        return
+    # Other categories held first, so that the ids' codes come after theirs (Polars
+    # numbers the categories that something holds).
+    held = pl.Series([f"held {i}" for i in range(3)], dtype=pl.Categorical)
+    with (
+        patch("tactful.replay.io.TALLIED", 0),
+        patch("tactful.replay.io.some_rows", _dense_rows_only),
+    ):
+        _sort_keys_case(sort_keys, rows, scale, files, split, dtype)
+    assert held.len() == 3
+
+
+def _dense_rows_only(code: np.ndarray, size: int) -> np.ndarray:
+    """`order.some_rows`, asked only for tables as large as the distinct codes."""
+    from tactful.replay.order import some_rows
+
+    assert size == len(np.unique(code)), "a table larger than the log's distinct codes"
+    return some_rows(code, size)
+
+
+def _sort_keys_case(
+    sort_keys: Callable[[pl.Series, pl.Series], Any],
+    rows: list[tuple[str, int]],
+    scale: int,
+    files: int,
+    split: float,
+    dtype: pl.DataType,
+) -> None:
+    """`test_sort_keys_orders_as_a_stable_sort_by_customer_then_instant`'s checks."""
     if files:
         cut = round(split * len(rows)) if files > 1 else len(rows)
         by = (lambda r: r[1]) if files < 3 else (lambda r: r)
