@@ -213,11 +213,13 @@ def few_collections() -> Iterator[None]:
     which went through the ~150,000 objects of the libraries and the log (72 ms, holding
     the interpreter's lock, the fold's threads waiting; frozen: 6 ms for all five
     collections). The thresholds as they were, and those objects back in the oldest
-    generation, afterwards (unless the process had frozen some itself: then all stay
-    frozen, as it chose for its own)."""
+    generation, afterwards. A process that froze objects itself is left as it is: nothing
+    more frozen (Python cannot unfreeze only what the block froze, so what it froze would
+    stay frozen for good), and what it froze stays so."""
     before = gc.get_threshold()
     frozen = gc.get_freeze_count()
-    gc.freeze()
+    if not frozen:
+        gc.freeze()
     gc.set_threshold(FOLD_GC_THRESHOLD, *before[1:])
     try:
         yield

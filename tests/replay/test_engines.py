@@ -205,13 +205,16 @@ def test_a_fold_leaves_what_the_process_held_out_of_its_collections() -> None:
         assert gc.get_freeze_count() >= len(held)
         assert gc.get_threshold()[0] == local.FOLD_GC_THRESHOLD
     assert gc.get_freeze_count() == 0
-    # A process that froze objects itself keeps them frozen.
+    # A process that froze objects itself keeps them frozen, and has nothing more frozen
+    # for good (other threads make objects meanwhile: pytest-xdist's, here).
     gc.freeze()
     try:
         frozen = gc.get_freeze_count()
+        made = [[object()] for _ in range(100)]
         with local.few_collections():
-            pass
+            assert gc.get_freeze_count() == frozen
         assert gc.get_freeze_count() == frozen
+        assert made
     finally:
         gc.unfreeze()
     assert held
