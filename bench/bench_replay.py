@@ -227,19 +227,17 @@ def main(argv: Sequence[str]) -> Result:
                 del rows_of
         log(f"replaying with {args.workers} workers ...")
         keep_freed_memory()  # as `tactful replay` does
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         with PeakMemory() as memory:
             whole = _cpu_seconds()
             t0 = time.perf_counter()
             loaded = load_log(files["contacts"], files["events"], customers=files["customers"])
             t1 = time.perf_counter()
-            own = time.process_time()
+            fold_cpu = _cpu_seconds()
             # As `tactful replay --out` does: the CSV written while the fold goes on.
             files = VerdictFiles(Path(tmp) / "out", [policy])
             verdicts = run_engine(loaded, [policy], workers=args.workers, files=files)
             t2 = time.perf_counter()
-            own = time.process_time() - own
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            fold_cpu = _cpu_seconds() - fold_cpu
             result = ReplayResult(loaded, [policy], verdicts, t2 - t1, "local")
             write_results(result, Path(tmp) / "out", report=False, files=files)
             t3 = time.perf_counter()
@@ -253,7 +251,6 @@ def main(argv: Sequence[str]) -> Result:
     # CPU seconds the fold used (this process's threads and any worker processes), with
     # the CSV written alongside: rows per CPU-second is the per-core rate that does not
     # depend on what else the machine was running.
-    fold_cpu = own + (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     per_cpu_second = rows / fold_cpu if fold_cpu > 0 else 0.0
     per_cpu_whole = rows / whole if whole > 0 else 0.0
     load = os.getloadavg()[0]

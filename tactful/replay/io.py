@@ -948,15 +948,17 @@ def sort_keys(ids: pl.Series, instants: pl.Series) -> Sorted:
     # read off one of its rows, then renumbered in the order of the ids.
     ids = ids.cast(pl.Categorical)
     physical = ids.to_physical()
-    if len(physical) and int(physical.max()) >= TALLIED:  # type: ignore[arg-type]
+    tallied = tallied_codes(physical)  # no nulls: checked above
+    if tallied is None:
         # Codes past a table's reach (Polars numbers the categories of the whole process,
         # which may hold many others: earlier replays' verdicts, a visit's ids): the
         # log's own, numbered densely, so that the tables below hold its customers only.
-        physical = (physical.rank("dense") - 1).cast(pl.UInt32)
-    # Writable however Polars holds them (a log of one file's may be lent as they are): a
-    # read-only array is another type to numba, compiled again.
-    codes = physical.to_numpy(writable=True)
-    some = some_rows(codes, int(codes.max()) + 1 if len(codes) else 0)
+        # Writable: a read-only array is another type to numba, compiled again.
+        codes = (physical.rank("dense") - 1).cast(pl.UInt32).to_numpy(writable=True)
+        size = int(codes.max()) + 1
+    else:
+        codes, size, _ = tallied
+    some = some_rows(codes, size)
     used = np.flatnonzero(some >= 0)
     distinct = ids.gather(some[used]).cast(pl.String)
     by_id = distinct.arg_sort().to_numpy()
