@@ -8,7 +8,9 @@ STAMP := $(VENV)/.installed
 # source changes; where it cannot be built, tactful runs the source.
 COMPILED := tactful/engine.compiled-from
 # The replay kernel compiled by numba into its cache (tactful/replay/__pycache__), once per
-# change of its source, so no test or replay waits a minute for it.
+# change of its source, so no test or replay waits a minute for it. numba checks only a
+# function's own file: texts.py's functions inline kernel.py's helpers (`civil`,
+# `borrowed`), so their cache is cleared whenever the kernel is compiled again.
 KERNEL := tactful/replay/kernel.compiled
 # Every module's bytecode written beside its source, again where a source changed: where
 # the environment sets PYTHONDONTWRITEBYTECODE (as this project's machines do), Python
@@ -28,6 +30,7 @@ $(COMPILED): tactful/engine.py $(STAMP)
 	-$(BIN)/python tools/compile.py
 
 $(KERNEL): tactful/replay/kernel.py tactful/replay/order.py tactful/replay/texts.py $(STAMP)
+	rm -f tactful/replay/__pycache__/texts.*.nb*
 	-$(BIN)/python -m tactful.replay.native && touch $(KERNEL)
 
 $(BYTECODE): $(shell find tactful -name '*.py') $(STAMP)

@@ -68,7 +68,7 @@ def _keep(typingctx, array):  # type: ignore[no-untyped-def]
 
 
 #: Also `tactful.replay.texts`'s (whose numba cache does not follow changes here: a change
-#: to these two needs that cache cleared, as `make clean` does).
+#: to these two needs that cache cleared, as `make` does when this file changes).
 borrowed: Any = intrinsic(_borrow)
 kept: Any = intrinsic(_keep)
 
