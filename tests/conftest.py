@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -66,6 +67,36 @@ def _pg_available() -> str | None:
             return None
     except Exception as exc:  # any failure to connect means "not available"
         return f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {exc}"
+
+
+#: Debian's Chromium, and how the browser tests start it (no network but the page's).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def need_browser() -> None:
+    """Skip (or, under TACTFUL_REQUIRE_SERVICES=1, fail) without Chromium and Playwright."""
+    why = None
+    if not CHROMIUM.exists():
+        why = f"Debian's Chromium is not at {CHROMIUM} (apt-get install -y chromium)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            why = "the playwright package is not installed (pip install -e '.[dev]')"
+    if why:
+        if REQUIRE_SERVICES:
+            pytest.fail(why)
+        pytest.skip(why)
 
 
 def need_postgres() -> None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import pairwise
 from pathlib import Path
+
+import pytest
 
 from tactful.policy.document import Policy
 from tactful.replay.run import replay
 from tactful.replay.synthetic import write_log
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, need_browser
 
 
 def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
@@ -123,3 +127,62 @@ def test_the_tables_count_what_the_verdicts_hold() -> None:
     }  # fmt: skip
     assert customers["c"]["allowed"] == 1 and customers["c"]["logged"] == 1.0
     assert sorted(customers) == ["a", "b", "c"]
+
+
+#: Each figure's cell in the page, and the width Plotly drew the figure at.
+_CELLS = """() => [...document.querySelectorAll('.figures > div')].map(cell => {
+    const box = cell.getBoundingClientRect();
+    const svg = cell.querySelector('svg.main-svg').getBoundingClientRect();
+    return {id: cell.querySelector('.plotly-graph-div').id, left: box.left, top: box.top,
+            width: box.width, drawn: svg.width};
+})"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1280, 800], ids=["two-columns", "one-column"])
+def test_report_figures_are_drawn_within_their_place_in_a_browser(
+    tmp_path: Path, width: int
+) -> None:
+    """Side-by-side figures each drawn as wide as their column, not over the next one:
+    Plotly draws a figure as its script runs, while the page is still being read, when
+    its neighbour's cell did not exist yet (the left one of two was drawn across both)."""
+    need_browser()
+    from playwright.sync_api import sync_playwright
+
+    files = write_log(tmp_path / "log", customers=25, seed=6)
+    replay(
+        files.contacts,
+        files.events,
+        Policy.load("courtesy"),
+        compare=Policy.load("us-tcpa"),
+        customers=files.customers,
+        out=tmp_path / "out",
+        workers=1,
+    )
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = chromium.new_page(viewport={"width": width, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto((tmp_path / "out" / "report.html").as_uri())
+            page.wait_for_function("document.querySelectorAll('svg.main-svg').length > 0")
+            cells = page.evaluate(_CELLS)
+        finally:
+            chromium.close()
+    assert not errors
+    assert len(cells) >= 10
+    for cell in cells:
+        assert cell["drawn"] <= cell["width"] + 1, cell
+    rows: dict[int, list[dict[str, float]]] = {}
+    for cell in cells:
+        rows.setdefault(round(cell["top"]), []).append(cell)
+    side_by_side = [row for row in rows.values() if len(row) > 1]
+    if width == 1280:  # the two policies' figures side by side
+        assert side_by_side
+    else:  # one under the other
+        assert not side_by_side
+    for row in side_by_side:
+        row.sort(key=lambda c: c["left"])
+        for left, right in pairwise(row):
+            assert left["left"] + left["width"] <= right["left"] + 1, (left, right)

@@ -20,40 +20,14 @@ import pytest
 
 from tactful.demo import load_demo
 from tactful.store import open_store
-from tests.conftest import CHICAGO, REQUIRE_SERVICES
+from tests.conftest import CHICAGO, CHROMIUM, CHROMIUM_ARGS, need_browser
 from tests.service.server import Server
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-
-
-def _need_browser() -> None:
-    why = None
-    if not CHROMIUM.exists():
-        why = f"Debian's Chromium is not at {CHROMIUM} (apt-get install -y chromium)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            why = "the playwright package is not installed (pip install -e '.[dev]')"
-    if why:
-        if REQUIRE_SERVICES:
-            pytest.fail(why)
-        pytest.skip(why)
 
 
 @dataclass
@@ -81,7 +55,7 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    _need_browser()
+    need_browser()
     folder = tmp_path_factory.mktemp("web")
     url = f"sqlite:///{folder}/tactful.db"
     store = open_store(url)
@@ -99,7 +73,7 @@ def browser(site: Site) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 
