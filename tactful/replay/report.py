@@ -91,6 +91,13 @@ def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _headed(result: ReplayResult, run: int, table: str) -> str:
+    """`table` under its policy's name where the report holds two policies' tables."""
+    if len(result.policies) < 2:
+        return table
+    return f"<h3>{html.escape(_label(result, run))}</h3>{table}"
+
+
 def _label(result: ReplayResult, run: int) -> str:
     p = result.policies[run]
     label = f"{p.name} v{p.version}"
@@ -341,7 +348,9 @@ def sections(result: ReplayResult) -> list[Section]:
         figs.append(
             _figure(fig, f"rules-{run}", height=max(300, 28 * min(len(by_rule), TOP) + 120))
         )
-        tables.append(_table(["rule", "deferred", "denied", "total"], by_rule.rows()))
+        tables.append(
+            _headed(result, run, _table(["rule", "deferred", "denied", "total"], by_rule.rows()))
+        )
     out.append(
         Section(
             "By rule",
@@ -364,7 +373,7 @@ def sections(result: ReplayResult) -> list[Section]:
             figs.append(
                 _stacked(counts, column, f"{title}: {_label(result, run)}", f"{column}-{run}")
             )
-            tables.append(_table([column, *VERDICTS, "total"], counts.rows()))
+            tables.append(_headed(result, run, _table([column, *VERDICTS, "total"], counts.rows())))
         out.append(Section(title, f"The {TOP} busiest values first.", figs, tables))
 
     # -- pressure ----------------------------------------------------------------------------
@@ -401,7 +410,8 @@ def sections(result: ReplayResult) -> list[Section]:
             row.append("" if budget is None else int((s > budget).sum()))
             stats.append(row)
         above = "customers above the budget" + ("" if budget is None else f" ({budget:g})")
-        tables.append(_table(["", "median peak", "p90 peak", "max peak", above], stats))
+        table = _table(["", "median peak", "p90 peak", "max peak", above], stats)
+        tables.append(_headed(result, run, table))
     out.append(
         Section(
             "Customer pressure, before and after",

@@ -44,6 +44,12 @@ def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
     ):
         assert f"<h2>{title}</h2>" in html
     assert "courtesy v1" in html and "us-tcpa" in html
+    # Each policy's tables under its name, where the two policies' follow each other.
+    compare = Policy.load("us-tcpa")
+    for title in ("By rule", "By channel", "By campaign", "Customer pressure, before and after"):
+        section = html.split(f"<h2>{title}</h2>", 1)[1].split("<h2>", 1)[0]
+        headings = re.findall(r"<h3>(.*?)</h3>", section)
+        assert headings == ["courtesy v1", f"us-tcpa v{compare.version}"], (title, headings)
     # Peak pressure counted into bins here, not one value per customer in the page.
     traces = re.search(r'Plotly\.newPlot\(\s*"pressure-0",\s*(\[.*?\]),\s*\{"', html, re.S)
     assert traces is not None
