@@ -407,9 +407,10 @@ def sections(result: ReplayResult) -> list[Section]:
             s = peaks.get_column(col)
             row: list[Any] = [name]
             row += [cast(float, v or 0.0) for v in (s.median(), s.quantile(0.9), s.max())]
-            row.append("" if budget is None else int((s > budget).sum()))
+            row.append("—" if budget is None else int((s > budget).sum()))
             stats.append(row)
-        above = "customers above the budget" + ("" if budget is None else f" ({budget:g})")
+        limit = "(none set)" if budget is None else f"({budget:g})"
+        above = f"customers above the budget {limit}"
         table = _table(["", "median peak", "p90 peak", "max peak", above], stats)
         tables.append(_headed(result, run, table))
     out.append(

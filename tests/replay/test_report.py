@@ -50,6 +50,9 @@ def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
         section = html.split(f"<h2>{title}</h2>", 1)[1].split("<h2>", 1)[0]
         headings = re.findall(r"<h3>(.*?)</h3>", section)
         assert headings == ["courtesy v1", f"us-tcpa v{compare.version}"], (title, headings)
+    # us-tcpa sets no pressure budget: said so, not left as blank cells.
+    assert "customers above the budget (12)" in html
+    assert "customers above the budget (none set)" in html
     # Peak pressure counted into bins here, not one value per customer in the page.
     traces = re.search(r'Plotly\.newPlot\(\s*"pressure-0",\s*(\[.*?\]),\s*\{"', html, re.S)
     assert traces is not None
