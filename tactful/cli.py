@@ -440,6 +440,11 @@ def _demo_log(folder: Path, customers: int | None, rows: int | None, seed: int, 
 # -- replay --------------------------------------------------------------------------------
 
 
+def _rows(n: int, kind: str = "") -> str:
+    """`n` rows, as words: "1 row", "2,000 bad rows"."""
+    return f"{n:,} {kind}row{'' if n == 1 else 's'}"
+
+
 @app.command()
 def replay(
     contacts: Annotated[
@@ -547,14 +552,14 @@ def replay(
     total = result.total_seconds
     rate = result.rows / total if total else 0.0
     out.print(
-        f"Replayed {result.rows:,} rows ({log.contacts:,} contacts, {log.events:,} events) for "
-        f"{log.customers:,} customers in {total:.1f} s ({rate:,.0f} rows/s, {engine}: read "
-        f"{result.read_seconds:.1f} s, fold {result.seconds:.1f} s, write "
+        f"Replayed {_rows(result.rows)} ({log.contacts:,} contact and {log.events:,} event "
+        f"rows read) for {log.customers:,} customers in {total:.1f} s ({rate:,.0f} rows/s, "
+        f"{engine}: read {result.read_seconds:.1f} s, fold {result.seconds:.1f} s, write "
         f"{result.write_seconds:.1f} s)."
     )
     if log.bad_rows:
         err.print(
-            f"[yellow]{len(log.bad_rows):,} bad rows left out[/yellow] (listed in "
+            f"[yellow]{_rows(len(log.bad_rows), 'bad ')} left out[/yellow] (listed in "
             f"{out_dir / 'bad-rows.csv'}; --strict stops at them):",
             soft_wrap=True,
         )

@@ -901,7 +901,8 @@ def load_log(
     if strict and bad:
         shown = "\n".join(f"  {b}" for b in bad[:20])
         more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
-        raise InputError(f"{len(bad)} bad row(s) (--strict):\n{shown}{more}")
+        rows = f"{len(bad):,} bad row{'' if len(bad) == 1 else 's'}"
+        raise InputError(f"{rows} (--strict):\n{shown}{more}")
     source = TimelineBuilder(frames, profiles)
     n_profiles = 0 if profiles is None else profiles.height
     return Log(source, bad, contacts=n_contacts, events=n_events, profiles=n_profiles)

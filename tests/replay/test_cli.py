@@ -100,11 +100,13 @@ def test_bad_rows_are_listed_and_strict_fails(log: LogBuilder, tmp_path: Path) -
     ]
     ok = runner.invoke(app, args)
     assert ok.exit_code == 0, ok.output
-    assert "1 bad rows left out" in ok.output
+    assert "Replayed 1 row (2 contact and 0 event rows read)" in ok.output
+    assert "1 bad row left out" in ok.output
     assert "row 2, column 'at'" in ok.output
     assert "not a time" in (tmp_path / "out" / "bad-rows.csv").read_text()
     strict = runner.invoke(app, [*args, "--strict"])
     assert strict.exit_code == 1
+    assert "1 bad row (--strict)" in strict.output
     assert "row 2, column 'at'" in strict.output
 
 

@@ -364,7 +364,7 @@ def test_bad_rows_are_reported_with_file_row_and_column(log: LogBuilder) -> None
 def test_strict_makes_bad_rows_fatal(log: LogBuilder) -> None:
     with pytest.raises(InputError) as exc:
         _load(bad_log(log), strict=True)
-    assert "8 bad row(s)" in str(exc.value)
+    assert "8 bad rows (--strict)" in str(exc.value)
     assert "contacts.csv row 3, column 'at'" in str(exc.value)
 
 
