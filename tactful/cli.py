@@ -440,11 +440,6 @@ def _demo_log(folder: Path, customers: int | None, rows: int | None, seed: int, 
 # -- replay --------------------------------------------------------------------------------
 
 
-def _rows(n: int, kind: str = "") -> str:
-    """`n` rows, as words: "1 row", "2,000 bad rows"."""
-    return f"{n:,} {kind}row{'' if n == 1 else 's'}"
-
-
 @app.command()
 def replay(
     contacts: Annotated[
@@ -513,7 +508,7 @@ def replay(
 ) -> None:
     """Replay a history of contacts and events through a policy: which contacts it would
     have stopped, whom it would have protected, and what it would have cost."""
-    from tactful.replay.io import InputError, parse_mapping
+    from tactful.replay.io import InputError, parse_mapping, rows_in_words
     from tactful.replay.local import keep_freed_memory, progress_bar
     from tactful.replay.run import replay as run_replay
 
@@ -552,14 +547,14 @@ def replay(
     total = result.total_seconds
     rate = result.rows / total if total else 0.0
     out.print(
-        f"Replayed {_rows(result.rows)} ({log.contacts:,} contact and {log.events:,} event "
+        f"Replayed {rows_in_words(result.rows)} ({log.contacts:,} contact and {log.events:,} event "
         f"rows read) for {log.customers:,} customers in {total:.1f} s ({rate:,.0f} rows/s, "
         f"{engine}: read {result.read_seconds:.1f} s, fold {result.seconds:.1f} s, write "
         f"{result.write_seconds:.1f} s)."
     )
     if log.bad_rows:
         err.print(
-            f"[yellow]{_rows(len(log.bad_rows), 'bad ')} left out[/yellow] (listed in "
+            f"[yellow]{rows_in_words(len(log.bad_rows), 'bad ')} left out[/yellow] (listed in "
             f"{out_dir / 'bad-rows.csv'}; --strict stops at them):",
             soft_wrap=True,
         )

@@ -861,6 +861,11 @@ def _load(
     return _drop_bad(rows, bad), bad, df.height
 
 
+def rows_in_words(n: int, kind: str = "") -> str:
+    """`n` rows, as words: "1 row", "2,000 bad rows"."""
+    return f"{n:,} {kind}row{'' if n == 1 else 's'}"
+
+
 def load_log(
     contacts: str | Path,
     events: str | Path | None = None,
@@ -901,8 +906,7 @@ def load_log(
     if strict and bad:
         shown = "\n".join(f"  {b}" for b in bad[:20])
         more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
-        rows = f"{len(bad):,} bad row{'' if len(bad) == 1 else 's'}"
-        raise InputError(f"{rows} (--strict):\n{shown}{more}")
+        raise InputError(f"{rows_in_words(len(bad), 'bad ')} (--strict):\n{shown}{more}")
     source = TimelineBuilder(frames, profiles)
     n_profiles = 0 if profiles is None else profiles.height
     return Log(source, bad, contacts=n_contacts, events=n_events, profiles=n_profiles)

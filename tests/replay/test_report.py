@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 
 from tactful.policy.document import Policy
-from tactful.replay.run import replay
+from tactful.replay.run import ReplayResult, replay
 from tactful.replay.synthetic import write_log
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, need_browser
 
 
-def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
+def _compared(tmp_path: Path) -> ReplayResult:
+    """A small synthetic log replayed through courtesy and us-tcpa, its report in
+    `tmp_path / "out"`."""
     files = write_log(tmp_path / "log", customers=25, seed=6)
-    result = replay(
+    return replay(
         files.contacts,
         files.events,
         Policy.load("courtesy"),
@@ -26,6 +28,10 @@ def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
         out=tmp_path / "out",
         workers=1,
     )
+
+
+def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
+    result = _compared(tmp_path)
     html = (tmp_path / "out" / "report.html").read_text()
     # Plotly's bundled JavaScript is inlined: no script or stylesheet from elsewhere.
     assert "plotly.js" in html.lower() and len(html) > 1_000_000
@@ -159,16 +165,7 @@ def test_report_figures_are_drawn_within_their_place_in_a_browser(
     need_browser()
     from playwright.sync_api import sync_playwright
 
-    files = write_log(tmp_path / "log", customers=25, seed=6)
-    replay(
-        files.contacts,
-        files.events,
-        Policy.load("courtesy"),
-        compare=Policy.load("us-tcpa"),
-        customers=files.customers,
-        out=tmp_path / "out",
-        workers=1,
-    )
+    _compared(tmp_path)
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
