@@ -69,6 +69,15 @@ def _pg_available() -> str | None:
         return f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {exc}"
 
 
+def unavailable(why: str | None) -> None:
+    """Where `why` names what a test needs and lacks (a service, a browser, Java): skip
+    the test, or fail it under TACTFUL_REQUIRE_SERVICES=1 (CI), where nothing may skip."""
+    if why:
+        if REQUIRE_SERVICES:
+            pytest.fail(why)
+        pytest.skip(why)
+
+
 #: Debian's Chromium, and how the browser tests start it (no network but the page's).
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -93,19 +102,12 @@ def need_browser() -> None:
             import playwright.sync_api  # noqa: F401
         except ImportError:
             why = "the playwright package is not installed (pip install -e '.[dev]')"
-    if why:
-        if REQUIRE_SERVICES:
-            pytest.fail(why)
-        pytest.skip(why)
+    unavailable(why)
 
 
 def need_postgres() -> None:
     """Skip (or, under TACTFUL_REQUIRE_SERVICES=1, fail) when PostgreSQL is absent."""
-    why = _pg_available()
-    if why:
-        if REQUIRE_SERVICES:
-            pytest.fail(why)
-        pytest.skip(why)
+    unavailable(_pg_available())
 
 
 @pytest.fixture

@@ -91,11 +91,16 @@ def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _heading(result: ReplayResult, run: int) -> str:
+    """A policy's name as the heading of its tables."""
+    return f"<h3>{html.escape(_label(result, run))}</h3>"
+
+
 def _headed(result: ReplayResult, run: int, table: str) -> str:
     """`table` under its policy's name where the report holds two policies' tables."""
     if len(result.policies) < 2:
         return table
-    return f"<h3>{html.escape(_label(result, run))}</h3>{table}"
+    return _heading(result, run) + table
 
 
 def _label(result: ReplayResult, run: int) -> str:
@@ -460,7 +465,7 @@ def sections(result: ReplayResult) -> list[Section]:
             "customer_id", "contacts", "stopped", "denied", "rule", "peak_logged", "peak_replayed"
         )
         tables.append(
-            f"<h3>{html.escape(_label(result, run))}</h3>"
+            _heading(result, run)
             + _table(
                 [
                     "customer",

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES
+from tests.conftest import unavailable
 
 CONTACT_COLUMNS = (
     "customer_id",
@@ -101,11 +101,7 @@ def _java() -> str | None:
 @pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
     """A local-mode Spark session (2 cores, small memory, no UI) for the whole run."""
-    why = _java()
-    if why:
-        if REQUIRE_SERVICES:
-            pytest.fail(why)
-        pytest.skip(why)
+    unavailable(_java())
     from tactful.replay.spark import session
 
     s = session("local[2]", memory="768m")

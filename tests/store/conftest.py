@@ -24,11 +24,11 @@ from tactful.engine import decide
 from tactful.state import CustomerState
 from tactful.store import open_store
 from tactful.store.sql import SqlStore, metadata
+from tests.conftest import unavailable
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
 PG_USER = "postgres"
-REQUIRE_SERVICES = os.environ.get("TACTFUL_REQUIRE_SERVICES") == "1"
 #: Tuesday 24 November 2026, 14:00 in Chicago: a plain working afternoon.
 NOW = datetime(2026, 11, 24, 14, 0, tzinfo=ZoneInfo("America/Chicago")).astimezone(UTC)
 COURTESY = Policy.load("courtesy")
@@ -60,10 +60,7 @@ def pg_server() -> None:
     try:
         _admin().close()
     except psycopg.OperationalError as error:
-        message = f"PostgreSQL at {PG_HOST}:{PG_PORT} unreachable: {error}"
-        if REQUIRE_SERVICES:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"PostgreSQL at {PG_HOST}:{PG_PORT} unreachable: {error}")
 
 
 def _unique_name() -> str:
