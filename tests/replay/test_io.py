@@ -4,11 +4,9 @@ column, left out (or fatal under --strict), never dropped silently."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 from unittest.mock import patch
 
 import numpy as np
@@ -616,10 +614,8 @@ def test_sort_keys_orders_as_a_stable_sort_by_customer_then_instant(
     event log, as systems export them; 3: the same, customer by customer); ids as text or
     as a categorical (whose codes are not in the ids' order); and where the categorical's
     codes run past a table's reach (`TALLIED`), numbered densely first."""
-    from tactful.replay.io import sort_keys
-
     if tallied:
-        _sort_keys_case(sort_keys, rows, scale, files, split, dtype)
+        _sort_keys_case(rows, scale, files, split, dtype)
         return
     # Other categories held first, so that the ids' codes come after theirs (Polars
     # numbers the categories that something holds).
@@ -628,7 +624,7 @@ def test_sort_keys_orders_as_a_stable_sort_by_customer_then_instant(
         patch("tactful.replay.io.TALLIED", 0),
         patch("tactful.replay.io.some_rows", _dense_rows_only),
     ):
-        _sort_keys_case(sort_keys, rows, scale, files, split, dtype)
+        _sort_keys_case(rows, scale, files, split, dtype)
     assert held.len() == 3
 
 
@@ -641,7 +637,6 @@ def _dense_rows_only(code: np.ndarray, size: int) -> np.ndarray:
 
 
 def _sort_keys_case(
-    sort_keys: Callable[[pl.Series, pl.Series], Any],
     rows: list[tuple[str, int]],
     scale: int,
     files: int,
@@ -649,6 +644,8 @@ def _sort_keys_case(
     dtype: pl.DataType,
 ) -> None:
     """`test_sort_keys_orders_as_a_stable_sort_by_customer_then_instant`'s checks."""
+    from tactful.replay.io import sort_keys
+
     if files:
         cut = round(split * len(rows)) if files > 1 else len(rows)
         by = (lambda r: r[1]) if files < 3 else (lambda r: r)
